@@ -1,0 +1,42 @@
+# The two commands a fresh clone needs: `make demo` and `make test`.
+# Both are self-contained: they create .venv and install what is missing.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-deps test lint format demo serve clean
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: setup
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
+
+serve: setup
+	$(VENV)/bin/darkroom serve
+
+demo: setup
+	@echo "make demo: the demo (model registry + YOLO pre-annotation) is not built yet." >&2
+	@echo "Until it lands, 'make serve' starts darkroom on its defaults." >&2
+	@exit 2
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""Settings: every knob of darkroom, read once from `DARKROOM_*` env and `darkroom.toml`.
+
+Defaults need nothing: a home folder (`~/.darkroom`) with an SQLite database and a local blob
+folder. Precedence, highest first: constructor arguments, environment, `darkroom.toml` (in the
+working directory, or the file named by `DARKROOM_CONFIG`), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "get_settings"]
+
+MiB = 1024 * 1024
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("DARKROOM_CONFIG", "darkroom.toml"))
+
+
+class Settings(BaseSettings):
+    """darkroom's configuration. Field names map to `DARKROOM_<NAME>` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DARKROOM_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".darkroom")
+    database_url: str | None = None
+    storage_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+    max_upload_bytes: int = 2048 * MiB
+    max_image_pixels: int = 100_000_000
+    max_archive_bytes: int = 8192 * MiB
+    max_archive_ratio: int = 200
+    thumbnail_size: int = 256
+    page_limit_default: int = 50
+    page_limit_max: int = 1000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path())
+        return (init_settings, env_settings, toml)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL; the SQLite file in `home` unless one is configured."""
+        return self.database_url or f"sqlite:///{self.home / 'darkroom.db'}"
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        """Where blobs live; the `blobs/` folder in `home` unless one is configured."""
+        return self.storage_url or str(self.home / "blobs")
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.home / "admin-token"
+
+
+def get_settings() -> Settings:
+    """Settings from the environment; a fresh read each call (tests change the env)."""
+    return Settings()

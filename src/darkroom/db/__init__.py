@@ -1,0 +1,1 @@
+"""Database: engine and sessions (`engine`), tables (`models`), migrations (`migrate`)."""

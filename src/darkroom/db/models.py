@@ -1,0 +1,251 @@
+"""Tables. Only the migrations change the schema; this module mirrors it for the ORM.
+
+Ids are integers (keyset pagination orders by them). Every timestamp is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Annotation",
+    "ApiToken",
+    "Asset",
+    "AssetTag",
+    "AuthorKind",
+    "Base",
+    "Blob",
+    "Dataset",
+    "DatasetVersion",
+    "Label",
+    "Organization",
+    "Shape",
+    "ShapeKind",
+    "User",
+    "utcnow",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always returns aware datetimes (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use darkroom.db.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class ShapeKind(enum.StrEnum):
+    rectangle = "rectangle"
+    polygon = "polygon"
+    classification = "classification"
+    point = "point"
+
+
+class AuthorKind(enum.StrEnum):
+    user = "user"
+    run = "run"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(IdType, primary_key=True, autoincrement=True)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A bearer token; only its sha256 is stored, so a leaked database leaks no token."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Blob(Base):
+    """Content-addressed bytes. Rows nothing references are garbage (see domain.blobs)."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mime: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DatasetVersion(Base):
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+    id: Mapped[int] = _id()
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
+    )
+    # The job table arrives with the engine; its foreign key is added by that migration.
+    produced_by_job_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    dataset: Mapped[Dataset] = relationship(lazy="joined")
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("version_id", "name"),)
+    id: Mapped[int] = _id()
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    color: Mapped[str] = mapped_column(String(7))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("version_id", "filename"),
+        Index("ix_assets_version_id_id", "version_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    mime: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tag_rows: Mapped[list[AssetTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", order_by="AssetTag.tag"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class AssetTag(Base):
+    __tablename__ = "asset_tags"
+    __table_args__ = (Index("ix_asset_tags_tag_asset_id", "tag", "asset_id"),)
+    asset_id: Mapped[int] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class Annotation(Base):
+    """One author's shapes on one asset: a person's (`user`) or a processing run's (`run`)."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (UniqueConstraint("asset_id", "author_kind", "author_id"),)
+    id: Mapped[int] = _id()
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    author_kind: Mapped[str] = mapped_column(String(10))
+    author_id: Mapped[int] = mapped_column(IdType)
+    status: Mapped[str] = mapped_column(String(20), default="complete")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    shapes: Mapped[list[Shape]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", order_by="Shape.id"
+    )
+
+
+class Shape(Base):
+    """A shape in pixels: rectangles use x, y, w, h; polygons and points use `points`."""
+
+    __tablename__ = "shapes"
+    id: Mapped[int] = _id()
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
+    )
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    x: Mapped[float | None] = mapped_column(Float, default=None)
+    y: Mapped[float | None] = mapped_column(Float, default=None)
+    w: Mapped[float | None] = mapped_column(Float, default=None)
+    h: Mapped[float | None] = mapped_column(Float, default=None)
+    points: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)

@@ -1,0 +1,188 @@
+"""Annotations: each author's shapes on an asset, added to or replaced as a whole.
+
+An author is a user or a run. Shapes name their label; only labels of the asset's version are
+accepted. Rectangles are clipped to the image; a shape with no area left is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import Annotation, AuthorKind, Label, Shape, ShapeKind, utcnow
+from darkroom.domain.accounts import Principal
+from darkroom.domain.assets import get_asset
+from darkroom.errors import InvalidInput
+
+__all__ = [
+    "Author",
+    "ShapeIn",
+    "add_shapes",
+    "bulk_add_shapes",
+    "list_annotations",
+    "shape_rows",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    kind: AuthorKind
+    id: int
+
+    @classmethod
+    def of(cls, principal: Principal) -> Author:
+        return cls(AuthorKind.user, principal.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeIn:
+    """A shape as callers give it: geometry in pixels, label by name."""
+
+    kind: str
+    label: str
+    bbox: Sequence[float] | None = None  # x, y, w, h
+    points: Sequence[Sequence[float]] | None = None
+    score: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _bad(index: int, message: str, field_name: str | None = None) -> InvalidInput:
+    loc: list[Any] = ["shapes", index] + ([field_name] if field_name else [])
+    return InvalidInput(f"shape {index}: {message}", code="invalid_shape", details={"loc": loc})
+
+
+def _finite(values: Sequence[float]) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+def shape_rows(
+    shapes: Sequence[ShapeIn], labels: dict[str, int], width: int, height: int
+) -> list[dict[str, Any]]:
+    """Validates shapes against the version's labels (lower-cased name → id) and the image size.
+
+    Returns rows for the `shapes` table (without `annotation_id`).
+    """
+    rows: list[dict[str, Any]] = []
+    for i, s in enumerate(shapes):
+        if s.kind not in ShapeKind.__members__:
+            raise _bad(i, f"unknown kind {s.kind!r} (one of {', '.join(ShapeKind)})", "kind")
+        label_id = labels.get(s.label.lower())
+        if label_id is None:
+            raise _bad(i, f"the version has no label {s.label!r}", "label")
+        if s.score is not None and not (_finite([s.score]) and 0.0 <= s.score <= 1.0):
+            raise _bad(i, "score must be between 0 and 1", "score")
+        row: dict[str, Any] = {"label_id": label_id, "kind": s.kind, "score": s.score}
+        if s.kind == ShapeKind.rectangle:
+            if s.bbox is None or len(s.bbox) != 4 or not _finite(s.bbox):
+                raise _bad(i, "a rectangle needs bbox [x, y, w, h] of 4 numbers", "bbox")
+            x, y, w, h = (float(v) for v in s.bbox)
+            x0, y0 = max(0.0, x), max(0.0, y)
+            x1, y1 = min(float(width), x + w), min(float(height), y + h)
+            if x1 - x0 <= 0 or y1 - y0 <= 0:
+                raise _bad(i, "rectangle has no area inside the image", "bbox")
+            row.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
+        elif s.kind in (ShapeKind.polygon, ShapeKind.point):
+            need = 3 if s.kind == ShapeKind.polygon else 1
+            pts = s.points or []
+            if len(pts) < need or any(len(p) != 2 or not _finite(p) for p in pts):
+                raise _bad(i, f"a {s.kind} needs at least {need} [x, y] points", "points")
+            if s.kind == ShapeKind.point and len(pts) != 1:
+                raise _bad(i, "a point has exactly one [x, y]", "points")
+            row["points"] = [
+                [min(max(0.0, float(p[0])), width), min(max(0.0, float(p[1])), height)] for p in pts
+            ]
+        rows.append(row)
+    return rows
+
+
+def _labels_of(session: Session, version_id: int) -> dict[str, int]:
+    rows = session.execute(select(Label.name, Label.id).where(Label.version_id == version_id))
+    return {name.lower(): label_id for name, label_id in rows}
+
+
+def list_annotations(session: Session, principal: Principal, asset_id: int) -> list[Annotation]:
+    get_asset(session, principal, asset_id)
+    stmt = select(Annotation).where(Annotation.asset_id == asset_id).order_by(Annotation.id)
+    return list(session.scalars(stmt))
+
+
+def add_shapes(
+    session: Session,
+    principal: Principal,
+    asset_id: int,
+    shapes: Sequence[ShapeIn],
+    *,
+    author: Author | None = None,
+    replace: bool = False,
+    status: str = "complete",
+) -> Annotation:
+    """Adds shapes to the author's annotation of the asset (the caller's by default).
+
+    With `replace`, the author's previous shapes are removed first; other authors' are never
+    touched. Returns the author's annotation.
+    """
+    asset = get_asset(session, principal, asset_id)
+    author = author or Author.of(principal)
+    rows = shape_rows(shapes, _labels_of(session, asset.version_id), asset.width, asset.height)
+    annotation = session.scalar(
+        select(Annotation).where(
+            Annotation.asset_id == asset.id,
+            Annotation.author_kind == author.kind,
+            Annotation.author_id == author.id,
+        )
+    )
+    if annotation is None:
+        annotation = Annotation(
+            asset_id=asset.id, author_kind=author.kind, author_id=author.id, status=status
+        )
+        session.add(annotation)
+        session.flush()
+    elif replace:
+        session.execute(delete(Shape).where(Shape.annotation_id == annotation.id))
+    annotation.status = status
+    annotation.updated_at = utcnow()
+    if rows:
+        session.execute(insert(Shape), [{**r, "annotation_id": annotation.id} for r in rows])
+    session.flush()
+    session.expire(annotation, ["shapes"])
+    return annotation
+
+
+def bulk_add_shapes(
+    session: Session, author: Author, items: Sequence[tuple[int, list[dict[str, Any]]]]
+) -> int:
+    """Appends validated shape rows to many assets at once (imports, processings).
+
+    `items` are (asset_id, rows from `shape_rows`); the caller has checked access to the
+    assets. Returns the number of shapes written.
+    """
+    items = [(asset_id, rows) for asset_id, rows in items if rows]
+    if not items:
+        return 0
+    asset_ids = [asset_id for asset_id, _ in items]
+    existing = dict(
+        session.execute(
+            select(Annotation.asset_id, Annotation.id).where(
+                Annotation.asset_id.in_(asset_ids),
+                Annotation.author_kind == author.kind,
+                Annotation.author_id == author.id,
+            )
+        ).tuples()
+    )
+    missing = [a for a in asset_ids if a not in existing]
+    if missing:
+        new_ids = session.execute(
+            insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True),
+            [{"asset_id": a, "author_kind": author.kind, "author_id": author.id} for a in missing],
+        ).scalars()
+        existing.update(zip(missing, new_ids, strict=True))
+    shape_values = [
+        {**row, "annotation_id": existing[asset_id]} for asset_id, rows in items for row in rows
+    ]
+    session.execute(insert(Shape), shape_values)
+    return len(shape_values)

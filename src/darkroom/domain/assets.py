@@ -1,0 +1,201 @@
+"""Assets: images of a version, each pointing at a content-addressed blob.
+
+Bytes are stored (and hashed) before any row is written, and the rows are written in the
+caller's transaction, so an interrupted upload never leaves an asset without its blob.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import (
+    Annotation,
+    Asset,
+    AssetTag,
+    Dataset,
+    DatasetVersion,
+    Label,
+    Shape,
+)
+from darkroom.domain.accounts import Principal
+from darkroom.domain.blobs import register_blobs
+from darkroom.domain.images import probe_image
+from darkroom.domain.pagination import Page, PageRequest, paginate
+from darkroom.domain.versions import get_version
+from darkroom.errors import Conflict, InvalidInput, NotFound
+from darkroom.storage import BlobStore
+
+__all__ = [
+    "AssetFilter",
+    "add_asset",
+    "clean_filename",
+    "delete_asset",
+    "get_asset",
+    "list_assets",
+    "update_asset",
+]
+
+MAX_TAG_LENGTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFilter:
+    label: str | None = None  # a label id or name in the version
+    tag: str | None = None
+    annotated: bool | None = None
+
+
+def clean_filename(name: str) -> str:
+    """A relative POSIX path without `..`, `.` or empty parts; refuses names that escape."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise InvalidInput(f"invalid file name {name!r}", details={"filename": name})
+    cleaned = posixpath.join(*parts)
+    if len(cleaned) > 500:
+        raise InvalidInput(f"file name longer than 500 characters: {name[:60]}…")
+    return cleaned
+
+
+def add_asset(
+    session: Session,
+    store: BlobStore,
+    principal: Principal,
+    version_id: int,
+    filename: str,
+    fp: BinaryIO,
+    *,
+    max_pixels: int,
+    max_bytes: int | None = None,
+    tags: Sequence[str] = (),
+) -> Asset:
+    version = get_version(session, principal, version_id)
+    filename = clean_filename(filename)
+    if session.scalar(
+        select(Asset.id).where(Asset.version_id == version.id, Asset.filename == filename)
+    ):
+        raise Conflict(
+            f"{filename}: an asset with this name already exists in the version",
+            code="already_exists",
+            details={"filename": filename},
+        )
+    info = probe_image(fp, filename, max_pixels)
+    blob = store.put(fp, max_bytes=max_bytes)
+    register_blobs(session, [(blob.sha256, blob.size, info.mime)])
+    asset = Asset(
+        version_id=version.id,
+        blob_sha256=blob.sha256,
+        filename=filename,
+        mime=info.mime,
+        width=info.width,
+        height=info.height,
+        meta={},
+    )
+    session.add(asset)
+    session.flush()
+    _set_tags(session, asset, tags)
+    return asset
+
+
+def get_asset(session: Session, principal: Principal, asset_id: int) -> Asset:
+    asset = session.scalar(
+        select(Asset)
+        .join(DatasetVersion, DatasetVersion.id == Asset.version_id)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(Asset.id == asset_id, Dataset.organization_id == principal.organization_id)
+    )
+    if asset is None:
+        raise NotFound.of("asset", asset_id)
+    return asset
+
+
+def list_assets(
+    session: Session,
+    principal: Principal,
+    version_id: int,
+    page: PageRequest,
+    flt: AssetFilter | None = None,
+) -> Page[Asset]:
+    get_version(session, principal, version_id)
+    stmt = select(Asset).where(Asset.version_id == version_id)
+    flt = flt or AssetFilter()
+    if flt.tag is not None:
+        stmt = stmt.where(exists().where(AssetTag.asset_id == Asset.id, AssetTag.tag == flt.tag))
+    if flt.label is not None:
+        label_id = _resolve_label(session, version_id, flt.label)
+        stmt = stmt.where(
+            exists()
+            .where(Annotation.asset_id == Asset.id)
+            .where(Shape.annotation_id == Annotation.id, Shape.label_id == label_id)
+        )
+    if flt.annotated is not None:
+        has_shapes = (
+            exists()
+            .where(Annotation.asset_id == Asset.id)
+            .where(Shape.annotation_id == Annotation.id)
+        )
+        stmt = stmt.where(has_shapes if flt.annotated else ~has_shapes)
+    return paginate(session, stmt, Asset.id, page)
+
+
+def _resolve_label(session: Session, version_id: int, label: str) -> int:
+    stmt = select(Label.id).where(Label.version_id == version_id)
+    if label.isdigit():
+        stmt = stmt.where(Label.id == int(label))
+    else:
+        stmt = stmt.where(func.lower(Label.name) == label.lower())
+    label_id = session.scalar(stmt)
+    if label_id is None:
+        raise InvalidInput(
+            f"the version has no label {label!r}", code="unknown_label", details={"label": label}
+        )
+    return label_id
+
+
+def _check_tags(tags: Sequence[str]) -> list[str]:
+    cleaned = sorted({t.strip() for t in tags})
+    for tag in cleaned:
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInput(
+                f"tags must be 1 to {MAX_TAG_LENGTH} characters", details={"field": "tags"}
+            )
+    return cleaned
+
+
+def _set_tags(session: Session, asset: Asset, tags: Sequence[str]) -> None:
+    wanted = _check_tags(tags)
+    if [t.tag for t in asset.tag_rows] == wanted:
+        return
+    session.execute(delete(AssetTag).where(AssetTag.asset_id == asset.id))
+    session.add_all(AssetTag(asset_id=asset.id, tag=t) for t in wanted)
+    session.flush()
+    session.expire(asset, ["tag_rows"])
+
+
+def update_asset(
+    session: Session,
+    principal: Principal,
+    asset_id: int,
+    *,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Asset:
+    """Replaces the asset's tags and/or metadata (the image itself is immutable)."""
+    asset = get_asset(session, principal, asset_id)
+    if tags is not None:
+        _set_tags(session, asset, tags)
+    if metadata is not None:
+        asset.meta = metadata
+    session.flush()
+    return asset
+
+
+def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:
+    """Deletes the row and its annotations; the blob stays until garbage collection."""
+    session.delete(get_asset(session, principal, asset_id))
+    session.flush()

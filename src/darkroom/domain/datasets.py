@@ -1,0 +1,80 @@
+"""Datasets: named containers of versions, unique by name within an organization."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import Dataset
+from darkroom.domain.accounts import Principal
+from darkroom.domain.pagination import Page, PageRequest, paginate
+from darkroom.errors import Conflict, InvalidInput, NotFound
+
+__all__ = ["create_dataset", "delete_dataset", "get_dataset", "list_datasets", "update_dataset"]
+
+
+def check_name(name: str, what: str) -> str:
+    """Names are trimmed, non-empty and at most 200 characters."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"{what} name must not be empty", details={"field": "name"})
+    if len(name) > 200:
+        raise InvalidInput(f"{what} name is longer than 200 characters", details={"field": "name"})
+    return name
+
+
+def _name_taken(session: Session, principal: Principal, name: str) -> bool:
+    stmt = select(Dataset.id).where(
+        Dataset.organization_id == principal.organization_id, Dataset.name == name
+    )
+    return session.scalar(stmt) is not None
+
+
+def create_dataset(
+    session: Session, principal: Principal, name: str, description: str = ""
+) -> Dataset:
+    name = check_name(name, "dataset")
+    if _name_taken(session, principal, name):
+        raise Conflict(f"a dataset named {name!r} already exists", code="already_exists")
+    dataset = Dataset(organization_id=principal.organization_id, name=name, description=description)
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get_dataset(session: Session, principal: Principal, dataset_id: int) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None or dataset.organization_id != principal.organization_id:
+        raise NotFound.of("dataset", dataset_id)
+    return dataset
+
+
+def list_datasets(session: Session, principal: Principal, page: PageRequest) -> Page[Dataset]:
+    stmt = select(Dataset).where(Dataset.organization_id == principal.organization_id)
+    return paginate(session, stmt, Dataset.id, page)
+
+
+def update_dataset(
+    session: Session,
+    principal: Principal,
+    dataset_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Dataset:
+    dataset = get_dataset(session, principal, dataset_id)
+    if name is not None:
+        name = check_name(name, "dataset")
+        if name != dataset.name and _name_taken(session, principal, name):
+            raise Conflict(f"a dataset named {name!r} already exists", code="already_exists")
+        dataset.name = name
+    if description is not None:
+        dataset.description = description
+    session.flush()
+    return dataset
+
+
+def delete_dataset(session: Session, principal: Principal, dataset_id: int) -> None:
+    """Deletes the dataset with its versions, assets and annotations; blobs become garbage."""
+    session.delete(get_dataset(session, principal, dataset_id))
+    session.flush()

@@ -1,0 +1,93 @@
+"""Image validation: what darkroom accepts as an asset, decided from the bytes, not the name."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from darkroom.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+__all__ = ["MIME_BY_FORMAT", "ImageInfo", "probe_image"]
+
+MIME_BY_FORMAT = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
+JPEG_DRAFT_SCALE = 8  # decode JPEGs at 1/8 scale: every byte is still read, 60x less work
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    format: str
+    mime: str
+    width: int
+    height: int
+
+
+def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
+    """Checks that `fp` holds a whole, supported image no larger than `max_pixels`.
+
+    The header gives format and size (so a 50,000 x 50,000 PNG is refused before any decoding);
+    the image is then decoded (JPEG at reduced scale) to catch truncated or corrupt files.
+    Raises InvalidInput (empty or corrupt), UnsupportedMediaType or PayloadTooLarge, each
+    naming the file. Leaves `fp` at position 0.
+    """
+    fp.seek(0, 2)
+    if fp.tell() == 0:
+        raise InvalidInput(
+            f"{filename}: empty file", code="empty_file", details={"filename": filename}
+        )
+    fp.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            fmt = img.format or ""
+            width, height = img.size
+            if fmt not in MIME_BY_FORMAT:
+                raise UnsupportedMediaType(
+                    f"{filename}: {fmt or 'unknown'} images are not supported "
+                    f"(supported: {', '.join(sorted(MIME_BY_FORMAT))})",
+                    details={"filename": filename, "format": fmt},
+                )
+            if width * height > max_pixels:
+                raise _too_large(filename, width, height, max_pixels)
+            if fmt == "JPEG":
+                img.draft(
+                    "RGB", (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE))
+                )
+            img.load()
+    except UnidentifiedImageError as exc:
+        raise UnsupportedMediaType(
+            f"{filename}: not an image darkroom can read", details={"filename": filename}
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(
+            f"{filename}: image has more than {max_pixels} pixels",
+            code="image_too_large",
+            details={"filename": filename, "max_pixels": max_pixels},
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidInput(
+            f"{filename}: corrupt or truncated image ({exc})",
+            code="corrupt_image",
+            details={"filename": filename},
+        ) from exc
+    finally:
+        fp.seek(0)
+    return ImageInfo(fmt, MIME_BY_FORMAT[fmt], width, height)
+
+
+def _too_large(filename: str, width: int, height: int, max_pixels: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{filename}: {width}x{height} is more than the {max_pixels} pixels allowed",
+        code="image_too_large",
+        details={"filename": filename, "width": width, "height": height, "max_pixels": max_pixels},
+    )

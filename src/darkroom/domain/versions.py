@@ -1,0 +1,266 @@
+"""Dataset versions: created empty or as a copy of another version (rows copied, bytes not)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import (
+    Annotation,
+    Asset,
+    AssetTag,
+    Dataset,
+    DatasetVersion,
+    Label,
+    Shape,
+)
+from darkroom.domain.accounts import Principal
+from darkroom.domain.datasets import check_name, get_dataset
+from darkroom.domain.pagination import Page, PageRequest, paginate
+from darkroom.errors import Conflict, NotFound
+
+__all__ = [
+    "LabelCount",
+    "VersionStats",
+    "create_version",
+    "delete_version",
+    "get_version",
+    "list_versions",
+    "update_version",
+    "version_stats",
+]
+
+COPY_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class LabelCount:
+    label_id: int
+    name: str
+    color: str
+    shapes: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStats:
+    assets: int
+    annotated_assets: int
+    shapes: int
+    labels: list[LabelCount]
+
+
+def get_version(session: Session, principal: Principal, version_id: int) -> DatasetVersion:
+    version = session.scalar(
+        select(DatasetVersion)
+        .join(Dataset)
+        .where(
+            DatasetVersion.id == version_id,
+            Dataset.organization_id == principal.organization_id,
+        )
+    )
+    if version is None:
+        raise NotFound.of("version", version_id)
+    return version
+
+
+def list_versions(
+    session: Session, principal: Principal, dataset_id: int, page: PageRequest
+) -> Page[DatasetVersion]:
+    get_dataset(session, principal, dataset_id)
+    stmt = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+    return paginate(session, stmt, DatasetVersion.id, page)
+
+
+def _name_taken(session: Session, dataset_id: int, name: str) -> bool:
+    stmt = select(DatasetVersion.id).where(
+        DatasetVersion.dataset_id == dataset_id, DatasetVersion.name == name
+    )
+    return session.scalar(stmt) is not None
+
+
+def create_version(
+    session: Session,
+    principal: Principal,
+    dataset_id: int,
+    name: str,
+    *,
+    description: str = "",
+    parent_version_id: int | None = None,
+    produced_by_job_id: int | None = None,
+) -> DatasetVersion:
+    """A new version; with a parent, its labels, assets, tags and annotations are copied."""
+    dataset = get_dataset(session, principal, dataset_id)
+    name = check_name(name, "version")
+    if _name_taken(session, dataset.id, name):
+        raise Conflict(
+            f"dataset {dataset.name!r} already has a version named {name!r}", code="already_exists"
+        )
+    parent = get_version(session, principal, parent_version_id) if parent_version_id else None
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        name=name,
+        description=description,
+        parent_version_id=parent.id if parent else None,
+        produced_by_job_id=produced_by_job_id,
+    )
+    session.add(version)
+    session.flush()
+    if parent is not None:
+        _copy_rows(session, parent.id, version.id)
+    return version
+
+
+def update_version(
+    session: Session,
+    principal: Principal,
+    version_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> DatasetVersion:
+    version = get_version(session, principal, version_id)
+    if name is not None:
+        name = check_name(name, "version")
+        if name != version.name and _name_taken(session, version.dataset_id, name):
+            raise Conflict(f"a version named {name!r} already exists", code="already_exists")
+        version.name = name
+    if description is not None:
+        version.description = description
+    session.flush()
+    return version
+
+
+def delete_version(session: Session, principal: Principal, version_id: int) -> None:
+    session.delete(get_version(session, principal, version_id))
+    session.flush()
+
+
+def version_stats(session: Session, principal: Principal, version_id: int) -> VersionStats:
+    get_version(session, principal, version_id)
+    assets = session.scalar(select(func.count(Asset.id)).where(Asset.version_id == version_id))
+    annotated = session.scalar(
+        select(func.count(func.distinct(Annotation.asset_id)))
+        .join(Shape, Shape.annotation_id == Annotation.id)
+        .join(Label, Label.id == Shape.label_id)
+        .where(Label.version_id == version_id)
+    )
+    rows = session.execute(
+        select(Label.id, Label.name, Label.color, func.count(Shape.id))
+        .outerjoin(Shape, Shape.label_id == Label.id)
+        .where(Label.version_id == version_id)
+        .group_by(Label.id, Label.name, Label.color, Label.position)
+        .order_by(Label.position, Label.id)
+    ).all()
+    labels = [LabelCount(r[0], r[1], r[2], r[3]) for r in rows]
+    return VersionStats(assets or 0, annotated or 0, sum(c.shapes for c in labels), labels)
+
+
+def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    result = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
+
+
+def _copy_rows(session: Session, source_id: int, target_id: int) -> None:
+    """Copies labels, assets, tags, annotations and shapes in chunks, remapping ids."""
+    labels = session.scalars(select(Label).where(Label.version_id == source_id)).all()
+    new_label_ids = _insert_returning_ids(
+        session,
+        Label,
+        [
+            {"version_id": target_id, "name": x.name, "color": x.color, "position": x.position}
+            for x in labels
+        ],
+    )
+    label_map = dict(zip((x.id for x in labels), new_label_ids, strict=True))
+
+    asset_cols = (Asset.id, Asset.blob_sha256, Asset.filename, Asset.mime, Asset.width,
+                  Asset.height, Asset.meta, Asset.created_at)  # fmt: skip
+    after = 0
+    while True:
+        chunk = session.execute(
+            select(*asset_cols)
+            .where(Asset.version_id == source_id, Asset.id > after)
+            .order_by(Asset.id)
+            .limit(COPY_CHUNK)
+        ).all()
+        if not chunk:
+            return
+        after = chunk[-1].id
+        new_ids = _insert_returning_ids(
+            session,
+            Asset,
+            [
+                {
+                    "version_id": target_id,
+                    "blob_sha256": a.blob_sha256,
+                    "filename": a.filename,
+                    "mime": a.mime,
+                    "width": a.width,
+                    "height": a.height,
+                    "meta": a.meta,
+                    "created_at": a.created_at,
+                }
+                for a in chunk
+            ],
+        )
+        asset_map = dict(zip((a.id for a in chunk), new_ids, strict=True))
+        old_ids = list(asset_map)
+
+        tags = session.execute(
+            select(AssetTag.asset_id, AssetTag.tag).where(AssetTag.asset_id.in_(old_ids))
+        ).all()
+        if tags:
+            session.execute(
+                insert(AssetTag), [{"asset_id": asset_map[t[0]], "tag": t[1]} for t in tags]
+            )
+
+        anns = session.execute(
+            select(Annotation.id, Annotation.asset_id, Annotation.author_kind,
+                   Annotation.author_id, Annotation.status, Annotation.created_at)
+            .where(Annotation.asset_id.in_(old_ids))
+        ).all()  # fmt: skip
+        new_ann_ids = _insert_returning_ids(
+            session,
+            Annotation,
+            [
+                {
+                    "asset_id": asset_map[a.asset_id],
+                    "author_kind": a.author_kind,
+                    "author_id": a.author_id,
+                    "status": a.status,
+                    "created_at": a.created_at,
+                }
+                for a in anns
+            ],
+        )
+        ann_map = dict(zip((a.id for a in anns), new_ann_ids, strict=True))
+        if not ann_map:
+            continue
+        shapes = session.execute(
+            select(Shape.annotation_id, Shape.label_id, Shape.kind, Shape.x, Shape.y, Shape.w,
+                   Shape.h, Shape.points, Shape.score)
+            .where(Shape.annotation_id.in_(list(ann_map)))
+        ).all()  # fmt: skip
+        if shapes:
+            session.execute(
+                insert(Shape),
+                [
+                    {
+                        "annotation_id": ann_map[s.annotation_id],
+                        "label_id": label_map[s.label_id],
+                        "kind": s.kind,
+                        "x": s.x,
+                        "y": s.y,
+                        "w": s.w,
+                        "h": s.h,
+                        "points": s.points,
+                        "score": s.score,
+                    }
+                    for s in shapes
+                ],
+            )
