@@ -172,7 +172,7 @@ def bulk_add_shapes(
                 Annotation.author_kind == author.kind,
                 Annotation.author_id == author.id,
             )
-        ).tuples()
+        ).all()
     )
     missing = [a for a in asset_ids if a not in existing]
     if missing:

@@ -23,6 +23,7 @@ __all__ = [
     "delete_label",
     "ensure_labels",
     "get_label",
+    "label_names",
     "list_labels",
     "update_label",
 ]
@@ -156,3 +157,10 @@ def delete_label(
     session.delete(label)
     session.flush()
     return used
+
+
+def label_names(session: Session, version_id: int) -> dict[int, str]:
+    """Label id → name for a version whose access the caller has checked."""
+    return dict(
+        session.execute(select(Label.id, Label.name).where(Label.version_id == version_id)).all()
+    )

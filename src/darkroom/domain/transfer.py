@@ -144,9 +144,10 @@ def import_into_version(
             report.images_matched += 1
 
         new_rows: list[dict[str, Any]] = []
+        new_names: set[str] = set()
         blobs: list[tuple[str, int, str]] = []
         for image, name in zip(chunk, names, strict=True):
-            if name is None or name in seen or any(r["filename"] == name for r in new_rows[-1:]):
+            if name is None or name in seen or name in new_names:
                 continue
             path = files.get(image.name) or (
                 archive.find(image.name, *IMAGE_DIRS) if archive else None
@@ -162,6 +163,7 @@ def import_into_version(
                 report.skip(name, exc.message)
                 continue
             blob = store.put_bytes(data)
+            new_names.add(name)
             blobs.append((blob.sha256, blob.size, info.mime))
             new_rows.append(
                 {
@@ -220,7 +222,7 @@ def _denormalize(shape: ShapeIn, width: int, height: int) -> ShapeIn:
 def _export_images(session: Session, version_id: int) -> Iterator[tuple[str, ExportImage]]:
     """(blob sha256, image with all authors' shapes) for every asset, in id order."""
     label_names = dict(
-        session.execute(select(Label.id, Label.name).where(Label.version_id == version_id)).tuples()
+        session.execute(select(Label.id, Label.name).where(Label.version_id == version_id)).all()
     )
     after = 0
     while True:

@@ -1,0 +1,59 @@
+"""Dependencies shared by the routes: session, caller, blob store, settings, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from darkroom.config import Settings
+from darkroom.db.engine import session_scope
+from darkroom.domain.accounts import Principal, authenticate
+from darkroom.domain.pagination import MAX_LIMIT, PageRequest
+from darkroom.storage import BlobStore
+
+__all__ = ["PageDep", "PrincipalDep", "SessionDep", "SettingsDep", "StoreDep"]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with session_scope(request.app.state.sessions) as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a 2xx means stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_store(request: Request) -> BlobStore:
+    return request.app.state.store
+
+
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_page(
+    after: Annotated[int | None, Query(ge=0, description="id of the last item seen")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+) -> PageRequest:
+    return PageRequest(after, limit)
+
+
+PageDep = Annotated[PageRequest, Depends(get_page)]

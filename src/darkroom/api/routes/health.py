@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from darkroom import __version__
+from darkroom.api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def get_health() -> Health:
+    """Liveness, without authentication."""
+    return Health(status="ok", version=__version__)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from darkroom.api.deps import PrincipalDep, SessionDep
+from darkroom.api.schemas import LabelPublic, LabelUpdate
+from darkroom.domain import labels
+
+router = APIRouter(prefix="/labels", tags=["labels"])
+
+
+@router.patch("/{label_id}", response_model=LabelPublic)
+def update_label(
+    label_id: int, body: LabelUpdate, session: SessionDep, principal: PrincipalDep
+) -> object:
+    """Rename, recolour or move a label; its shapes keep pointing at it."""
+    return labels.update_label(
+        session, principal, label_id, name=body.name, color=body.color, position=body.position
+    )
+
+
+@router.delete("/{label_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_label(
+    label_id: int, session: SessionDep, principal: PrincipalDep, force: bool = False
+) -> Response:
+    """Refused with 409 `label_in_use` when shapes use it, unless `?force=true`."""
+    labels.delete_label(session, principal, label_id, force=force)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
+from darkroom.api.schemas import (
+    AssetPublic,
+    AssetsCreated,
+    ImportReportPublic,
+    LabelCreate,
+    LabelPublic,
+    Page,
+    VersionPublic,
+    VersionStatsPublic,
+    VersionUpdate,
+)
+from darkroom.domain import assets, labels, transfer, versions
+from darkroom.domain.transfer import Format, ImportLimits
+
+router = APIRouter(prefix="/versions", tags=["versions"])
+
+
+@router.get("/{version_id}", response_model=VersionPublic)
+def get_version(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+    return versions.get_version(session, principal, version_id)
+
+
+@router.patch("/{version_id}", response_model=VersionPublic)
+def update_version(
+    version_id: int, body: VersionUpdate, session: SessionDep, principal: PrincipalDep
+) -> object:
+    return versions.update_version(
+        session, principal, version_id, name=body.name, description=body.description
+    )
+
+
+@router.delete("/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_version(version_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+    versions.delete_version(session, principal, version_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{version_id}/stats", response_model=VersionStatsPublic)
+def get_version_stats(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+    return versions.version_stats(session, principal, version_id)
+
+
+@router.get("/{version_id}/labels", response_model=Page[LabelPublic])
+def list_labels(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+    """All labels of the version in their order (a version has few; never paginated)."""
+    return Page[LabelPublic](
+        items=labels.list_labels(session, principal, version_id),  # type: ignore[arg-type]
+        next=None,
+    )
+
+
+@router.post(
+    "/{version_id}/labels", response_model=LabelPublic, status_code=status.HTTP_201_CREATED
+)
+def create_label(
+    version_id: int, body: LabelCreate, session: SessionDep, principal: PrincipalDep
+) -> object:
+    return labels.create_label(session, principal, version_id, body.name, body.color)
+
+
+@router.get("/{version_id}/assets", response_model=Page[AssetPublic])
+def list_assets(
+    version_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    label: Annotated[str | None, Query(description="label id or name")] = None,
+    tag: str | None = None,
+    annotated: bool | None = None,
+) -> Page[AssetPublic]:
+    result = assets.list_assets(
+        session, principal, version_id, page, assets.AssetFilter(label, tag, annotated)
+    )
+    return Page[AssetPublic](items=[AssetPublic.of(a) for a in result.items], next=result.next)
+
+
+@router.post(
+    "/{version_id}/assets", response_model=AssetsCreated, status_code=status.HTTP_201_CREATED
+)
+def upload_assets(
+    version_id: int,
+    files: Annotated[list[UploadFile], File(description="one or many images")],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> AssetsCreated:
+    """Adds images; all or nothing: one rejected file rejects the request, naming the file."""
+    created = [
+        assets.add_asset(
+            session,
+            store,
+            principal,
+            version_id,
+            upload.filename or "upload",
+            upload.file,
+            max_pixels=settings.max_image_pixels,
+            max_bytes=settings.max_upload_bytes,
+        )
+        for upload in files
+    ]
+    return AssetsCreated(items=[AssetPublic.of(a) for a in created])
+
+
+@router.post("/{version_id}/import", response_model=ImportReportPublic)
+def import_annotations(
+    version_id: int,
+    format: Format,
+    file: Annotated[UploadFile, File(description="a zip, or a COCO JSON file")],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> object:
+    limits = ImportLimits(
+        settings.max_image_pixels, settings.max_archive_bytes, settings.max_archive_ratio
+    )
+    return transfer.import_into_version(
+        session, store, principal, version_id, format, file.file, limits
+    )
+
+
+@router.get(
+    "/{version_id}/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export_version(
+    version_id: int, format: Format, session: SessionDep, principal: PrincipalDep, store: StoreDep
+) -> FileResponse:
+    version = versions.get_version(session, principal, version_id)
+    fd, path = tempfile.mkstemp(suffix=".zip", prefix="darkroom-export-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            transfer.export_version(session, store, principal, version_id, format, out)
+    except BaseException:
+        os.unlink(path)
+        raise
+    name = f"{version.dataset.name}-{version.name}-{format.value}.zip".replace("/", "_")
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=name,
+        background=BackgroundTask(os.unlink, path),
+    )
