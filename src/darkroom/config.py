@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".darkroom")
     database_url: str | None = None
     storage_url: str | None = None
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options for storage_url, e.g. S3 endpoint_url"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = None

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
-    app.state.store = BlobStore(settings.resolved_storage_url)
+    app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)
     app.state.startup = prepare(app, run_migrations=run_migrations)
 
     install_error_handlers(app)

@@ -1,0 +1,54 @@
+"""`darkroom`: the command line entry point."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from darkroom import __version__
+from darkroom.cli import assets, datasets, labels, serve, transfer, versions
+from darkroom.cli.context import Target
+
+app = typer.Typer(
+    name="darkroom",
+    help="Run processings on computer-vision datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Server URL (env DARKROOM_URL, default http://127.0.0.1:8000)"),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="API token (env DARKROOM_TOKEN, default: the local admin-token file)"),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Target(url, token)
+
+
+app.command("serve")(serve.serve)
+app.add_typer(datasets.app, name="dataset", help="Create, list, show and delete datasets.")
+app.add_typer(versions.app, name="version", help="Dataset versions and their statistics.")
+app.add_typer(labels.app, name="label", help="Labels of a version.")
+app.add_typer(assets.app, name="asset", help="Upload and list images.")
+app.add_typer(transfer.import_app, name="import", help="Import COCO, YOLO or VOC into a version.")
+app.add_typer(transfer.export_app, name="export", help="Export a version as COCO, YOLO or VOC.")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""`darkroom serve`: the API server (and, later, the scheduler) in one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from darkroom.api.app import create_app
+from darkroom.cli.output import console, fail
+from darkroom.config import Settings
+from darkroom.errors import DarkroomError
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (env DARKROOM_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env DARKROOM_PORT)")] = None,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Refuse to start on an out-of-date schema.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Start darkroom: migrate the database, create the admin on first start, serve the API."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    try:
+        app = create_app(settings, run_migrations=not no_migrate)
+    except DarkroomError as exc:
+        fail(exc.message)
+    startup = app.state.startup
+    console.print(
+        f"darkroom: database {settings.resolved_database_url} (schema {startup.migrated_to})"
+    )
+    console.print(f"darkroom: blobs in {settings.resolved_storage_url}")
+    if startup.admin.created and startup.admin.token_path:
+        console.print(f"darkroom: admin token written to {startup.admin.token_path}")
+    elif startup.admin.created:
+        console.print("darkroom: admin token taken from DARKROOM_ADMIN_TOKEN")
+    else:
+        console.print(f"darkroom: admin token in {settings.admin_token_path} (if generated here)")
+    console.print(f"darkroom: listening on http://{settings.host}:{settings.port}", highlight=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())

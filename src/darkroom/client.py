@@ -1,0 +1,306 @@
+"""Python client for the darkroom REST API; the CLI and the runtime SDK are built on it.
+
+    from darkroom.client import Client
+    with Client.from_env() as dr:
+        ds = dr.create_dataset("cats")
+        v = dr.create_version(ds["id"], "v1")
+        dr.upload_assets(v["id"], ["cat.jpg"])
+
+Answers are the API's JSON as dicts. Errors raise `ApiError` with the API's code and message.
+`DARKROOM_URL` (default http://127.0.0.1:8000) and `DARKROOM_TOKEN` (default: the admin-token
+file of the local darkroom home) configure `from_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import httpx
+
+__all__ = ["DEFAULT_URL", "ApiError", "Client"]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_S = 60.0
+TRANSFER_TIMEOUT_S = 3600.0
+
+JSON = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answered by the API (`status` 4xx/5xx) or a server that could not be reached."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{message} ({code}, HTTP {status})" if status else message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def _default_token() -> str | None:
+    token = os.environ.get("DARKROOM_TOKEN")
+    if token:
+        return token
+    home = Path(os.environ.get("DARKROOM_HOME", Path.home() / ".darkroom"))
+    path = home / "admin-token"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+class Client:
+    """A synchronous client; use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
+        )
+
+    @classmethod
+    def from_env(cls, url: str | None = None, token: str | None = None) -> Client:
+        return cls(url or os.environ.get("DARKROOM_URL", DEFAULT_URL), token or _default_token())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach darkroom at {self.url}: {exc}") from exc
+        if response.is_error:
+            try:
+                err = response.json()["error"]
+                raise ApiError(
+                    response.status_code, err["code"], err["message"], err.get("details")
+                )
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(
+                    response.status_code,
+                    "http_error",
+                    response.text[:500] or response.reason_phrase,
+                ) from None
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return None if response.status_code == 204 else response.json()
+
+    def _iter(
+        self, path: str, params: dict[str, Any] | None = None, limit: int = 500
+    ) -> Iterator[JSON]:
+        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+        query["limit"] = limit
+        while True:
+            page = self._json("GET", path, params=query)
+            yield from page["items"]
+            if page["next"] is None:
+                return
+            query["after"] = page["next"]
+
+    # -- health -----------------------------------------------------------------------------
+
+    def health(self) -> JSON:
+        return self._json("GET", "/health")
+
+    # -- datasets and versions ----------------------------------------------------------------
+
+    def list_datasets(self) -> list[JSON]:
+        return list(self._iter("/datasets"))
+
+    def create_dataset(self, name: str, description: str = "") -> JSON:
+        return self._json("POST", "/datasets", json={"name": name, "description": description})
+
+    def get_dataset(self, dataset_id: int) -> JSON:
+        return self._json("GET", f"/datasets/{dataset_id}")
+
+    def update_dataset(self, dataset_id: int, **fields: Any) -> JSON:
+        return self._json("PATCH", f"/datasets/{dataset_id}", json=fields)
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        self._json("DELETE", f"/datasets/{dataset_id}")
+
+    def list_versions(self, dataset_id: int) -> list[JSON]:
+        return list(self._iter(f"/datasets/{dataset_id}/versions"))
+
+    def create_version(
+        self,
+        dataset_id: int,
+        name: str,
+        *,
+        parent_version_id: int | None = None,
+        description: str = "",
+    ) -> JSON:
+        body = {"name": name, "description": description, "parent_version_id": parent_version_id}
+        return self._json("POST", f"/datasets/{dataset_id}/versions", json=body)
+
+    def get_version(self, version_id: int) -> JSON:
+        return self._json("GET", f"/versions/{version_id}")
+
+    def update_version(self, version_id: int, **fields: Any) -> JSON:
+        return self._json("PATCH", f"/versions/{version_id}", json=fields)
+
+    def delete_version(self, version_id: int) -> None:
+        self._json("DELETE", f"/versions/{version_id}")
+
+    def version_stats(self, version_id: int) -> JSON:
+        return self._json("GET", f"/versions/{version_id}/stats")
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def list_labels(self, version_id: int) -> list[JSON]:
+        return self._json("GET", f"/versions/{version_id}/labels")["items"]
+
+    def create_label(self, version_id: int, name: str, color: str | None = None) -> JSON:
+        return self._json(
+            "POST", f"/versions/{version_id}/labels", json={"name": name, "color": color}
+        )
+
+    def update_label(self, label_id: int, **fields: Any) -> JSON:
+        return self._json("PATCH", f"/labels/{label_id}", json=fields)
+
+    def delete_label(self, label_id: int, *, force: bool = False) -> None:
+        self._json("DELETE", f"/labels/{label_id}", params={"force": force})
+
+    # -- assets -----------------------------------------------------------------------------
+
+    def list_assets(
+        self,
+        version_id: int,
+        *,
+        label: str | int | None = None,
+        tag: str | None = None,
+        annotated: bool | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> JSON:
+        """One page: `{"items", "next"}`; see `iter_assets` for all of them."""
+        params = {
+            "label": label,
+            "tag": tag,
+            "annotated": annotated,
+            "after": after,
+            "limit": limit,
+        }
+        return self._json(
+            "GET",
+            f"/versions/{version_id}/assets",
+            params={k: v for k, v in params.items() if v is not None},
+        )
+
+    def iter_assets(self, version_id: int, **filters: Any) -> Iterator[JSON]:
+        return self._iter(f"/versions/{version_id}/assets", filters)
+
+    def upload_assets(
+        self, version_id: int, files: Sequence[str | Path | tuple[str, bytes | BinaryIO]]
+    ) -> list[JSON]:
+        """Uploads images (paths, or (filename, bytes or file) pairs) in one request."""
+        parts: list[tuple[str, tuple[str, Any]]] = []
+        opened: list[BinaryIO] = []
+        try:
+            for item in files:
+                if isinstance(item, tuple):
+                    parts.append(("files", item))
+                else:
+                    fh = open(item, "rb")  # noqa: SIM115 - closed below
+                    opened.append(fh)
+                    parts.append(("files", (Path(item).name, fh)))
+            return self._json(
+                "POST", f"/versions/{version_id}/assets", files=parts, timeout=TRANSFER_TIMEOUT_S
+            )["items"]
+        finally:
+            for fh in opened:
+                fh.close()
+
+    def get_asset(self, asset_id: int) -> JSON:
+        return self._json("GET", f"/assets/{asset_id}")
+
+    def update_asset(self, asset_id: int, **fields: Any) -> JSON:
+        return self._json("PATCH", f"/assets/{asset_id}", json=fields)
+
+    def delete_asset(self, asset_id: int) -> None:
+        self._json("DELETE", f"/assets/{asset_id}")
+
+    def download_image(self, asset_id: int) -> bytes:
+        return self._send("GET", f"/assets/{asset_id}/image").content
+
+    def thumbnail(self, asset_id: int, size: int = 256) -> bytes:
+        return self._send("GET", f"/assets/{asset_id}/thumbnail", params={"size": size}).content
+
+    # -- annotations ------------------------------------------------------------------------
+
+    def list_annotations(self, asset_id: int) -> list[JSON]:
+        return self._json("GET", f"/assets/{asset_id}/annotations")["items"]
+
+    def add_annotations(self, asset_id: int, shapes: list[JSON]) -> JSON:
+        return self._json("POST", f"/assets/{asset_id}/annotations", json={"shapes": shapes})
+
+    def replace_annotations(self, asset_id: int, shapes: list[JSON]) -> JSON:
+        return self._json("PUT", f"/assets/{asset_id}/annotations", json={"shapes": shapes})
+
+    # -- import / export --------------------------------------------------------------------
+
+    def import_file(self, version_id: int, fmt: str, path: str | Path) -> JSON:
+        """Imports a zip (images + annotations) or a COCO JSON; answers the import report."""
+        path = Path(path)
+        mime = "application/json" if path.suffix.lower() == ".json" else "application/zip"
+        with path.open("rb") as fh:
+            return self._json(
+                "POST",
+                f"/versions/{version_id}/import",
+                params={"format": fmt},
+                files={"file": (path.name, fh, mime)},
+                timeout=TRANSFER_TIMEOUT_S,
+            )
+
+    def export_to(self, version_id: int, fmt: str, path: str | Path) -> Path:
+        """Writes the version's export zip to `path` as it streams in."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        try:
+            with self._http.stream(
+                "GET",
+                f"/versions/{version_id}/export",
+                params={"format": fmt},
+                timeout=TRANSFER_TIMEOUT_S,
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    err = response.json().get("error", {})
+                    raise ApiError(
+                        response.status_code, err.get("code", "http_error"), err.get("message", "")
+                    )
+                with tmp.open("wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        out.write(chunk)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
