@@ -1,0 +1,92 @@
+"""Annotations: add and replace the caller's shapes; validation by shape."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_add_then_replace_own_shapes(api, version, upload):
+    a = upload(version["id"])
+    url = f"/api/v1/assets/{a['id']}/annotations"
+    r = api.post(
+        url,
+        json={
+            "shapes": [{"kind": "rectangle", "label": "cat", "bbox": [1, 2, 3, 4], "score": 0.5}]
+        },
+    )
+    assert r.status_code == 201
+    api.post(
+        url, json={"shapes": [{"kind": "point", "label": "dog", "points": [[3, 4]]}]}
+    ).raise_for_status()
+    items = api.get(url).json()["items"]
+    assert len(items) == 1
+    assert items[0]["author_kind"] == "user"
+    assert [(s["kind"], s["label"]) for s in items[0]["shapes"]] == [
+        ("rectangle", "cat"),
+        ("point", "dog"),
+    ]
+    assert items[0]["shapes"][0]["bbox"] == [1, 2, 3, 4]
+    assert items[0]["shapes"][0]["score"] == 0.5
+
+    r = api.put(
+        url,
+        json={"shapes": [{"kind": "polygon", "label": "dog", "points": [[0, 0], [10, 0], [5, 8]]}]},
+    )
+    assert r.status_code == 200
+    shapes = api.get(url).json()["items"][0]["shapes"]
+    assert [s["kind"] for s in shapes] == ["polygon"]
+
+
+def test_rectangles_are_clipped_to_the_image(api, version, upload):
+    a = upload(version["id"])  # 64 x 48
+    r = api.post(
+        f"/api/v1/assets/{a['id']}/annotations",
+        json={"shapes": [{"kind": "rectangle", "label": "cat", "bbox": [-10, 40, 100, 100]}]},
+    )
+    assert r.json()["shapes"][0]["bbox"] == [0, 40, 64, 8]
+
+
+@pytest.mark.parametrize(
+    ("shape", "field"),
+    [
+        ({"kind": "rectangle", "label": "horse", "bbox": [0, 0, 1, 1]}, "label"),
+        ({"kind": "rectangle", "label": "cat"}, "bbox"),
+        ({"kind": "rectangle", "label": "cat", "bbox": [500, 500, 3, 3]}, "bbox"),
+        ({"kind": "polygon", "label": "cat", "points": [[0, 0], [1, 1]]}, "points"),
+        ({"kind": "circle", "label": "cat"}, "kind"),
+        ({"kind": "classification", "label": "cat", "score": 3}, "score"),
+    ],
+)
+def test_invalid_shapes_are_422_with_path(api, version, upload, shape, field):
+    a = upload(version["id"])
+    r = api.post(
+        f"/api/v1/assets/{a['id']}/annotations",
+        json={"shapes": [{"kind": "classification", "label": "dog"}, shape]},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["loc"] == ["shapes", 1, field]
+    assert api.get(f"/api/v1/assets/{a['id']}/annotations").json()["items"] == []
+
+
+def test_replace_leaves_other_authors_alone(api, other_org_api, app, version, upload):
+    from darkroom.db.engine import session_scope
+    from darkroom.db.models import AuthorKind
+    from darkroom.domain import accounts, annotations
+
+    a = upload(version["id"])
+    with session_scope(app.state.sessions) as session:
+        principal = accounts.authenticate(session, "drk_test_admin_token")
+        annotations.add_shapes(
+            session,
+            principal,
+            a["id"],
+            [annotations.ShapeIn("rectangle", "dog", bbox=[0, 0, 4, 4], score=0.9)],
+            author=annotations.Author(AuthorKind.run, 42),
+        )
+    url = f"/api/v1/assets/{a['id']}/annotations"
+    api.put(url, json={"shapes": [{"kind": "classification", "label": "cat"}]}).raise_for_status()
+    api.put(url, json={"shapes": []}).raise_for_status()
+    items = api.get(url).json()["items"]
+    by_author = {(x["author_kind"], x["author_id"]): len(x["shapes"]) for x in items}
+    assert by_author[("run", 42)] == 1
+    assert sum(by_author.values()) == 1

@@ -1,0 +1,146 @@
+"""Assets: validation of uploads, filters, images and thumbnails."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.helpers import image_bytes, png_header_only
+
+
+def _post(api, version_id, *files):
+    return api.post(
+        f"/api/v1/versions/{version_id}/assets",
+        files=[("files", (name, data, "application/octet-stream")) for name, data in files],
+    )
+
+
+def test_upload_many_and_list(api, version):
+    r = _post(
+        api, version["id"], ("a.jpg", image_bytes(64, 48)), ("b.png", image_bytes(30, 20, "PNG"))
+    )
+    assert r.status_code == 201
+    items = r.json()["items"]
+    assert [(a["filename"], a["width"], a["height"], a["mime"]) for a in items] == [
+        ("a.jpg", 64, 48, "image/jpeg"),
+        ("b.png", 30, 20, "image/png"),
+    ]
+    listed = api.get(f"/api/v1/versions/{version['id']}/assets").json()
+    assert [a["id"] for a in listed["items"]] == [a["id"] for a in items]
+    assert listed["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "code"),
+    [
+        ("empty.jpg", b"", 422, "empty_file"),
+        ("notes.jpg", b"these are my notes, not a picture\n" * 4, 415, "unsupported_media_type"),
+        ("cut.jpg", image_bytes(200, 200)[:400], 422, "corrupt_image"),
+        ("huge.png", png_header_only(50_000, 50_000), 413, "image_too_large"),
+    ],
+)
+def test_bad_files_are_rejected_with_their_name(api, version, name, data, status, code):
+    r = _post(api, version["id"], ("ok.jpg", image_bytes()), (name, data))
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert err["code"] == code
+    assert name in err["message"]
+    # all or nothing: the good file of the same request was not kept
+    assert api.get(f"/api/v1/versions/{version['id']}/assets").json()["items"] == []
+
+
+def test_same_filename_twice_is_409(api, version, upload):
+    upload(version["id"], "a.jpg")
+    r = _post(api, version["id"], ("a.jpg", image_bytes(seed=3)))
+    assert r.status_code == 409
+    assert r.json()["error"]["details"] == {"filename": "a.jpg"}
+
+
+def test_same_bytes_are_stored_once(api, version, upload, settings):
+    data = image_bytes(seed=7)
+    a = upload(version["id"], "a.jpg", data)
+    b = upload(version["id"], "b.jpg", data)
+    assert a["blob_sha256"] == b["blob_sha256"]
+    blobs = [
+        p
+        for p in (settings.home.parent / "blobs").rglob("*")
+        if p.is_file() and ".tmp" not in p.parts
+    ]
+    assert len(blobs) == 1
+
+
+def test_image_and_thumbnail(api, version, upload):
+    asset = upload(version["id"], "big.jpg", image_bytes(1000, 500))
+    r = api.get(f"/api/v1/assets/{asset['id']}/image")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (1000, 500)
+    assert (
+        api.get(
+            f"/api/v1/assets/{asset['id']}/image", headers={"If-None-Match": r.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    t = api.get(f"/api/v1/assets/{asset['id']}/thumbnail", params={"size": 128})
+    assert t.status_code == 200
+    assert Image.open(io.BytesIO(t.content)).size == (128, 64)
+    # second call answers the cached file, same bytes
+    assert (
+        api.get(f"/api/v1/assets/{asset['id']}/thumbnail", params={"size": 128}).content
+        == t.content
+    )
+    assert (
+        api.get(f"/api/v1/assets/{asset['id']}/thumbnail", params={"size": 77}).status_code == 422
+    )
+
+
+def test_filters_label_tag_annotated(api, version, upload):
+    a = upload(version["id"], "a.jpg")
+    b = upload(version["id"], "b.jpg")
+    c = upload(version["id"], "c.jpg")
+    api.post(
+        f"/api/v1/assets/{a['id']}/annotations",
+        json={"shapes": [{"kind": "rectangle", "label": "cat", "bbox": [0, 0, 5, 5]}]},
+    ).raise_for_status()
+    api.post(
+        f"/api/v1/assets/{b['id']}/annotations",
+        json={"shapes": [{"kind": "classification", "label": "dog"}]},
+    ).raise_for_status()
+    api.patch(f"/api/v1/assets/{c['id']}", json={"tags": ["val", "blurry"]}).raise_for_status()
+
+    def ids(**params):
+        r = api.get(f"/api/v1/versions/{version['id']}/assets", params=params)
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in r.json()["items"]]
+
+    assert ids(label="cat") == [a["id"]]
+    assert ids(label="DOG") == [b["id"]]
+    assert ids(annotated=True) == [a["id"], b["id"]]
+    assert ids(annotated=False) == [c["id"]]
+    assert ids(tag="val") == [c["id"]]
+    assert ids(tag="train") == []
+    r = api.get(f"/api/v1/versions/{version['id']}/assets", params={"label": "horse"})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "unknown_label"
+
+
+def test_tags_are_trimmed_sorted_unique(api, version, upload):
+    a = upload(version["id"])
+    r = api.patch(
+        f"/api/v1/assets/{a['id']}", json={"tags": [" b", "a", "b"], "metadata": {"k": 1}}
+    )
+    assert r.json()["tags"] == ["a", "b"]
+    assert r.json()["metadata"] == {"k": 1}
+
+
+def test_delete_asset(api, version, upload):
+    a = upload(version["id"])
+    assert api.delete(f"/api/v1/assets/{a['id']}").status_code == 204
+    assert api.get(f"/api/v1/assets/{a['id']}").status_code == 404
+
+
+def test_path_in_filename_cannot_escape(api, version):
+    r = _post(api, version["id"], ("../../etc/a.jpg", image_bytes()))
+    assert r.status_code == 422

@@ -1,0 +1,162 @@
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL for tests that ask),
+an app and an authenticated client over it, and small generated images."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from darkroom.api.app import create_app
+from darkroom.config import Settings
+from darkroom.db import migrate
+from darkroom.db.engine import make_engine, session_scope
+from darkroom.db.models import Base
+from darkroom.domain import accounts
+from tests.helpers import image_bytes
+
+ADMIN_TOKEN = "drk_test_admin_token"
+PG_ADMIN_URL = os.environ.get(
+    "DARKROOM_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+# -- databases ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating takes longer than copying)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _pg_url(database: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test session, migrated to head."""
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"darkroom_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated, empty database: every test that uses it runs on both backends."""
+    if request.param == "sqlite":
+        path = tmp_path / "darkroom.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_all(url)
+    return url
+
+
+# -- application ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        storage_url=str(tmp_path / "blobs"),
+        admin_token=ADMIN_TOKEN,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[object]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def api(app: object) -> Iterator[TestClient]:
+    """The admin's authenticated HTTP client against the real app."""
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def anon(app: object) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def other_org_api(app: object) -> Iterator[TestClient]:
+    """A client for a user of a second organization."""
+    with session_scope(app.state.sessions) as session:  # type: ignore[attr-defined]
+        org = accounts.create_organization(session, "other")
+        user = accounts.create_user(session, org, "mallory")
+        token = accounts.create_token(session, user, "test")
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
+
+
+# -- factories ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_image() -> Callable[..., bytes]:
+    return image_bytes
+
+
+@pytest.fixture
+def version(api: TestClient) -> dict:
+    """A dataset version with labels `cat` and `dog`."""
+    ds = api.post("/api/v1/datasets", json={"name": "pets"}).json()
+    v = api.post(f"/api/v1/datasets/{ds['id']}/versions", json={"name": "v1"}).json()
+    for name in ("cat", "dog"):
+        api.post(f"/api/v1/versions/{v['id']}/labels", json={"name": name}).raise_for_status()
+    return v
+
+
+@pytest.fixture
+def upload(api: TestClient) -> Callable[..., dict]:
+    """Uploads one generated image to a version and returns the asset."""
+
+    def _upload(version_id: int, name: str = "a.jpg", data: bytes | None = None) -> dict:
+        r = api.post(
+            f"/api/v1/versions/{version_id}/assets",
+            files=[("files", (name, data or image_bytes(), "image/jpeg"))],
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["items"][0]
+
+    return _upload
