@@ -160,3 +160,56 @@ def upload(api: TestClient) -> Callable[..., dict]:
         return r.json()["items"][0]
 
     return _upload
+
+
+# -- S3 (a moto server started for the session) ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    from tests.helpers import free_port
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_options(s3_endpoint: str) -> dict:
+    return {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
+    }
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    import boto3
+
+    name = f"darkroom-{uuid.uuid4().hex[:8]}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_store(s3_bucket: str, s3_options: dict):
+    from darkroom.storage import BlobStore
+
+    return BlobStore(f"s3://{s3_bucket}/blobs", **s3_options)

@@ -47,7 +47,8 @@ def prepare(app: FastAPI, *, run_migrations: bool = True) -> Startup:
         current, head = migrate.current_revision(engine), migrate.head_revision(engine)
         if current != head:
             raise SchemaOutOfDate(
-                f"database schema is at {current}, this darkroom needs {head}; "
+                f"database schema is at {current or 'nothing (empty database)'}, "
+                f"this darkroom needs {head}; "
                 "start without --no-migrate to upgrade it"
             )
     settings: Settings = app.state.settings

@@ -15,7 +15,7 @@ from darkroom.client import ApiError
 __all__ = ["JsonOpt", "console", "fail", "print_object", "print_rows"]
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

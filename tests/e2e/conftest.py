@@ -1,0 +1,119 @@
+"""A real `darkroom serve` subprocess per test, and a runner for the real `darkroom` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+DARKROOM = str(Path(sys.executable).parent / "darkroom")
+START_TIMEOUT_S = 30
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    captured: str = ""
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def output(self) -> str:
+        """What the server printed; complete once it is stopped."""
+        return self.captured
+
+
+def start_server(home: Path, extra_env: dict[str, str] | None = None, *args: str) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DARKROOM_HOME": str(home),
+        "DARKROOM_URL": f"http://127.0.0.1:{port}",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **(extra_env or {}),
+    }
+    env.pop("DARKROOM_TOKEN", None)
+    proc = subprocess.Popen(
+        [DARKROOM, "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, _ = proc.communicate()
+            raise RuntimeError(f"darkroom serve exited {proc.returncode}: {out}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return Server(url, home, env, proc)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    out, _ = proc.communicate()
+    raise RuntimeError(f"darkroom serve did not answer in time: {out}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        out, _ = server.process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        out, _ = server.process.communicate()
+    server.captured += out or ""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "home")
+    yield srv
+    stop_server(srv)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(server: Server) -> Callable[..., Result]:
+    """Runs `darkroom ARGS…` against the server, as a user's shell would."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        proc = subprocess.run(
+            [DARKROOM, *args],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run

@@ -1,0 +1,115 @@
+"""`darkroom serve`: first start, admin token, migrations, limits, interrupted uploads."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from urllib.parse import urlparse
+
+import httpx
+
+from tests.e2e.conftest import start_server, stop_server
+from tests.helpers import image_bytes
+
+
+def test_first_start_writes_private_admin_token_once(tmp_path):
+    home = tmp_path / "home"
+    srv = start_server(home)
+    token = srv.token
+    stop_server(srv)
+    out = srv.output()
+    assert f"admin token written to {home / 'admin-token'}" in out
+    assert stat.S_IMODE((home / "admin-token").stat().st_mode) == 0o600
+    assert (home / "darkroom.db").exists()
+
+    again = start_server(home)
+    try:
+        assert again.token == token
+        r = httpx.get(f"{again.url}/api/v1/datasets", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+    finally:
+        stop_server(again)
+
+
+def test_admin_token_from_environment(tmp_path):
+    srv = start_server(tmp_path / "home", {"DARKROOM_ADMIN_TOKEN": "drk_fixed"})
+    try:
+        r = httpx.get(f"{srv.url}/api/v1/datasets", headers={"Authorization": "Bearer drk_fixed"})
+        assert r.status_code == 200
+        assert not (tmp_path / "home" / "admin-token").exists()
+    finally:
+        stop_server(srv)
+
+
+def test_no_migrate_refuses_an_old_schema(tmp_path):
+    import subprocess
+
+    from tests.e2e.conftest import DARKROOM
+
+    env = {"DARKROOM_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [DARKROOM, "serve", "--no-migrate", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "start without --no-migrate" in proc.stderr
+
+
+def test_body_over_limit_is_413(tmp_path):
+    srv = start_server(tmp_path / "home", {"DARKROOM_MAX_UPLOAD_BYTES": "100000"})
+    try:
+        h = {"Authorization": f"Bearer {srv.token}"}
+        ds = httpx.post(f"{srv.url}/api/v1/datasets", json={"name": "d"}, headers=h).json()
+        v = httpx.post(
+            f"{srv.url}/api/v1/datasets/{ds['id']}/versions", json={"name": "v"}, headers=h
+        ).json()
+        big = image_bytes(800, 800, "PNG") + b"\0" * 200_000
+        r = httpx.post(
+            f"{srv.url}/api/v1/versions/{v['id']}/assets",
+            files=[("files", ("big.png", big, "image/png"))],
+            headers=h,
+        )
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "payload_too_large"
+    finally:
+        stop_server(srv)
+
+
+def test_interrupted_upload_leaves_nothing(server):
+    h = {"Authorization": f"Bearer {server.token}"}
+    ds = httpx.post(f"{server.url}/api/v1/datasets", json={"name": "d"}, headers=h).json()
+    v = httpx.post(
+        f"{server.url}/api/v1/datasets/{ds['id']}/versions", json={"name": "v"}, headers=h
+    ).json()
+
+    boundary = "darkroomboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    body = image_bytes(2000, 2000)
+    total = len(head) + len(body) + len(f"\r\n--{boundary}--\r\n")
+    request = (
+        f"POST /api/v1/versions/{v['id']}/assets HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {server.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n"
+    ).encode()
+    addr = urlparse(server.url)
+    with socket.create_connection((addr.hostname, addr.port)) as sock:
+        sock.sendall(request + head + body[: len(body) // 2])
+    # the server saw the client go away half-way: nothing may point at a missing blob
+    r = httpx.get(f"{server.url}/api/v1/versions/{v['id']}/assets", headers=h)
+    assert r.json()["items"] == []
+    blobs = server.home / "blobs"
+    stored = [p for p in blobs.rglob("*") if p.is_file() and ".tmp" not in p.parts]
+    assert stored == []
+    # and the server still works
+    ok = httpx.post(
+        f"{server.url}/api/v1/versions/{v['id']}/assets",
+        files=[("files", ("b.jpg", image_bytes(), "image/jpeg"))],
+        headers=h,
+    )
+    assert ok.status_code == 201

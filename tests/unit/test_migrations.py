@@ -1,0 +1,60 @@
+"""Every migration goes up and down on SQLite and PostgreSQL, and matches the models."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from darkroom.db import migrate
+from darkroom.db.engine import make_engine
+from darkroom.db.models import Base
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_engine(request, tmp_path):
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+        yield engine
+        engine.dispose()
+        return
+    from tests.conftest import PG_ADMIN_URL, _pg_url
+
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"darkroom_mig_{tmp_path.name[-20:].lower().replace('-', '_')}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(_pg_url(name))
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def test_up_down_up(empty_engine):
+    migrate.upgrade(empty_engine)
+    assert migrate.current_revision(empty_engine) == migrate.head_revision(empty_engine)
+    assert "assets" in inspect(empty_engine).get_table_names()
+    migrate.downgrade(empty_engine, "base")
+    assert migrate.current_revision(empty_engine) is None
+    assert set(inspect(empty_engine).get_table_names()) <= {"alembic_version"}
+    migrate.upgrade(empty_engine)
+    assert migrate.current_revision(empty_engine) == migrate.head_revision(empty_engine)
+
+
+def test_migrations_match_models(empty_engine):
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_sqlite_pragmas(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
