@@ -20,6 +20,8 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 test: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest
 
 lint: setup

@@ -43,6 +43,7 @@ class BlobStore:
         self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
         self.root = root.rstrip("/")
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        self._made_dirs: set[str] = set()
         if self.is_local:
             Path(self.root, ".tmp").mkdir(parents=True, exist_ok=True)
 
@@ -85,7 +86,7 @@ class BlobStore:
             return StoredBlob(sha, len(data), False)
         if self.is_local:
             final = self.key(sha)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            self._makedirs(os.path.dirname(final))
             tmp = f"{self.root}/.tmp/{uuid.uuid4().hex}"
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -99,11 +100,16 @@ class BlobStore:
         if self.exists(sha):
             return False
         if self.is_local:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            self._makedirs(os.path.dirname(final))
             os.replace(tmp_path, final)
         else:
             self.fs.put_file(tmp_path, final)
         return True
+
+    def _makedirs(self, path: str) -> None:
+        if path not in self._made_dirs:
+            os.makedirs(path, exist_ok=True)
+            self._made_dirs.add(path)
 
     def exists(self, sha256: str) -> bool:
         if self.is_local:

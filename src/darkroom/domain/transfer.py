@@ -14,6 +14,7 @@ import io
 import posixpath
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -25,18 +26,25 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.annotations import Author, ShapeIn, bulk_add_shapes, shape_rows
 from darkroom.domain.assets import clean_filename
 from darkroom.domain.blobs import register_blobs
-from darkroom.domain.images import probe_image
+from darkroom.domain.images import ImageInfo, probe_image
 from darkroom.domain.labels import ensure_labels
 from darkroom.domain.versions import get_version
 from darkroom.errors import DarkroomError, InvalidInput, UnsupportedMediaType
 from darkroom.formats import coco, voc, yolo
 from darkroom.formats.archive import SafeZip, is_zip
-from darkroom.formats.records import IMAGE_EXTENSIONS, ExportImage, ParsedDataset, Skipped
-from darkroom.storage import BlobStore
+from darkroom.formats.records import (
+    IMAGE_EXTENSIONS,
+    ExportImage,
+    ParsedDataset,
+    ParsedImage,
+    Skipped,
+)
+from darkroom.storage import BlobStore, StoredBlob
 
 __all__ = ["Format", "ImportLimits", "ImportReport", "export_version", "import_into_version"]
 
 CHUNK = 500
+LOAD_THREADS = 4  # decoding and file writes release the GIL
 MAX_REPORTED_SKIPS = 1000
 IMAGE_DIRS = ("images", "JPEGImages", "Images")
 
@@ -120,93 +128,131 @@ def import_into_version(
     }
     labels = ensure_labels(session, version.id, parsed.labels)
     report.labels_created = [n for n in parsed.labels if n.lower() not in known]
-    label_ids = {label.name.lower(): label.id for label in labels.values()}
-    author = Author.of(principal)
+    importer = _Importer(
+        session=session,
+        store=store,
+        version_id=version.id,
+        archive=archive,
+        files=files,
+        limits=limits,
+        label_ids={label.name.lower(): label.id for label in labels.values()},
+        author=Author.of(principal),
+        report=report,
+    )
+    with ThreadPoolExecutor(LOAD_THREADS) as pool:
+        for start in range(0, len(parsed.images), CHUNK):
+            importer.import_chunk(parsed.images[start : start + CHUNK], pool)
 
-    seen: dict[str, tuple[int, int, int]] = {}  # asset name → (asset id, width, height)
-    used_paths: set[str] = set()
-    for start in range(0, len(parsed.images), CHUNK):
-        chunk = parsed.images[start : start + CHUNK]
+    if archive is not None and parsed.images_listed:
+        for path in archive.paths:
+            if path.lower().endswith(IMAGE_EXTENSIONS) and path not in importer.used_paths:
+                report.skip(path, "image not listed in the annotation file")
+    session.flush()
+    return report
+
+
+@dataclass
+class _Importer:
+    """State of one import: which names are assets already, which archive entries were used."""
+
+    session: Session
+    store: BlobStore
+    version_id: int
+    archive: SafeZip | None
+    files: dict[str, str]
+    limits: ImportLimits
+    label_ids: dict[str, int]
+    author: Author
+    report: ImportReport
+    seen: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name → id, w, h
+    used_paths: set[str] = field(default_factory=set)
+
+    def import_chunk(self, chunk: list[ParsedImage], pool: ThreadPoolExecutor) -> None:
         names: list[str | None] = []
         for image in chunk:
             try:
                 names.append(clean_filename(image.name))
             except InvalidInput as exc:
-                report.skip(image.name, exc.message)
+                self.report.skip(image.name, exc.message)
                 names.append(None)
-        wanted = [n for n in names if n is not None and n not in seen]
-        for row in session.execute(
-            select(Asset.filename, Asset.id, Asset.width, Asset.height).where(
-                Asset.version_id == version.id, Asset.filename.in_(wanted)
-            )
-        ):
-            seen[row.filename] = (row.id, row.width, row.height)
-            report.images_matched += 1
+        self._match_existing([n for n in names if n is not None and n not in self.seen])
+        self._add_new_assets(chunk, names, pool)
+        self._add_shapes(chunk, names)
 
-        new_rows: list[dict[str, Any]] = []
-        new_names: set[str] = set()
-        blobs: list[tuple[str, int, str]] = []
+    def _match_existing(self, names: list[str]) -> None:
+        rows = self.session.execute(
+            select(Asset.filename, Asset.id, Asset.width, Asset.height).where(
+                Asset.version_id == self.version_id, Asset.filename.in_(names)
+            )
+        )
+        for row in rows:
+            self.seen[row.filename] = (row.id, row.width, row.height)
+            self.report.images_matched += 1
+
+    def _load(self, item: tuple[str, str]) -> tuple[ImageInfo, StoredBlob] | DarkroomError:
+        """Reads, checks and stores one image (runs in a worker thread)."""
+        name, path = item
+        assert self.archive is not None
+        data = self.archive.read(path)
+        try:
+            info = probe_image(io.BytesIO(data), name, self.limits.max_image_pixels)
+        except DarkroomError as exc:
+            return exc
+        return info, self.store.put_bytes(data)
+
+    def _add_new_assets(
+        self, chunk: list[ParsedImage], names: list[str | None], pool: ThreadPoolExecutor
+    ) -> None:
+        todo: list[tuple[str, str]] = []  # (asset name, archive path)
+        taken: set[str] = set()
         for image, name in zip(chunk, names, strict=True):
-            if name is None or name in seen or name in new_names:
+            if name is None or name in self.seen or name in taken:
                 continue
-            path = files.get(image.name) or (
-                archive.find(image.name, *IMAGE_DIRS) if archive else None
+            path = self.files.get(image.name) or (
+                self.archive.find(image.name, *IMAGE_DIRS) if self.archive else None
             )
             if path is None:
-                report.skip(name, "image file not found in the archive nor in the version")
+                self.report.skip(name, "image file not found in the archive nor in the version")
                 continue
-            used_paths.add(path)
-            data = archive.read(path) if archive else b""
-            try:
-                info = probe_image(io.BytesIO(data), name, limits.max_image_pixels)
-            except DarkroomError as exc:
-                report.skip(name, exc.message)
-                continue
-            blob = store.put_bytes(data)
-            new_names.add(name)
-            blobs.append((blob.sha256, blob.size, info.mime))
-            new_rows.append(
-                {
-                    "version_id": version.id,
-                    "blob_sha256": blob.sha256,
-                    "filename": name,
-                    "mime": info.mime,
-                    "width": info.width,
-                    "height": info.height,
-                    "meta": {},
-                }
-            )
-        register_blobs(session, blobs)
-        if new_rows:
-            ids = session.execute(
-                insert(Asset).returning(Asset.id, sort_by_parameter_order=True), new_rows
-            ).scalars()
-            for row, asset_id in zip(new_rows, ids, strict=True):
-                seen[row["filename"]] = (asset_id, row["width"], row["height"])
-            report.images_added += len(new_rows)
+            taken.add(name)
+            self.used_paths.add(path)
+            todo.append((name, path))
 
+        rows: list[dict[str, Any]] = []
+        for (name, _), loaded in zip(todo, pool.map(self._load, todo), strict=True):
+            if isinstance(loaded, DarkroomError):
+                self.report.skip(name, loaded.message)
+                continue
+            info, blob = loaded
+            rows.append({"version_id": self.version_id, "blob_sha256": blob.sha256,
+                         "filename": name, "mime": info.mime, "width": info.width,
+                         "height": info.height, "meta": {}, "_size": blob.size})  # fmt: skip
+        if not rows:
+            return
+        register_blobs(self.session, [(r["blob_sha256"], r.pop("_size"), r["mime"]) for r in rows])
+        ids = self.session.execute(
+            insert(Asset).returning(Asset.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        for row, asset_id in zip(rows, ids, strict=True):
+            self.seen[row["filename"]] = (asset_id, row["width"], row["height"])
+        self.report.images_added += len(rows)
+
+    def _add_shapes(self, chunk: list[ParsedImage], names: list[str | None]) -> None:
         items: list[tuple[int, list[dict[str, Any]]]] = []
         for image, name in zip(chunk, names, strict=True):
-            if name is None or name not in seen or not image.shapes:
+            if name is None or name not in self.seen or not image.shapes:
                 continue
-            asset_id, width, height = seen[name]
+            asset_id, width, height = self.seen[name]
             rows: list[dict[str, Any]] = []
             for i, shape in enumerate(image.shapes):
                 if image.normalized:
                     shape = _denormalize(shape, width, height)
                 try:
-                    rows.extend(shape_rows([shape], label_ids, width, height))
+                    rows.extend(shape_rows([shape], self.label_ids, width, height))
                 except InvalidInput as exc:
-                    report.skip(f"{name} shape {i}", exc.message.removeprefix("shape 0: "))
+                    self.report.skip(f"{name} shape {i}", exc.message.removeprefix("shape 0: "))
             items.append((asset_id, rows))
-        report.shapes_added += bulk_add_shapes(session, author, items)
-
-    if archive is not None and parsed.images_listed:
-        for path in archive.paths:
-            if path.lower().endswith(IMAGE_EXTENSIONS) and path not in used_paths:
-                report.skip(path, "image not listed in the annotation file")
-    session.flush()
-    return report
+        self.report.shapes_added += bulk_add_shapes(self.session, self.author, items)
 
 
 def _denormalize(shape: ShapeIn, width: int, height: int) -> ShapeIn:

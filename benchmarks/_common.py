@@ -1,0 +1,76 @@
+"""Helpers shared by the benchmark scripts: a throw-away darkroom, timing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from darkroom.api.app import create_app
+from darkroom.config import Settings
+from darkroom.db.engine import make_engine
+
+RESULTS = Path(__file__).parent / "results"
+TOKEN = "drk_bench_token"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """Wall times in milliseconds of `repeat` calls (after one warm-up call)."""
+    fn()
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@contextmanager
+def database(backend: str, tmp: Path) -> Iterator[str]:
+    """An empty database URL on `backend` (sqlite or postgres), dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"darkroom_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextmanager
+def darkroom(database_url: str, tmp: Path) -> Iterator[tuple[Any, TestClient]]:
+    settings = Settings(
+        home=tmp / "home",
+        database_url=database_url,
+        storage_url=str(tmp / "blobs"),
+        admin_token=TOKEN,
+    )
+    app = create_app(settings)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield app, client
+    app.state.engine.dispose()
