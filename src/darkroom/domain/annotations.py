@@ -51,6 +51,9 @@ class ShapeIn:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+EMPTY_GEOMETRY: dict[str, Any] = {"x": None, "y": None, "w": None, "h": None, "points": None}
+
+
 def _bad(index: int, message: str, field_name: str | None = None) -> InvalidInput:
     loc: list[Any] = ["shapes", index] + ([field_name] if field_name else [])
     return InvalidInput(f"shape {index}: {message}", code="invalid_shape", details={"loc": loc})
@@ -65,7 +68,8 @@ def shape_rows(
 ) -> list[dict[str, Any]]:
     """Validates shapes against the version's labels (lower-cased name → id) and the image size.
 
-    Returns rows for the `shapes` table (without `annotation_id`).
+    Returns rows for the `shapes` table (without `annotation_id`), every row with every
+    column, so that they can be inserted with one executemany.
     """
     rows: list[dict[str, Any]] = []
     for i, s in enumerate(shapes):
@@ -76,7 +80,7 @@ def shape_rows(
             raise _bad(i, f"the version has no label {s.label!r}", "label")
         if s.score is not None and not (_finite([s.score]) and 0.0 <= s.score <= 1.0):
             raise _bad(i, "score must be between 0 and 1", "score")
-        row: dict[str, Any] = {"label_id": label_id, "kind": s.kind, "score": s.score}
+        row: dict[str, Any] = dict(EMPTY_GEOMETRY, label_id=label_id, kind=s.kind, score=s.score)
         if s.kind == ShapeKind.rectangle:
             if s.bbox is None or len(s.bbox) != 4 or not _finite(s.bbox):
                 raise _bad(i, "a rectangle needs bbox [x, y, w, h] of 4 numbers", "bbox")
@@ -176,13 +180,14 @@ def bulk_add_shapes(
     )
     missing = [a for a in asset_ids if a not in existing]
     if missing:
+        table = Annotation.__table__
         new_ids = session.execute(
-            insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True),
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
             [{"asset_id": a, "author_kind": author.kind, "author_id": author.id} for a in missing],
         ).scalars()
         existing.update(zip(missing, new_ids, strict=True))
     shape_values = [
         {**row, "annotation_id": existing[asset_id]} for asset_id, rows in items for row in rows
     ]
-    session.execute(insert(Shape), shape_values)
+    session.execute(insert(Shape.__table__), shape_values)
     return len(shape_values)

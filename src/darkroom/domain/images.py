@@ -34,10 +34,11 @@ class ImageInfo:
 def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
     """Checks that `fp` holds a whole, supported image no larger than `max_pixels`.
 
-    The header gives format and size (so a 50,000 x 50,000 PNG is refused before any decoding);
-    the image is then decoded (JPEG at reduced scale) to catch truncated or corrupt files.
-    Raises InvalidInput (empty or corrupt), UnsupportedMediaType or PayloadTooLarge, each
-    naming the file. Leaves `fp` at position 0.
+    The header gives format and size (so a 50,000 x 50,000 PNG is refused before any decoding).
+    A JPEG or PNG that ends with its end marker is taken as whole without decoding it (imports
+    of many images depend on this being cheap); any other file is decoded (JPEGs at reduced
+    scale) to catch truncation and corruption. Raises InvalidInput (empty or corrupt),
+    UnsupportedMediaType or PayloadTooLarge, each naming the file. Leaves `fp` at position 0.
     """
     fp.seek(0, 2)
     if fp.tell() == 0:
@@ -59,6 +60,8 @@ def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
                 )
             if width * height > max_pixels:
                 raise _too_large(filename, width, height, max_pixels)
+            if _has_end_marker(fp, fmt):
+                return ImageInfo(fmt, MIME_BY_FORMAT[fmt], width, height)
             if fmt == "JPEG":
                 img.draft(
                     "RGB", (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE))
@@ -83,6 +86,19 @@ def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
     finally:
         fp.seek(0)
     return ImageInfo(fmt, MIME_BY_FORMAT[fmt], width, height)
+
+
+JPEG_EOI = b"\xff\xd9"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _has_end_marker(fp: BinaryIO, fmt: str) -> bool:
+    """True when the file ends with its format's end marker (EOI for JPEG, IEND for PNG)."""
+    marker = {"JPEG": JPEG_EOI, "PNG": PNG_IEND}.get(fmt)
+    if marker is None:
+        return False
+    fp.seek(-len(marker), 2)
+    return fp.read(len(marker)) == marker
 
 
 def _too_large(filename: str, width: int, height: int, max_pixels: int) -> PayloadTooLarge:

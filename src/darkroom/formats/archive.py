@@ -73,9 +73,11 @@ class SafeZip:
         for path in self._by_path:
             self._by_base.setdefault(posixpath.basename(path), []).append(path)
 
-    @property
-    def paths(self) -> list[str]:
-        return sorted(self._by_path)
+        self.paths: list[str] = sorted(self._by_path)
+        """Every file entry, normalized and sorted."""
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._by_path
 
     def find(self, name: str, *prefixes: str) -> str | None:
         """The entry for `name`: exact path, under one of `prefixes`, or a unique base name."""

@@ -79,9 +79,9 @@ def parse_yolo(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
         files[image.name] = path
         images.append(image)
         label_path = label_path_for(path)
-        if label_path not in archive.paths:
+        if label_path not in archive:
             alt = posixpath.splitext(path)[0] + ".txt"
-            if alt not in archive.paths:
+            if alt not in archive:
                 continue
             label_path = alt
         text = archive.read(label_path).decode("utf-8", "replace")
