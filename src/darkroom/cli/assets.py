@@ -115,11 +115,8 @@ def list_(
     """List the assets of a version."""
     rows: list[dict[str, Any]] = []
     with client_from(ctx) as client:
-        try:
-            for asset in client.iter_assets(version_id, label=label, tag=tag, annotated=annotated):
-                rows.append(asset)
-                if limit and len(rows) >= limit:
-                    break
-        except ApiError as exc:
-            fail(exc)
+        for asset in client.iter_assets(version_id, label=label, tag=tag, annotated=annotated):
+            rows.append(asset)
+            if limit and len(rows) >= limit:
+                break
     print_rows(rows, ("id", "filename", "width", "height", "tags"), json_, "assets")

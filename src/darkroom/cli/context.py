@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import typer
 
-from darkroom.client import Client
+from darkroom.cli.output import fail
+from darkroom.client import ApiError, Client
 
 __all__ = ["Target", "client_from"]
 
@@ -17,6 +20,12 @@ class Target:
     token: str | None
 
 
-def client_from(ctx: typer.Context) -> Client:
+@contextmanager
+def client_from(ctx: typer.Context) -> Iterator[Client]:
+    """A client for the command; an API error ends the command with its message, exit 1."""
     target: Target = ctx.find_root().obj or Target(None, None)
-    return Client.from_env(target.url, target.token)
+    with Client.from_env(target.url, target.token) as client:
+        try:
+            yield client
+        except ApiError as exc:
+            fail(exc)

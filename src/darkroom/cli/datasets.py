@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from darkroom.cli.context import client_from
-from darkroom.cli.output import JsonOpt, console, fail, print_object, print_rows
-from darkroom.client import ApiError
+from darkroom.cli.output import JsonOpt, console, print_object, print_rows
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,31 +23,22 @@ def create(
 ) -> None:
     """Create a dataset."""
     with client_from(ctx) as client:
-        try:
-            print_object(client.create_dataset(name, description), json_)
-        except ApiError as exc:
-            fail(exc)
+        print_object(client.create_dataset(name, description), json_)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List datasets."""
     with client_from(ctx) as client:
-        try:
-            print_rows(client.list_datasets(), COLUMNS, json_, "datasets")
-        except ApiError as exc:
-            fail(exc)
+        print_rows(client.list_datasets(), COLUMNS, json_, "datasets")
 
 
 @app.command("show")
 def show(ctx: typer.Context, dataset_id: int, json_: JsonOpt = False) -> None:
     """Show a dataset and its versions."""
     with client_from(ctx) as client:
-        try:
-            dataset = client.get_dataset(dataset_id)
-            dataset["versions"] = client.list_versions(dataset_id)
-        except ApiError as exc:
-            fail(exc)
+        dataset = client.get_dataset(dataset_id)
+        dataset["versions"] = client.list_versions(dataset_id)
     print_object(dataset, json_)
 
 
@@ -61,15 +51,12 @@ def delete(
 ) -> None:
     """Delete a dataset with all its versions, assets and annotations."""
     with client_from(ctx) as client:
-        try:
-            dataset = client.get_dataset(dataset_id)
-            if not yes and not typer.confirm(
-                f"delete dataset {dataset['name']!r} and all its versions?"
-            ):
-                raise typer.Exit(1)
-            client.delete_dataset(dataset_id)
-        except ApiError as exc:
-            fail(exc)
+        dataset = client.get_dataset(dataset_id)
+        if not yes and not typer.confirm(
+            f"delete dataset {dataset['name']!r} and all its versions?"
+        ):
+            raise typer.Exit(1)
+        client.delete_dataset(dataset_id)
     if json_:
         print_object({"id": dataset_id, "deleted": True}, True)
     else:

@@ -8,7 +8,6 @@ import typer
 
 from darkroom.cli.context import client_from
 from darkroom.cli.output import JsonOpt, fail, print_object, print_rows
-from darkroom.client import ApiError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,10 +24,7 @@ def add(
     if color and len(names) > 1:
         fail("--color goes with a single label name")
     with client_from(ctx) as client:
-        try:
-            created = [client.create_label(version_id, name, color) for name in names]
-        except ApiError as exc:
-            fail(exc)
+        created = [client.create_label(version_id, name, color) for name in names]
     if len(created) == 1:
         print_object(created[0], json_)
     else:
@@ -39,8 +35,5 @@ def add(
 def list_(ctx: typer.Context, version_id: int, json_: JsonOpt = False) -> None:
     """List the labels of a version in order."""
     with client_from(ctx) as client:
-        try:
-            rows = client.list_labels(version_id)
-        except ApiError as exc:
-            fail(exc)
+        rows = client.list_labels(version_id)
     print_rows(rows, ("id", "name", "color", "position"), json_, "labels")

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from darkroom.cli.context import client_from
-from darkroom.cli.output import JsonOpt, console, err_console, fail, print_object
-from darkroom.client import ApiError
+from darkroom.cli.output import JsonOpt, console, err_console, print_object
 
 import_app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True)
@@ -29,12 +28,11 @@ def _import(fmt: str):  # type: ignore[no-untyped-def]
         path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
         json_: JsonOpt = False,
     ) -> None:
-        with client_from(ctx) as client:
-            try:
-                with err_console.status(f"importing {path.name}…", spinner="dots"):
-                    report = client.import_file(version_id, fmt, path)
-            except ApiError as exc:
-                fail(exc)
+        with (
+            client_from(ctx) as client,
+            err_console.status(f"importing {path.name}…", spinner="dots"),
+        ):
+            report = client.import_file(version_id, fmt, path)
         if json_:
             print_object(report, True)
             return
@@ -63,12 +61,11 @@ def _export(fmt: str):  # type: ignore[no-untyped-def]
         json_: JsonOpt = False,
     ) -> None:
         target = output or Path(f"version-{version_id}-{fmt}.zip")
-        with client_from(ctx) as client:
-            try:
-                with err_console.status(f"exporting to {target}…", spinner="dots"):
-                    client.export_to(version_id, fmt, target)
-            except ApiError as exc:
-                fail(exc)
+        with (
+            client_from(ctx) as client,
+            err_console.status(f"exporting to {target}…", spinner="dots"),
+        ):
+            client.export_to(version_id, fmt, target)
         info = {
             "version_id": version_id,
             "format": fmt,

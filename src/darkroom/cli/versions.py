@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from darkroom.cli.context import client_from
-from darkroom.cli.output import JsonOpt, fail, print_object, print_rows
-from darkroom.client import ApiError
+from darkroom.cli.output import JsonOpt, print_object, print_rows
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,12 +27,9 @@ def create(
 ) -> None:
     """Create a version of a dataset, empty or as a copy of --parent."""
     with client_from(ctx) as client:
-        try:
-            version = client.create_version(
-                dataset_id, name, parent_version_id=parent, description=description
-            )
-        except ApiError as exc:
-            fail(exc)
+        version = client.create_version(
+            dataset_id, name, parent_version_id=parent, description=description
+        )
     print_object(version, json_)
 
 
@@ -41,30 +37,21 @@ def create(
 def list_(ctx: typer.Context, dataset_id: int, json_: JsonOpt = False) -> None:
     """List the versions of a dataset."""
     with client_from(ctx) as client:
-        try:
-            print_rows(client.list_versions(dataset_id), COLUMNS, json_, "versions")
-        except ApiError as exc:
-            fail(exc)
+        print_rows(client.list_versions(dataset_id), COLUMNS, json_, "versions")
 
 
 @app.command("show")
 def show(ctx: typer.Context, version_id: int, json_: JsonOpt = False) -> None:
     """Show a version."""
     with client_from(ctx) as client:
-        try:
-            print_object(client.get_version(version_id), json_)
-        except ApiError as exc:
-            fail(exc)
+        print_object(client.get_version(version_id), json_)
 
 
 @app.command("stats")
 def stats(ctx: typer.Context, version_id: int, json_: JsonOpt = False) -> None:
     """Assets, annotated assets and shapes per label of a version."""
     with client_from(ctx) as client:
-        try:
-            result = client.version_stats(version_id)
-        except ApiError as exc:
-            fail(exc)
+        result = client.version_stats(version_id)
     if json_:
         print_object(result, True)
         return

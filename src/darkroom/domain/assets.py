@@ -18,8 +18,6 @@ from darkroom.db.models import (
     Annotation,
     Asset,
     AssetTag,
-    Dataset,
-    DatasetVersion,
     Label,
     Shape,
 )
@@ -27,7 +25,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
-from darkroom.domain.versions import get_version
+from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.storage import BlobStore
 
@@ -103,12 +101,8 @@ def add_asset(
 
 
 def get_asset(session: Session, principal: Principal, asset_id: int) -> Asset:
-    asset = session.scalar(
-        select(Asset)
-        .join(DatasetVersion, DatasetVersion.id == Asset.version_id)
-        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-        .where(Asset.id == asset_id, Dataset.organization_id == principal.organization_id)
-    )
+    stmt = select(Asset).where(Asset.id == asset_id)
+    asset = session.scalar(in_organization(stmt, Asset.version_id, principal))
     if asset is None:
         raise NotFound.of("asset", asset_id)
     return asset

@@ -11,10 +11,10 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Dataset, DatasetVersion, Label, Shape
+from darkroom.db.models import Label, Shape
 from darkroom.domain.accounts import Principal
 from darkroom.domain.datasets import check_name
-from darkroom.domain.versions import get_version
+from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -51,12 +51,8 @@ def list_labels(session: Session, principal: Principal, version_id: int) -> list
 
 
 def get_label(session: Session, principal: Principal, label_id: int) -> Label:
-    label = session.scalar(
-        select(Label)
-        .join(DatasetVersion, DatasetVersion.id == Label.version_id)
-        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-        .where(Label.id == label_id, Dataset.organization_id == principal.organization_id)
-    )
+    stmt = select(Label).where(Label.id == label_id)
+    label = session.scalar(in_organization(stmt, Label.version_id, principal))
     if label is None:
         raise NotFound.of("label", label_id)
     return label

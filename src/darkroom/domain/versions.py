@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import (
@@ -28,6 +28,7 @@ __all__ = [
     "create_version",
     "delete_version",
     "get_version",
+    "in_organization",
     "list_versions",
     "update_version",
     "version_stats",
@@ -52,13 +53,24 @@ class VersionStats:
     labels: list[LabelCount]
 
 
+def in_organization(stmt: Select[Any], version_id: Any, principal: Principal) -> Select[Any]:
+    """Restricts `stmt` over a version's rows (labels, assets) to the caller's organization.
+
+    The one place that says what "belongs to the caller" means for everything in a version.
+    """
+    return (
+        stmt.join(DatasetVersion, DatasetVersion.id == version_id)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(Dataset.organization_id == principal.organization_id)
+    )
+
+
 def get_version(session: Session, principal: Principal, version_id: int) -> DatasetVersion:
     version = session.scalar(
         select(DatasetVersion)
-        .join(Dataset)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
         .where(
-            DatasetVersion.id == version_id,
-            Dataset.organization_id == principal.organization_id,
+            DatasetVersion.id == version_id, Dataset.organization_id == principal.organization_id
         )
     )
     if version is None:
