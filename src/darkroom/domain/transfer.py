@@ -136,6 +136,12 @@ def import_into_version(
         label_ids={label.name.lower(): label.id for label in labels.values()},
         author=Author.of(principal),
         report=report,
+        # Into an empty version nothing can match; skipping the look-ups also spares PostgreSQL
+        # from planning them against a table whose statistics predate this transaction.
+        version_had_assets=session.scalar(
+            select(Asset.id).where(Asset.version_id == version.id).limit(1)
+        )
+        is not None,
     )
     for start in range(0, len(parsed.images), CHUNK):
         importer.import_chunk(parsed.images[start : start + CHUNK])
@@ -162,6 +168,7 @@ class _Importer:
     author: Author
     report: ImportReport
     seen: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name → id, w, h
+    version_had_assets: bool = True
     used_paths: set[str] = field(default_factory=set)
 
     def import_chunk(self, chunk: list[ParsedImage]) -> None:
@@ -172,7 +179,8 @@ class _Importer:
             except InvalidInput as exc:
                 self.report.skip(image.name, exc.message)
                 names.append(None)
-        self._match_existing([n for n in names if n is not None and n not in self.seen])
+        if self.version_had_assets:
+            self._match_existing([n for n in names if n is not None and n not in self.seen])
         self._add_new_assets(chunk, names)
         self._add_shapes(chunk, names)
 
