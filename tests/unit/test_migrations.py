@@ -58,3 +58,26 @@ def test_sqlite_pragmas(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_upgrade_keeps_existing_rows(empty_engine):
+    """Rebuilding referenced tables (SQLite batch mode) must not cascade-delete their children."""
+    migrate.upgrade(empty_engine, "0001")
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO organizations (name, created_at) VALUES ('o', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO datasets (organization_id, name, description, created_at, updated_at) "
+            "VALUES (1, 'd', '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO dataset_versions (dataset_id, name, description, created_at, updated_at) "
+            "VALUES (1, 'v', '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO labels (version_id, name, color, position) VALUES (1, 'cat', '#000000', 0)"
+        )
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM labels").scalar() == 1

@@ -22,11 +22,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "Annotation",
     "ApiToken",
     "Asset",
@@ -36,10 +38,18 @@ __all__ = [
     "Blob",
     "Dataset",
     "DatasetVersion",
+    "Job",
     "Label",
+    "LogLine",
     "Organization",
+    "Processing",
+    "ProcessingRevision",
+    "ProcessingType",
+    "Run",
+    "RunStatus",
     "Shape",
     "ShapeKind",
+    "TargetKind",
     "User",
     "utcnow",
 ]
@@ -126,6 +136,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Run-scoped tokens: valid only while that run is running, for that job's data.
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), default=None, index=True
+    )
     user: Mapped[User] = relationship(lazy="joined")
 
 
@@ -164,8 +178,9 @@ class DatasetVersion(Base):
     parent_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
     )
-    # The job table arrives with the engine; its foreign key is added by that migration.
-    produced_by_job_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    produced_by_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     dataset: Mapped[Dataset] = relationship(lazy="joined")
@@ -249,3 +264,158 @@ class Shape(Base):
     h: Mapped[float | None] = mapped_column(Float, default=None)
     points: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ProcessingType(enum.StrEnum):
+    pre_annotation = "pre_annotation"
+    data_augmentation = "data_augmentation"
+    dataset_version_creation = "dataset_version_creation"
+    auto_tagging = "auto_tagging"
+    model_conversion = "model_conversion"
+    model_evaluation = "model_evaluation"
+    custom = "custom"
+
+
+class TargetKind(enum.StrEnum):
+    dataset_version = "dataset_version"
+    model_version = "model_version"
+    experiment = "experiment"
+    deployment = "deployment"
+
+
+class RunStatus(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.pending, RunStatus.running)
+
+
+class Processing(Base):
+    """A named piece of code; its behaviour lives in immutable revisions.
+
+    Built-ins have no organization and are public; users' processings belong to their
+    organization and are public only when an admin publishes them.
+    """
+
+    __tablename__ = "processings"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name"),
+        Index(
+            "uq_processings_builtin_name",
+            "name",
+            unique=True,
+            sqlite_where=text("organization_id IS NULL"),
+            postgresql_where=text("organization_id IS NULL"),
+        ),
+    )
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), default=None
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(40), default=TargetKind.dataset_version)
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_model: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(IdType, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProcessingRevision(Base):
+    """What runs: source, parameter schema with defaults, timeout, resources. Never edited."""
+
+    __tablename__ = "processing_revisions"
+    __table_args__ = (UniqueConstraint("processing_id", "number"),)
+    id: Mapped[int] = _id()
+    processing_id: Mapped[int] = mapped_column(
+        ForeignKey("processings.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timeout_s: Mapped[int] = mapped_column(Integer)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """One launch of a processing on a target, with its resolved parameters."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_organization_id_id", "organization_id", "id"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    processing_id: Mapped[int] = mapped_column(
+        ForeignKey("processings.id", ondelete="CASCADE"), index=True
+    )
+    target_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), index=True
+    )
+    model_version_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processing: Mapped[Processing] = relationship(lazy="joined")
+    runs: Mapped[list[Run]] = relationship(
+        lazy="selectin", order_by="Run.attempt", passive_deletes=True, back_populates="job"
+    )
+
+
+class Run(Base):
+    """One execution of a job. At most one run of a job is pending or running (partial index)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("job_id", "attempt"),
+        Index(
+            "uq_runs_one_active_per_job",
+            "job_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'running')"),
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+        Index("ix_runs_status_queued_at", "status", "queued_at"),
+    )
+    id: Mapped[int] = _id()
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("processing_revisions.id"))
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.pending)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    worker_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    failure_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    error_summary: Mapped[str | None] = mapped_column(Text, default=None)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    job: Mapped[Job] = relationship(back_populates="runs")
+    revision: Mapped[ProcessingRevision] = relationship(lazy="joined")
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        if end is None:
+            return None
+        return (end - self.started_at).total_seconds()
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    stream: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
