@@ -13,6 +13,7 @@ file of the local darkroom home) configure `from_env`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -304,3 +305,125 @@ class Client:
         finally:
             tmp.unlink(missing_ok=True)
         return path
+
+    # -- processings --------------------------------------------------------------------------
+
+    def list_processings(self) -> list[JSON]:
+        return list(self._iter("/processings"))
+
+    def get_processing(self, ident: int | str) -> JSON:
+        return self._json("GET", f"/processings/{ident}")
+
+    def create_processing(self, **fields: Any) -> JSON:
+        """Fields as `POST /processings`: name, type, source, parameters_schema, timeout_s, …"""
+        return self._json("POST", "/processings", json=fields)
+
+    def update_processing(self, ident: int | str, **fields: Any) -> JSON:
+        return self._json("PATCH", f"/processings/{ident}", json=fields)
+
+    def list_revisions(self, ident: int | str) -> list[JSON]:
+        return self._json("GET", f"/processings/{ident}/revisions")["items"]
+
+    # -- jobs and runs ------------------------------------------------------------------------
+
+    def launch_job(
+        self,
+        processing: int | str,
+        target_version_id: int,
+        *,
+        model_version_id: int | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> JSON:
+        body = {
+            "processing": processing,
+            "target_version_id": target_version_id,
+            "model_version_id": model_version_id,
+            "parameters": parameters,
+        }
+        return self._json("POST", "/jobs", json=body)
+
+    def list_jobs(self, **filters: Any) -> list[JSON]:
+        """All jobs, oldest first; filters `version_id`, `status`, `processing`."""
+        return list(self._iter("/jobs", filters))
+
+    def get_job(self, job_id: int) -> JSON:
+        return self._json("GET", f"/jobs/{job_id}")
+
+    def rerun_job(self, job_id: int, parameters: dict[str, Any] | None = None) -> JSON:
+        body = {"parameters": parameters} if parameters is not None else {}
+        return self._json("POST", f"/jobs/{job_id}/rerun", json=body)
+
+    def get_run(self, run_id: int) -> JSON:
+        return self._json("GET", f"/runs/{run_id}")
+
+    def cancel_run(self, run_id: int) -> JSON:
+        return self._json("POST", f"/runs/{run_id}/cancel")
+
+    def run_logs(self, run_id: int, after: int = 0, limit: int = 1000) -> JSON:
+        """One page of log lines after seq `after`: `{"items", "next"}`."""
+        return self._json("GET", f"/runs/{run_id}/logs", params={"after": after, "limit": limit})
+
+    def follow_logs(self, run_id: int, after: int = 0) -> Iterator[tuple[str, JSON]]:
+        """Streams `("log", line)` events as they land, then one `("end", run)`.
+
+        Reconnects after a dropped connection and resumes after the last line received.
+        """
+        while True:
+            try:
+                with self._http.stream(
+                    "GET",
+                    f"/runs/{run_id}/logs/stream",
+                    headers={"Last-Event-ID": str(after), "Accept": "text/event-stream"},
+                    timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=None),
+                ) as response:
+                    if response.is_error:
+                        response.read()
+                        err = response.json().get("error", {})
+                        raise ApiError(
+                            response.status_code, err.get("code", ""), err.get("message", "")
+                        )
+                    for event, data in _sse_events(response.iter_lines()):
+                        payload = json.loads(data)
+                        if event == "log":
+                            after = payload["seq"]
+                        yield event, payload
+                        if event == "end":
+                            return
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                continue  # the server dropped us: reconnect after `after`
+
+    # -- runtime (with a run token) -----------------------------------------------------------
+
+    def run_context(self, run_id: int) -> JSON:
+        return self._json("GET", f"/runs/{run_id}/context")
+
+    def report_run_progress(self, run_id: int, done: int, total: int | None) -> JSON:
+        return self._json("POST", f"/runs/{run_id}/progress", json={"done": done, "total": total})
+
+    def add_run_annotations(self, run_id: int, items: list[JSON]) -> JSON:
+        return self._json("POST", f"/runs/{run_id}/annotations", json={"items": items})
+
+    def create_run_output_version(
+        self, run_id: int, name: str, *, description: str = "", copy_input: bool = True
+    ) -> JSON:
+        body = {"name": name, "description": description, "copy_input": copy_input}
+        return self._json("POST", f"/runs/{run_id}/output-version", json=body)
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs of a text/event-stream; comments and pings are skipped."""
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -19,6 +19,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from darkroom.engine.scheduler import SchedulerConfig
 
 __all__ = ["Settings", "get_settings"]
 
@@ -48,8 +51,21 @@ class Settings(BaseSettings):
     max_archive_bytes: int = 8192 * MiB
     max_archive_ratio: int = 200
     thumbnail_size: int = 256
-    page_limit_default: int = 50
-    page_limit_max: int = 1000
+    max_concurrent_runs: int = 2
+    run_lease_s: float = 60.0
+    run_heartbeat_s: float = 10.0
+    cancel_grace_s: float = 10.0
+
+    @property
+    def scheduler(self) -> SchedulerConfig:
+        from darkroom.engine.scheduler import SchedulerConfig
+
+        return SchedulerConfig(
+            max_concurrent=self.max_concurrent_runs,
+            lease_s=self.run_lease_s,
+            heartbeat_s=self.run_heartbeat_s,
+            cancel_grace_s=self.cancel_grace_s,
+        )
 
     @classmethod
     def settings_customise_sources(

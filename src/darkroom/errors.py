@@ -6,7 +6,8 @@
     ├── InvalidInput            422  invalid_input, empty_file, corrupt_image, unsafe_archive, …
     ├── PayloadTooLarge         413  payload_too_large, image_too_large, archive_too_large
     ├── UnsupportedMediaType    415  unsupported_media_type
-    └── Unauthorized            401  unauthorized
+    ├── Unauthorized            401  unauthorized
+    └── Forbidden               403  forbidden (known to the caller, but not theirs to change)
 
 Services raise these and never know about HTTP; the API maps them once
 (`darkroom.api.errors`) to `{"error": {"code", "message", "details"}}`.
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "DarkroomError",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
@@ -76,3 +78,8 @@ class UnsupportedMediaType(DarkroomError):
 class Unauthorized(DarkroomError):
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(DarkroomError):
+    status_code = 403
+    code = "forbidden"

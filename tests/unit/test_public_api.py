@@ -19,6 +19,7 @@ def test_error_tree_has_one_root_and_http_codes():
     assert codes == {
         "Conflict": 409,
         "DarkroomError": 400,
+        "Forbidden": 403,
         "InvalidInput": 422,
         "NotFound": 404,
         "PayloadTooLarge": 413,

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from darkroom import __version__
+from darkroom import processings as processings_pkg
 from darkroom.api.errors import install_error_handlers
 from darkroom.api.limits import BodySizeLimit
-from darkroom.api.routes import assets, datasets, health, labels, versions
+from darkroom.api.routes import (
+    assets,
+    datasets,
+    health,
+    jobs,
+    labels,
+    processings,
+    runs,
+    versions,
+)
 from darkroom.config import Settings, get_settings
 from darkroom.db import migrate
 from darkroom.db.engine import make_engine, make_session_factory, session_scope
+from darkroom.domain import processings as processings_domain
 from darkroom.domain.accounts import AdminBootstrap, ensure_admin
+from darkroom.domain.processings import RevisionSpec
+from darkroom.engine.executors import LocalExecutor
+from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError
 from darkroom.storage import BlobStore
 
@@ -54,13 +71,49 @@ def prepare(app: FastAPI, *, run_migrations: bool = True) -> Startup:
     settings: Settings = app.state.settings
     with session_scope(app.state.sessions) as session:
         admin = ensure_admin(session, settings.admin_token_path, settings.admin_token)
+        register_builtins(session)
     return Startup(migrate.current_revision(engine), admin)
 
 
-def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
-    """A ready application: the database is migrated and the admin exists when this returns."""
+def register_builtins(session: Session) -> None:
+    """Registers `darkroom.processings` as public processings (a changed one gets a revision)."""
+    for spec, source in processings_pkg.discover():
+        processings_domain.register_builtin(
+            session, name=spec.name, type=spec.type, description=spec.description,
+            needs_model=spec.needs_model,
+            spec=RevisionSpec(source, spec.parameters_schema, spec.timeout_s, spec.resources),
+        )  # fmt: skip
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_migrations: bool = True,
+    scheduler_url: str | None = None,
+) -> FastAPI:
+    """A ready application: the database is migrated and the admin exists when this returns.
+
+    With `scheduler_url` (the URL runs use to call back), the app also runs the scheduler
+    and a local executor in a background thread for as long as it is served.
+    """
     settings = settings or get_settings()
+    executor = LocalExecutor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if scheduler_url is not None:
+            scheduler = Scheduler(app.state.sessions, executor, scheduler_url, settings.scheduler)
+            app.state.scheduler = scheduler
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="darkroom",
         version=__version__,
         description="Processings on computer-vision datasets: datasets, versions, assets, "
@@ -73,11 +126,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
+    app.state.executor = executor
+    app.state.scheduler = None
     app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)
     app.state.startup = prepare(app, run_migrations=run_migrations)
 
     install_error_handlers(app)
-    for module in (health, datasets, versions, labels, assets):
+    for module in (health, datasets, versions, labels, assets, processings, jobs, runs):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     return app

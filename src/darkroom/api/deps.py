@@ -12,9 +12,10 @@ from darkroom.config import Settings
 from darkroom.db.engine import session_scope
 from darkroom.domain.accounts import Principal, authenticate
 from darkroom.domain.pagination import MAX_LIMIT, PageRequest
+from darkroom.errors import Forbidden
 from darkroom.storage import BlobStore
 
-__all__ = ["PageDep", "PrincipalDep", "SessionDep", "SettingsDep", "StoreDep"]
+__all__ = ["PageDep", "PrincipalDep", "RunOrUserDep", "SessionDep", "SettingsDep", "StoreDep"]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -26,13 +27,26 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+def get_any_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Routes a processing's code may call with its run token (its inputs, outputs and progress).
+RunOrUserDep = Annotated[Principal, Depends(get_any_principal)]
+
+
+def get_user_principal(principal: RunOrUserDep) -> Principal:
+    if principal.is_run:
+        raise Forbidden(
+            "a run token can only read its job's inputs and write its outputs and progress"
+        )
+    return principal
+
+
+# Everything else: people's tokens only.
+PrincipalDep = Annotated[Principal, Depends(get_user_principal)]
 
 
 def get_store(request: Request) -> BlobStore:

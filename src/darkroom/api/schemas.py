@@ -212,3 +212,191 @@ class ImportReportPublic(Public):
     labels_created: list[str]
     skipped: list[SkippedPublic]
     skipped_count: int
+
+
+# -- processings, jobs, runs ------------------------------------------------------------------
+
+EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class ProcessingCreate(BaseModel):
+    name: str
+    type: str = Field(description="pre_annotation, data_augmentation, dataset_version_creation, "
+                      "auto_tagging, model_conversion, model_evaluation or custom")  # fmt: skip
+    target: str = "dataset_version"
+    description: str = ""
+    needs_model: bool = False
+    source: dict[str, Any] = Field(
+        description='{"kind": "inline", "code": "<python>", "entrypoint": "run"}'
+    )
+    parameters_schema: dict[str, Any] = Field(default_factory=lambda: dict(EMPTY_SCHEMA))
+    timeout_s: int = 2 * 3600
+    resources: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProcessingUpdate(BaseModel):
+    description: str | None = None
+    needs_model: bool | None = None
+    source: dict[str, Any] | None = None
+    parameters_schema: dict[str, Any] | None = None
+    timeout_s: int | None = None
+    resources: dict[str, Any] | None = None
+
+
+class RevisionPublic(Public):
+    id: int
+    processing_id: int
+    number: int
+    source: dict[str, Any]
+    parameters_schema: dict[str, Any]
+    timeout_s: int
+    resources: dict[str, Any]
+    created_at: datetime
+
+
+class ProcessingPublic(BaseModel):
+    id: int
+    name: str
+    type: str
+    target: str
+    description: str
+    is_public: bool
+    builtin: bool
+    needs_model: bool
+    created_at: datetime
+    updated_at: datetime
+    latest_revision: RevisionPublic
+
+
+class ProcessingRef(BaseModel):
+    id: int
+    name: str
+    type: str
+
+
+class Progress(BaseModel):
+    done: int
+    total: int | None
+
+
+class RunPublic(BaseModel):
+    id: int
+    job_id: int
+    attempt: int
+    revision: int = Field(description="the processing revision number this run executed")
+    revision_id: int
+    status: str
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    exit_code: int | None
+    error_summary: str | None
+    failure_reason: str | None
+    progress: Progress
+    heartbeat_at: datetime | None
+    worker_id: str | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, run: Any) -> RunPublic:
+        return cls(
+            id=run.id, job_id=run.job_id, attempt=run.attempt, revision=run.revision.number,
+            revision_id=run.revision_id, status=run.status, queued_at=run.queued_at,
+            started_at=run.started_at, finished_at=run.finished_at, duration_s=run.duration_s,
+            exit_code=run.exit_code, error_summary=run.error_summary,
+            failure_reason=run.failure_reason,
+            progress=Progress(done=run.progress_done, total=run.progress_total),
+            heartbeat_at=run.heartbeat_at, worker_id=run.worker_id,
+            cancel_requested=run.cancel_requested_at is not None,
+        )  # fmt: skip
+
+
+class JobCreate(BaseModel):
+    processing: int | str = Field(description="processing id or name")
+    target_version_id: int
+    model_version_id: int | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class RerunRequest(BaseModel):
+    parameters: dict[str, Any] | None = None
+
+
+class JobPublic(BaseModel):
+    id: int
+    processing: ProcessingRef
+    target_version_id: int | None
+    model_version_id: int | None
+    parameters: dict[str, Any]
+    created_by: int
+    created_at: datetime
+    status: str = Field(description="the latest run's status")
+    runs: list[RunPublic]
+
+    @classmethod
+    def of(cls, job: Any) -> JobPublic:
+        return cls(
+            id=job.id,
+            processing=ProcessingRef(
+                id=job.processing.id, name=job.processing.name, type=job.processing.type
+            ),
+            target_version_id=job.target_version_id,
+            model_version_id=job.model_version_id,
+            parameters=job.parameters,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            status=job.runs[-1].status,
+            runs=[RunPublic.of(r) for r in job.runs],
+        )
+
+
+class LogLinePublic(Public):
+    seq: int
+    ts: datetime
+    stream: str
+    text: str
+
+
+class ProgressReport(BaseModel):
+    done: int = Field(ge=0)
+    total: int | None = Field(None, ge=0)
+
+
+class RunAnnotationItem(BaseModel):
+    asset_id: int
+    shapes: list[ShapeCreate]
+
+
+class RunAnnotations(BaseModel):
+    items: list[RunAnnotationItem]
+
+
+class RunAnnotationsAdded(BaseModel):
+    shapes_added: int
+
+
+class OutputVersionCreate(BaseModel):
+    name: str
+    description: str = ""
+    copy_input: bool = True
+
+
+class RunContextProcessing(BaseModel):
+    id: int
+    name: str
+    type: str
+    revision: int
+    source: dict[str, Any]
+
+
+class RunContext(BaseModel):
+    """What the runtime needs to execute a run."""
+
+    run_id: int
+    job_id: int
+    attempt: int
+    processing: RunContextProcessing
+    parameters: dict[str, Any]
+    target_version: VersionPublic
+    model_version: dict[str, Any] | None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from darkroom import __version__
-from darkroom.cli import assets, datasets, labels, serve, transfer, versions
+from darkroom.cli import assets, datasets, labels, serve, transfer, versions, worker
 from darkroom.cli.context import Target
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ def main(
 
 
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.add_typer(datasets.app, name="dataset", help="Create, list, show and delete datasets.")
 app.add_typer(versions.app, name="version", help="Dataset versions and their statistics.")
 app.add_typer(labels.app, name="label", help="Labels of a version.")

@@ -14,22 +14,38 @@ from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL a process on this machine reaches the server at."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (env DARKROOM_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (env DARKROOM_PORT)")] = None,
     no_migrate: Annotated[
         bool, typer.Option("--no-migrate", help="Refuse to start on an out-of-date schema.")
     ] = False,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option("--no-scheduler", help="Serve the API only; runs go to `darkroom worker`s."),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
-    """Start darkroom: migrate the database, create the admin on first start, serve the API."""
+    """Start darkroom: migrate the database, create the admin on first start, serve the API
+    and run processings (unless --no-scheduler)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
     try:
-        app = create_app(settings, run_migrations=not no_migrate)
+        app = create_app(
+            settings,
+            run_migrations=not no_migrate,
+            scheduler_url=None if no_scheduler else local_url(settings.host, settings.port),
+        )
     except DarkroomError as exc:
         fail(exc.message)
     startup = app.state.startup

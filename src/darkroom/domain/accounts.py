@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import ApiToken, Organization, User
+from darkroom.db.models import ApiToken, Organization, Run, RunStatus, User
 from darkroom.errors import Unauthorized
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Principal",
     "authenticate",
     "create_organization",
+    "create_run_token",
     "create_token",
     "ensure_admin",
     "hash_token",
@@ -35,6 +36,14 @@ class Principal:
     organization_id: int
     user_id: int
     is_admin: bool = False
+    # Set for run-scoped tokens: the run, its job and the version the job targets.
+    run_id: int | None = None
+    job_id: int | None = None
+    target_version_id: int | None = None
+
+    @property
+    def is_run(self) -> bool:
+        return self.run_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,4 +126,26 @@ def authenticate(session: Session, token: str | None) -> Principal:
     )
     if row is None:
         raise Unauthorized("invalid or revoked token")
-    return Principal(row.user.organization_id, row.user_id, row.user.is_admin)
+    if row.run_id is None:
+        return Principal(row.user.organization_id, row.user_id, row.user.is_admin)
+    run = session.get(Run, row.run_id)
+    if run is None or run.status != RunStatus.running:
+        raise Unauthorized(f"run token expired: run {row.run_id} is not running")
+    return Principal(
+        row.user.organization_id,
+        row.user_id,
+        False,
+        run_id=run.id,
+        job_id=run.job_id,
+        target_version_id=run.job.target_version_id,
+    )
+
+
+def create_run_token(session: Session, run: Run, user_id: int) -> str:
+    """A token that acts for `run` only, and only while the run is running."""
+    token = new_token()
+    session.add(
+        ApiToken(user_id=user_id, name=f"run {run.id}", token_hash=hash_token(token), run_id=run.id)
+    )
+    session.flush()
+    return token

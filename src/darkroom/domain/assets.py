@@ -105,6 +105,8 @@ def get_asset(session: Session, principal: Principal, asset_id: int) -> Asset:
     asset = session.scalar(in_organization(stmt, Asset.version_id, principal))
     if asset is None:
         raise NotFound.of("asset", asset_id)
+    if principal.is_run:
+        get_version(session, principal, asset.version_id)  # Forbidden outside the run's job
     return asset
 
 

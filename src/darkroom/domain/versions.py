@@ -20,11 +20,12 @@ from darkroom.db.models import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.datasets import check_name, get_dataset
 from darkroom.domain.pagination import Page, PageRequest, paginate
-from darkroom.errors import Conflict, NotFound
+from darkroom.errors import Conflict, Forbidden, NotFound
 
 __all__ = [
     "LabelCount",
     "VersionStats",
+    "create_output_version",
     "create_version",
     "delete_version",
     "get_version",
@@ -75,7 +76,18 @@ def get_version(session: Session, principal: Principal, version_id: int) -> Data
     )
     if version is None:
         raise NotFound.of("version", version_id)
+    if not _run_may_use(principal, version):
+        raise Forbidden(f"this run's token cannot reach version {version_id}")
     return version
+
+
+def _run_may_use(principal: Principal, version: DatasetVersion) -> bool:
+    """A run token reaches its job's target version and the versions its job produced."""
+    if not principal.is_run:
+        return True
+    return version.id == principal.target_version_id or (
+        version.produced_by_job_id is not None and version.produced_by_job_id == principal.job_id
+    )
 
 
 def list_versions(
@@ -102,8 +114,10 @@ def create_version(
     description: str = "",
     parent_version_id: int | None = None,
     produced_by_job_id: int | None = None,
+    copy_parent: bool = True,
 ) -> DatasetVersion:
-    """A new version; with a parent, its labels, assets, tags and annotations are copied."""
+    """A new version; with a parent, its labels, assets, tags and annotations are copied
+    (only its labels when `copy_parent` is False: lineage without the rows)."""
     dataset = get_dataset(session, principal, dataset_id)
     name = check_name(name, "version")
     if _name_taken(session, dataset.id, name):
@@ -121,8 +135,26 @@ def create_version(
     session.add(version)
     session.flush()
     if parent is not None:
-        _copy_rows(session, parent.id, version.id)
+        _copy_rows(session, parent.id, version.id, labels_only=not copy_parent)
     return version
+
+
+def create_output_version(
+    session: Session,
+    principal: Principal,
+    name: str,
+    *,
+    description: str = "",
+    copy_input: bool = True,
+) -> DatasetVersion:
+    """A version produced by the caller's run: in the input's dataset, with the input as parent."""
+    if principal.target_version_id is None or principal.job_id is None:
+        raise Forbidden("only a run's token creates output versions")
+    source = get_version(session, principal, principal.target_version_id)
+    return create_version(
+        session, principal, source.dataset_id, name, description=description,
+        parent_version_id=source.id, produced_by_job_id=principal.job_id, copy_parent=copy_input,
+    )  # fmt: skip
 
 
 def update_version(
@@ -177,7 +209,7 @@ def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any
     return list(result.scalars())
 
 
-def _copy_rows(session: Session, source_id: int, target_id: int) -> None:
+def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only: bool) -> None:
     """Copies labels, assets, tags, annotations and shapes in chunks, remapping ids."""
     labels = session.scalars(select(Label).where(Label.version_id == source_id)).all()
     new_label_ids = _insert_returning_ids(
@@ -189,6 +221,8 @@ def _copy_rows(session: Session, source_id: int, target_id: int) -> None:
         ],
     )
     label_map = dict(zip((x.id for x in labels), new_label_ids, strict=True))
+    if labels_only:
+        return
 
     asset_cols = (Asset.id, Asset.blob_sha256, Asset.filename, Asset.mime, Asset.width,
                   Asset.height, Asset.meta, Asset.created_at)  # fmt: skip

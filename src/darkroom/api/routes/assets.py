@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, StreamingResponse
 
-from darkroom.api.deps import PrincipalDep, SessionDep, StoreDep
+from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
 from darkroom.api.schemas import (
     AnnotationPublic,
     AnnotationsPublic,
@@ -24,7 +24,7 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 @router.get("/{asset_id}", response_model=AssetPublic)
-def get_asset(asset_id: int, session: SessionDep, principal: PrincipalDep) -> AssetPublic:
+def get_asset(asset_id: int, session: SessionDep, principal: RunOrUserDep) -> AssetPublic:
     return AssetPublic.of(assets.get_asset(session, principal, asset_id))
 
 
@@ -46,7 +46,7 @@ def delete_asset(asset_id: int, session: SessionDep, principal: PrincipalDep) ->
 
 @router.get("/{asset_id}/image", response_class=Response)
 def get_asset_image(
-    asset_id: int, request: Request, session: SessionDep, principal: PrincipalDep, store: StoreDep
+    asset_id: int, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
 ) -> Response:
     asset = assets.get_asset(session, principal, asset_id)
     etag = f'"{asset.blob_sha256}"'
@@ -65,7 +65,7 @@ def get_asset_image(
 def get_asset_thumbnail(
     asset_id: int,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: RunOrUserDep,
     store: StoreDep,
     size: Annotated[int, Query(description=f"one of {ALLOWED_SIZES}")] = 256,
 ) -> Response:
@@ -80,7 +80,7 @@ def get_asset_thumbnail(
 
 
 def _annotations_page(
-    session: SessionDep, principal: PrincipalDep, asset_id: int
+    session: SessionDep, principal: RunOrUserDep, asset_id: int
 ) -> AnnotationsPublic:
     asset = assets.get_asset(session, principal, asset_id)
     names = labels.label_names(session, asset.version_id)
@@ -90,7 +90,7 @@ def _annotations_page(
 
 @router.get("/{asset_id}/annotations", response_model=AnnotationsPublic)
 def list_annotations(
-    asset_id: int, session: SessionDep, principal: PrincipalDep
+    asset_id: int, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationsPublic:
     """Every author's annotation of the asset, each with its shapes."""
     return _annotations_page(session, principal, asset_id)
@@ -100,7 +100,7 @@ def _write(
     asset_id: int,
     body: AnnotationWrite,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: RunOrUserDep,
     replace: bool,
 ) -> AnnotationPublic:
     shapes = [ShapeIn(s.kind, s.label, s.bbox, s.points, s.score) for s in body.shapes]
@@ -111,7 +111,7 @@ def _write(
 
 @router.post("/{asset_id}/annotations", response_model=AnnotationPublic, status_code=201)
 def add_annotations(
-    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: PrincipalDep
+    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationPublic:
     """Appends shapes to the caller's annotation of the asset."""
     return _write(asset_id, body, session, principal, replace=False)
@@ -119,7 +119,7 @@ def add_annotations(
 
 @router.put("/{asset_id}/annotations", response_model=AnnotationPublic)
 def replace_annotations(
-    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: PrincipalDep
+    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationPublic:
     """Replaces the caller's shapes on the asset; other authors' shapes are untouched."""
     return _write(asset_id, body, session, principal, replace=True)

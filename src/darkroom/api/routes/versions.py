@@ -8,7 +8,14 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
+from darkroom.api.deps import (
+    PageDep,
+    PrincipalDep,
+    RunOrUserDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
 from darkroom.api.schemas import (
     AssetPublic,
     AssetsCreated,
@@ -27,7 +34,7 @@ router = APIRouter(prefix="/versions", tags=["versions"])
 
 
 @router.get("/{version_id}", response_model=VersionPublic)
-def get_version(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def get_version(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
     return versions.get_version(session, principal, version_id)
 
 
@@ -47,12 +54,12 @@ def delete_version(version_id: int, session: SessionDep, principal: PrincipalDep
 
 
 @router.get("/{version_id}/stats", response_model=VersionStatsPublic)
-def get_version_stats(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def get_version_stats(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
     return versions.version_stats(session, principal, version_id)
 
 
 @router.get("/{version_id}/labels", response_model=Page[LabelPublic])
-def list_labels(version_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def list_labels(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
     """All labels of the version in their order (a version has few; never paginated)."""
     return Page[LabelPublic](
         items=labels.list_labels(session, principal, version_id),  # type: ignore[arg-type]
@@ -73,7 +80,7 @@ def create_label(
 def list_assets(
     version_id: int,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: RunOrUserDep,
     page: PageDep,
     label: Annotated[str | None, Query(description="label id or name")] = None,
     tag: str | None = None,
@@ -92,7 +99,7 @@ def upload_assets(
     version_id: int,
     files: Annotated[list[UploadFile], File(description="one or many images")],
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: RunOrUserDep,
     store: StoreDep,
     settings: SettingsDep,
 ) -> AssetsCreated:

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from darkroom.api.deps import PageDep, PrincipalDep, SessionDep
+from darkroom.api.schemas import JobCreate, JobPublic, Page, RerunRequest, RunPublic
+from darkroom.domain import jobs
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def _wake_scheduler(request: Request) -> None:
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.wake()
+
+
+@router.get("", response_model=Page[JobPublic])
+def list_jobs(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    version_id: int | None = None,
+    status: Annotated[str | None, Query(description="the latest run's status")] = None,
+    processing: Annotated[str | None, Query(description="processing id or name")] = None,
+) -> Page[JobPublic]:
+    """The history of jobs, oldest first."""
+    result = jobs.list_jobs(
+        session, principal, page, jobs.JobFilter(version_id, status, processing)
+    )
+    return Page[JobPublic](items=[JobPublic.of(j) for j in result.items], next=result.next)
+
+
+@router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+def launch_job(
+    body: JobCreate, request: Request, session: SessionDep, principal: PrincipalDep
+) -> JobPublic:
+    """Launches a processing on a version: the job and its run #1, pending."""
+    job = jobs.launch(
+        session, principal, processing=body.processing, target_version_id=body.target_version_id,
+        model_version_id=body.model_version_id, parameters=body.parameters,
+        executor=getattr(request.app.state, "executor", None),
+    )  # fmt: skip
+    session.commit()
+    _wake_scheduler(request)
+    return JobPublic.of(job)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    return JobPublic.of(jobs.get_job(session, principal, job_id))
+
+
+@router.post("/{job_id}/rerun", response_model=RunPublic, status_code=status.HTTP_201_CREATED)
+def rerun_job(
+    job_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: RerunRequest | None = None,
+) -> RunPublic:
+    """The next attempt with the processing's current revision; 409 while a run is active."""
+    run = jobs.rerun(session, principal, job_id, body.parameters if body else None)
+    session.commit()
+    _wake_scheduler(request)
+    return RunPublic.of(run)

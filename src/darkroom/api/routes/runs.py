@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, status
+from sse_starlette import EventSourceResponse
+
+from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep
+from darkroom.api.schemas import (
+    LogLinePublic,
+    OutputVersionCreate,
+    Page,
+    ProgressReport,
+    RunAnnotations,
+    RunAnnotationsAdded,
+    RunContext,
+    RunContextProcessing,
+    RunPublic,
+    VersionPublic,
+)
+from darkroom.db.engine import session_scope
+from darkroom.db.models import ACTIVE_STATUSES
+from darkroom.domain import annotations, jobs, logs, runs, versions
+from darkroom.domain.accounts import Principal
+from darkroom.domain.annotations import ShapeIn
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+STREAM_POLL_S = 0.1
+STREAM_BATCH = 500
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def get_run(run_id: int, session: SessionDep, principal: RunOrUserDep) -> RunPublic:
+    return RunPublic.of(jobs.get_run(session, principal, run_id))
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic)
+def cancel_run(run_id: int, session: SessionDep, principal: PrincipalDep) -> RunPublic:
+    """A pending run is cancelled at once; a running one gets SIGTERM, then SIGKILL."""
+    return RunPublic.of(jobs.cancel_run(session, principal, run_id))
+
+
+@router.get("/{run_id}/logs", response_model=Page[LogLinePublic])
+def list_run_logs(
+    run_id: int,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    after: Annotated[int, Query(ge=0, description="last seq seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Page[LogLinePublic]:
+    lines = logs.list_lines(session, principal, run_id, after, limit + 1)
+    more = len(lines) > limit
+    lines = lines[:limit]
+    return Page[LogLinePublic](
+        items=[LogLinePublic.model_validate(x) for x in lines],
+        next=lines[-1].seq if more else None,
+    )
+
+
+@router.get("/{run_id}/logs/stream", response_class=EventSourceResponse)
+def stream_run_logs(
+    run_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-sent events: `log` events (id = seq) as lines land, then one `end` event with
+    the run's final state. Reconnecting with `Last-Event-ID` resumes after that line."""
+    jobs.get_run(session, principal, run_id)  # 404 before the stream opens
+    if last_event_id and last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+    return EventSourceResponse(_events(request, principal, run_id, after))
+
+
+async def _events(
+    request: Request, principal: Principal, run_id: int, after: int
+) -> AsyncIterator[dict[str, Any]]:
+    sessions = request.app.state.sessions
+
+    def fetch(after_seq: int) -> tuple[list[logs.Line], dict[str, Any]]:
+        with session_scope(sessions) as session:
+            run = jobs.get_run(session, principal, run_id)
+            lines = logs.list_lines(session, principal, run_id, after_seq, STREAM_BATCH)
+            return lines, RunPublic.of(run).model_dump(mode="json")
+
+    while True:
+        lines, run = await anyio.to_thread.run_sync(fetch, after)
+        for line in lines:
+            after = line.seq
+            yield {
+                "id": str(line.seq),
+                "event": "log",
+                "data": json.dumps(LogLinePublic.model_validate(line).model_dump(mode="json")),
+            }
+        if not lines and run["status"] not in ACTIVE_STATUSES:
+            yield {"event": "end", "data": json.dumps(run)}
+            return
+        if len(lines) < STREAM_BATCH:
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(STREAM_POLL_S)
+
+
+# -- used by the runtime with the run's own token ----------------------------------------------
+
+
+@router.get("/{run_id}/context", response_model=RunContext)
+def get_run_context(run_id: int, session: SessionDep, principal: RunOrUserDep) -> RunContext:
+    run = jobs.get_run(session, principal, run_id)
+    job = run.job
+    if job.target_version_id is None:
+        target = None
+    else:
+        target = versions.get_version(session, principal, job.target_version_id)
+    return RunContext(
+        run_id=run.id,
+        job_id=job.id,
+        attempt=run.attempt,
+        processing=RunContextProcessing(
+            id=job.processing.id,
+            name=job.processing.name,
+            type=job.processing.type,
+            revision=run.revision.number,
+            source=run.revision.source,
+        ),
+        parameters=job.parameters,
+        target_version=VersionPublic.model_validate(target),
+        model_version=None,
+    )
+
+
+@router.post("/{run_id}/progress", response_model=RunPublic)
+def report_run_progress(
+    run_id: int, body: ProgressReport, session: SessionDep, principal: RunOrUserDep
+) -> RunPublic:
+    return RunPublic.of(runs.report_progress(session, principal, run_id, body.done, body.total))
+
+
+@router.post("/{run_id}/annotations", response_model=RunAnnotationsAdded, status_code=201)
+def add_run_annotations(
+    run_id: int, body: RunAnnotations, session: SessionDep, principal: RunOrUserDep
+) -> RunAnnotationsAdded:
+    """Shapes on many assets at once, authored by the run (its token's)."""
+    jobs.get_run(session, principal, run_id)
+    items = [
+        (i.asset_id, [ShapeIn(s.kind, s.label, s.bbox, s.points, s.score) for s in i.shapes])
+        for i in body.items
+    ]
+    return RunAnnotationsAdded(shapes_added=annotations.add_many(session, principal, items))
+
+
+@router.post(
+    "/{run_id}/output-version", response_model=VersionPublic, status_code=status.HTTP_201_CREATED
+)
+def create_run_output_version(
+    run_id: int, body: OutputVersionCreate, session: SessionDep, principal: RunOrUserDep
+) -> object:
+    """A version produced by the run's job, with the input version as parent."""
+    jobs.get_run(session, principal, run_id)
+    return versions.create_output_version(
+        session, principal, body.name, description=body.description, copy_input=body.copy_input
+    )

@@ -1,0 +1,53 @@
+"""`darkroom worker`: a scheduler and local executor without the API, any number of them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from darkroom.cli.output import console
+from darkroom.client import DEFAULT_URL
+from darkroom.config import Settings
+from darkroom.db.engine import make_engine, make_session_factory
+from darkroom.engine.executors import LocalExecutor
+from darkroom.engine.scheduler import Scheduler, SchedulerConfig
+
+
+def worker(
+    server_url: Annotated[
+        str | None,
+        typer.Option(help="URL runs use to reach the API (env DARKROOM_URL)"),
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="Runs at once (env DARKROOM_MAX_CONCURRENT_RUNS)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Claim and execute runs from the database until stopped (SIGTERM or Ctrl-C)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    base = settings.scheduler
+    config = SchedulerConfig(
+        max_concurrent=max_concurrent or base.max_concurrent,
+        lease_s=base.lease_s,
+        heartbeat_s=base.heartbeat_s,
+        cancel_grace_s=base.cancel_grace_s,
+    )
+    url = server_url or os.environ.get("DARKROOM_URL", DEFAULT_URL)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    scheduler = Scheduler(sessions, LocalExecutor(), url, config)
+
+    def _stop(signum: int, _frame: object) -> None:
+        console.print(f"darkroom worker: {signal.Signals(signum).name}, stopping")
+        scheduler.stop(timeout_s=0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    console.print(f"darkroom worker {scheduler.worker_id}: runs call back {url}", highlight=False)
+    scheduler.run()

@@ -1,0 +1,178 @@
+"""Jobs and their runs, as users see them: launch, re-run, cancel, history.
+
+The state machine (DESIGN.md §2): a run is created `pending`; the scheduler moves it to
+`running` and then to `succeeded`, `failed` or `cancelled` (see `darkroom.domain.runs`). At most
+one run of a job is pending or running, enforced by a partial unique index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import ACTIVE_STATUSES, Job, Run, RunStatus, utcnow
+from darkroom.domain.accounts import Principal
+from darkroom.domain.pagination import Page, PageRequest, paginate
+from darkroom.domain.parameters import resolve_parameters
+from darkroom.domain.processings import get_processing, latest_revision
+from darkroom.domain.versions import get_version
+from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+__all__ = ["JobFilter", "cancel_run", "get_job", "get_run", "launch", "list_jobs", "rerun"]
+
+
+class SourceChecker(Protocol):
+    def check(self, source: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    version_id: int | None = None
+    status: str | None = None  # the latest run's
+    processing: str | None = None  # id or name
+
+
+def launch(
+    session: Session,
+    principal: Principal,
+    *,
+    processing: int | str,
+    target_version_id: int,
+    model_version_id: int | None = None,
+    parameters: dict[str, Any] | None = None,
+    executor: SourceChecker | None = None,
+) -> Job:
+    """Creates the job with resolved parameters and its run #1, pending.
+
+    With an `executor`, a source it cannot run is refused now rather than failing later.
+    """
+    proc = get_processing(session, principal, processing)
+    version = get_version(session, principal, target_version_id)
+    revision = latest_revision(session, proc.id)
+    if proc.needs_model and model_version_id is None:
+        raise InvalidInput(
+            f"processing {proc.name!r} needs a model version: give model_version_id",
+            code="model_required",
+            details={"loc": ["model_version_id"]},
+        )
+    if model_version_id is not None:
+        raise InvalidInput(
+            f"model version {model_version_id} not found (the model registry is not available yet)",
+            code="model_version_not_found",
+            details={"loc": ["model_version_id"]},
+        )
+    resolved = resolve_parameters(revision.parameters_schema, parameters)
+    if executor is not None:
+        executor.check(revision.source)
+    job = Job(
+        organization_id=principal.organization_id,
+        processing_id=proc.id,
+        target_version_id=version.id,
+        model_version_id=model_version_id,
+        parameters=resolved,
+        created_by=principal.user_id,
+    )
+    session.add(job)
+    session.flush()
+    session.add(Run(job_id=job.id, attempt=1, revision_id=revision.id, status=RunStatus.pending))
+    session.flush()
+    session.refresh(job, ["runs"])
+    return job
+
+
+def get_job(session: Session, principal: Principal, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.organization_id != principal.organization_id:
+        raise NotFound.of("job", job_id)
+    if principal.is_run and job.id != principal.job_id:
+        raise Forbidden(f"this run's token cannot reach job {job_id}")
+    return job
+
+
+def get_run(session: Session, principal: Principal, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound.of("run", run_id)
+    try:
+        get_job(session, principal, run.job_id)
+    except NotFound:
+        raise NotFound.of("run", run_id) from None
+    except Forbidden:
+        raise Forbidden(f"this run's token cannot reach run {run_id}") from None
+    return run
+
+
+def list_jobs(
+    session: Session, principal: Principal, page: PageRequest, flt: JobFilter | None = None
+) -> Page[Job]:
+    """The jobs history, oldest first (keyset on id)."""
+    flt = flt or JobFilter()
+    stmt = select(Job).where(Job.organization_id == principal.organization_id)
+    if flt.version_id is not None:
+        stmt = stmt.where(Job.target_version_id == flt.version_id)
+    if flt.processing is not None:
+        stmt = stmt.where(
+            Job.processing_id == get_processing(session, principal, flt.processing).id
+        )
+    if flt.status is not None:
+        if flt.status not in RunStatus.__members__:
+            raise InvalidInput(
+                f"status must be one of {', '.join(RunStatus)}", details={"loc": ["status"]}
+            )
+        latest = select(func.max(Run.attempt)).where(Run.job_id == Job.id).scalar_subquery()
+        stmt = stmt.join(Run, (Run.job_id == Job.id) & (Run.attempt == latest)).where(
+            Run.status == flt.status
+        )
+    return paginate(session, stmt, Job.id, page)
+
+
+def rerun(
+    session: Session, principal: Principal, job_id: int, parameters: dict[str, Any] | None = None
+) -> Run:
+    """Attempt n+1 with the processing's current revision; 409 while a run is active."""
+    job = get_job(session, principal, job_id)
+    active = [r for r in job.runs if r.status in ACTIVE_STATUSES]
+    if active:
+        raise _active(job, active[0])
+    revision = latest_revision(session, job.processing_id)
+    if parameters is not None:
+        job.parameters = resolve_parameters(revision.parameters_schema, parameters)
+    else:  # the schema may have changed: the job's parameters must still fit it
+        job.parameters = resolve_parameters(revision.parameters_schema, job.parameters)
+    attempt = max(r.attempt for r in job.runs) + 1
+    run = Run(job_id=job.id, attempt=attempt, revision_id=revision.id, status=RunStatus.pending)
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:  # a concurrent re-run won the race
+        session.expire(job, ["runs"])
+        raise _active(job, None) from None
+    session.refresh(job, ["runs"])
+    return run
+
+
+def _active(job: Job, run: Run | None) -> Conflict:
+    what = f"run {run.id} is {run.status}" if run else "another run is active"
+    return Conflict(
+        f"job {job.id} cannot be re-run: {what}; wait for it or cancel it",
+        code="run_active",
+        details={"run_id": run.id if run else None},
+    )
+
+
+def cancel_run(session: Session, principal: Principal, run_id: int) -> Run:
+    """Cancels a pending run at once; asks the scheduler to stop a running one."""
+    run = get_run(session, principal, run_id)
+    if run.status == RunStatus.pending:
+        run.status = RunStatus.cancelled
+        run.finished_at = utcnow()
+    elif run.status == RunStatus.running:
+        run.cancel_requested_at = run.cancel_requested_at or utcnow()
+    else:
+        raise Conflict(f"run {run.id} already {run.status}", code="run_finished")
+    session.flush()
+    return run

@@ -1,0 +1,42 @@
+"""The executor interface: start a run, poll it, stop it, read what it printed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from darkroom.domain.runs import Claimed
+
+__all__ = ["Executor", "Handle", "OutputLine"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLine:
+    ts: datetime
+    stream: str  # "stdout" | "stderr" | "system"
+    text: str
+
+
+class Handle(Protocol):
+    run_id: int
+
+
+class Executor(Protocol):
+    """Runs claimed runs. `poll` answers the exit code once the run's process has ended and its
+    output is fully read, else None. `cancel` asks nicely, then forces after `grace_s`."""
+
+    name: str
+
+    def check(self, source: dict) -> None:
+        """Raises InvalidInput if this executor cannot run `source` (checked at launch)."""
+
+    def start(self, claimed: Claimed, server_url: str) -> Handle: ...
+
+    def poll(self, handle: Handle) -> int | None: ...
+
+    def drain(self, handle: Handle) -> list[OutputLine]: ...
+
+    def cancel(self, handle: Handle, grace_s: float) -> None: ...
+
+    def kill(self, handle: Handle) -> None: ...

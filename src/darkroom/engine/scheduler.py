@@ -1,0 +1,267 @@
+"""The scheduler: claims pending runs, starts them on an executor, and watches them.
+
+One loop per worker process (`darkroom worker`, or a thread of `darkroom serve`). Each tick it
+moves finished processes' output into the log, ends runs whose process exited, and claims new
+runs up to `max_concurrent`. Less often it applies cancellations and timeouts, refreshes the
+lease of its runs and fails runs whose worker stopped heartbeating (`lost`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from darkroom.db.engine import SessionFactory, session_scope
+from darkroom.db.models import RunStatus, utcnow
+from darkroom.domain import logs, runs
+from darkroom.domain.runs import Claimed
+from darkroom.engine.executors.base import Executor, Handle, OutputLine
+
+__all__ = ["Scheduler", "SchedulerConfig", "new_worker_id"]
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    max_concurrent: int = 2
+    lease_s: float = 60.0  # a run whose heartbeat is older is failed as lost
+    heartbeat_s: float = 10.0
+    poll_s: float = 0.05  # tick period; bounds launch → running latency
+    housekeeping_s: float = 0.5  # cancellations, timeouts
+    cancel_grace_s: float = 10.0  # SIGTERM → SIGKILL
+    log_flush_s: float = 0.2
+    log_batch_lines: int = 500
+
+
+@dataclass
+class _Active:
+    claimed: Claimed
+    handle: Handle
+    started: float
+    next_seq: int = 1
+    buffer: list[OutputLine] = field(default_factory=list)
+    last_flush: float = 0.0
+    last_stderr: str = ""
+    outcome: str | None = None  # "cancelled" or "timeout" once the engine stops it
+
+
+class Scheduler:
+    """Claims and runs runs for one worker; `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        executor: Executor,
+        server_url: str,
+        config: SchedulerConfig | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.executor = executor
+        self.server_url = server_url
+        self.config = config or SchedulerConfig()
+        self.worker_id = worker_id or new_worker_id()
+        self._active: dict[int, _Active] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_housekeeping = 0.0
+        self._last_heartbeat = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Runs the loop in a daemon thread (how `darkroom serve` hosts it)."""
+        self._thread = threading.Thread(target=self.run, name="darkroom-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def wake(self) -> None:
+        """Claims at once instead of at the next tick (called after a launch in-process)."""
+        self._wake.set()
+
+    def run(self) -> None:
+        log.info("scheduler %s started (max %d runs)", self.worker_id, self.config.max_concurrent)
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("scheduler tick failed")
+                time.sleep(1)
+            self._wake.wait(self.config.poll_s)
+            self._wake.clear()
+        self._shutdown()
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for active in list(self._active.values()):
+            self._collect_output(active)
+            code = self.executor.poll(active.handle)
+            if code is not None:
+                self._collect_output(active)
+                self._finish(active, code)
+            elif now - active.last_flush >= self.config.log_flush_s:
+                self._flush(active)
+        if now - self._last_housekeeping >= self.config.housekeeping_s:
+            self._last_housekeeping = now
+            self._housekeeping(now)
+        self._claim()
+
+    def _collect_output(self, active: _Active) -> None:
+        for line in self.executor.drain(active.handle):
+            active.buffer.append(line)
+            if line.stream == "stderr" and line.text.strip():
+                active.last_stderr = line.text.strip()
+        if len(active.buffer) >= self.config.log_batch_lines:
+            self._flush(active)
+
+    def _flush(self, active: _Active) -> None:
+        active.last_flush = time.monotonic()
+        if not active.buffer:
+            return
+        batch = []
+        for line in active.buffer:
+            batch.append(logs.Line(active.next_seq, line.ts, line.stream, line.text))
+            active.next_seq += 1
+        active.buffer.clear()
+        with session_scope(self.sessions) as session:
+            logs.append_lines(session, active.claimed.run_id, batch)
+
+    def _system_line(self, active: _Active, text: str) -> None:
+        active.buffer.append(OutputLine(utcnow(), "system", text))
+
+    def _claim(self) -> None:
+        free = self.config.max_concurrent - len(self._active)
+        if free <= 0 or self._stop.is_set():
+            return
+        with session_scope(self.sessions) as session:
+            claimed = runs.claim_runs(session, self.worker_id, free)
+        for c in claimed:
+            self._start(c)
+
+    def _start(self, claimed: Claimed) -> None:
+        try:
+            self.executor.check(claimed.source)
+            handle = self.executor.start(claimed, self.server_url)
+        except Exception as exc:
+            log.exception("could not start run %s", claimed.run_id)
+            with session_scope(self.sessions) as session:
+                runs.finish_run(
+                    session,
+                    claimed.run_id,
+                    self.worker_id,
+                    RunStatus.failed,
+                    reason="start",
+                    error_summary=f"could not start: {exc}",
+                )
+            return
+        active = _Active(claimed, handle, time.monotonic())
+        self._system_line(active, f"run {claimed.run_id} started on worker {self.worker_id}")
+        self._active[claimed.run_id] = active
+
+    def _finish(self, active: _Active, code: int) -> None:
+        run_id = active.claimed.run_id
+        took = time.monotonic() - active.started
+        status, reason, summary = RunStatus.failed, "error", None
+        if active.outcome == "cancelled":
+            status, reason, summary = RunStatus.cancelled, "cancelled", "cancelled by request"
+        elif active.outcome == "timeout":
+            reason = "timeout"
+            summary = f"timeout: ran longer than {active.claimed.timeout_s} s"
+        elif code == 0:
+            status, reason = RunStatus.succeeded, None
+        elif code < 0:
+            reason = "killed"
+            summary = f"killed by {signal.Signals(-code).name}"
+        else:
+            summary = active.last_stderr or f"exit code {code}"
+        self._system_line(active, f"run {run_id} {status} (exit code {code}) after {took:.2f} s")
+        self._flush(active)
+        with session_scope(self.sessions) as session:
+            owned = runs.finish_run(
+                session,
+                run_id,
+                self.worker_id,
+                status,
+                exit_code=code,
+                reason=reason,
+                error_summary=summary,
+            )
+        if not owned:
+            log.warning("run %s ended here but was no longer ours (marked lost?)", run_id)
+        del self._active[run_id]
+
+    def _housekeeping(self, now: float) -> None:
+        with session_scope(self.sessions) as session:
+            to_cancel = runs.cancel_requested(session, self.worker_id) if self._active else set()
+            owned: set[int] | None = None
+            if now - self._last_heartbeat >= self.config.heartbeat_s:
+                self._last_heartbeat = now
+                owned = runs.heartbeat(session, self.worker_id, list(self._active))
+            lost = runs.fail_lost_runs(session, self.config.lease_s)
+        if lost:
+            log.warning("runs %s lost their worker; marked failed", lost)
+        for run_id, active in list(self._active.items()):
+            if owned is not None and run_id not in owned:
+                log.warning("run %s is no longer ours; killing its process", run_id)
+                self.executor.kill(active.handle)
+                del self._active[run_id]
+            elif run_id in to_cancel and active.outcome is None:
+                active.outcome = "cancelled"
+                self._system_line(active, "cancel requested: stopping (SIGTERM, then SIGKILL)")
+                self.executor.cancel(active.handle, self.config.cancel_grace_s)
+            elif active.outcome is None and now - active.started > active.claimed.timeout_s:
+                active.outcome = "timeout"
+                self._system_line(active, f"timeout after {active.claimed.timeout_s} s: stopping")
+                self.executor.cancel(active.handle, self.config.cancel_grace_s)
+
+    def _shutdown(self) -> None:
+        """Stops this worker's runs and fails them as interrupted."""
+        for active in self._active.values():
+            active.outcome = active.outcome or "interrupted"
+            self.executor.cancel(active.handle, grace_s=5)
+        deadline = time.monotonic() + 10
+        while self._active and time.monotonic() < deadline:
+            for active in list(self._active.values()):
+                self._collect_output(active)
+                code = self.executor.poll(active.handle)
+                if code is not None:
+                    self._collect_output(active)
+                    self._finish_interrupted(active, code)
+            time.sleep(0.05)
+
+    def _finish_interrupted(self, active: _Active, code: int) -> None:
+        if active.outcome == "interrupted":
+            self._system_line(active, "worker stopping: run interrupted")
+            self._flush(active)
+            with session_scope(self.sessions) as session:
+                runs.finish_run(
+                    session,
+                    active.claimed.run_id,
+                    self.worker_id,
+                    RunStatus.failed,
+                    exit_code=code,
+                    reason="interrupted",
+                    error_summary="interrupted: its worker was stopped",
+                )
+            del self._active[active.claimed.run_id]
+        else:
+            self._finish(active, code)

@@ -1,0 +1,159 @@
+"""`ProcessingContext`: parameters, inputs, outputs, progress and logging for one run."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from darkroom.client import Client
+
+__all__ = ["LoadedAsset", "ProcessingContext", "TooManyFailures"]
+
+PROGRESS_INTERVAL_S = 0.5
+LOGGER_NAME = "darkroom.processing"
+
+
+class TooManyFailures(RuntimeError):
+    """More per-asset failures than the `max_failures` parameter allows; ends the run failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedAsset:
+    """An asset of the input version with its decoded RGB image (H x W x 3, uint8)."""
+
+    asset: dict[str, Any]
+    image: np.ndarray
+
+    @property
+    def id(self) -> int:
+        return int(self.asset["id"])
+
+
+class ProcessingContext:
+    """Everything a processing may touch, scoped by the run's token to its own job."""
+
+    def __init__(self, client: Client, run_id: int, context: dict[str, Any]) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.job_id: int = context["job_id"]
+        self.attempt: int = context["attempt"]
+        self.processing: dict[str, Any] = context["processing"]
+        self.parameters: dict[str, Any] = context["parameters"]
+        self.input_version: dict[str, Any] = context["target_version"]
+        self.model_version: dict[str, Any] | None = context.get("model_version")
+        self.log = logging.getLogger(LOGGER_NAME)
+        self.failures = 0
+        self._last_progress = 0.0
+
+    @classmethod
+    def from_env(cls) -> ProcessingContext:
+        """The context of the run this process executes, from `DARKROOM_*` variables."""
+        try:
+            url = os.environ["DARKROOM_URL"]
+            token = os.environ["DARKROOM_RUN_TOKEN"]
+            run_id = int(os.environ["DARKROOM_RUN_ID"])
+        except (KeyError, ValueError) as exc:
+            raise RuntimeError(
+                "not inside a darkroom run: DARKROOM_URL, DARKROOM_RUN_TOKEN and DARKROOM_RUN_ID "
+                "must be set"
+            ) from exc
+        client = Client(url, token)
+        return cls(client, run_id, client.run_context(run_id))
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def iter_asset_pages(
+        self, page_size: int = 200, **filters: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The input version's assets (metadata only), a page at a time."""
+        after = None
+        while True:
+            page = self.client.list_assets(
+                self.input_version["id"], after=after, limit=page_size, **filters
+            )
+            if page["items"]:
+                yield page["items"]
+            after = page["next"]
+            if after is None:
+                return
+
+    def iter_assets(
+        self, batch_size: int = 8, prefetch: int = 2, threads: int = 4, **filters: Any
+    ) -> Iterator[list[LoadedAsset]]:
+        """Batches of decoded images; downloads and decoding run ahead in `threads` threads.
+
+        An image that cannot be read is logged and counted as a failure (see `record_failure`)
+        and left out of its batch.
+        """
+        window = max(1, prefetch) * batch_size
+        with ThreadPoolExecutor(threads, thread_name_prefix="darkroom-load") as pool:
+            pending: list[tuple[dict[str, Any], Future[np.ndarray]]] = []
+            batch: list[LoadedAsset] = []
+            for page in self.iter_asset_pages(page_size=max(batch_size * 4, 100), **filters):
+                for asset in page:
+                    pending.append((asset, pool.submit(self._load_image, asset["id"])))
+                    while len(pending) > window:
+                        batch += self._collect(pending.pop(0))
+                        if len(batch) >= batch_size:
+                            yield batch[:batch_size]
+                            batch = batch[batch_size:]
+            while pending:
+                batch += self._collect(pending.pop(0))
+                if len(batch) >= batch_size:
+                    yield batch[:batch_size]
+                    batch = batch[batch_size:]
+            if batch:
+                yield batch
+
+    def _load_image(self, asset_id: int) -> np.ndarray:
+        data = self.client.download_image(asset_id)
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"))
+
+    def _collect(self, item: tuple[dict[str, Any], Future[np.ndarray]]) -> list[LoadedAsset]:
+        asset, future = item
+        try:
+            return [LoadedAsset(asset, future.result())]
+        except Exception as exc:  # a bad image must not end the run by itself
+            self.record_failure(f"asset {asset['id']} ({asset['filename']})", exc)
+            return []
+
+    def record_failure(self, what: str, exc: BaseException) -> None:
+        """Logs and counts a per-item failure; past `max_failures` the run fails."""
+        self.failures += 1
+        self.log.warning("failed on %s: %s", what, exc)
+        limit = self.parameters.get("max_failures")
+        if limit is not None and self.failures > limit:
+            raise TooManyFailures(f"{self.failures} failures, more than max_failures={limit}")
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def add_annotations(self, items: list[dict[str, Any]]) -> int:
+        """Adds shapes as this run's annotations: items of `{"asset_id", "shapes": [...]}`."""
+        return int(self.client.add_run_annotations(self.run_id, items)["shapes_added"])
+
+    def create_output_version(
+        self, name: str, *, description: str = "", copy_input: bool = True
+    ) -> dict[str, Any]:
+        """A new version of the input's dataset, produced by this job (its lineage says so)."""
+        return self.client.create_run_output_version(
+            self.run_id, name, description=description, copy_input=copy_input
+        )
+
+    def progress(self, done: int, total: int | None = None, *, force: bool = False) -> None:
+        """Reports progress; calls closer than 0.5 s apart are coalesced unless forced."""
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if not (force or final) and now - self._last_progress < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        self.client.report_run_progress(self.run_id, done, total)
