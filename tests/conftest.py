@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from darkroom.db.engine import make_engine, session_scope
 from darkroom.db.models import Base
 from darkroom.domain import accounts
 from tests.helpers import image_bytes
+from tests.servers import DARKROOM, Result, Server, start_server, stop_server
 
 ADMIN_TOKEN = "drk_test_admin_token"
 PG_ADMIN_URL = os.environ.get(
@@ -213,3 +215,31 @@ def s3_store(s3_bucket: str, s3_options: dict):
     from darkroom.storage import BlobStore
 
     return BlobStore(f"s3://{s3_bucket}/blobs", **s3_options)
+
+
+# -- real processes -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "home")
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def cli(server: Server) -> Callable[..., Result]:
+    """Runs `darkroom ARGS…` against the server, as a user's shell would."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        proc = subprocess.run(
+            [DARKROOM, *args],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run

@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 
 import httpx
 
-from tests.e2e.conftest import start_server, stop_server
 from tests.helpers import image_bytes
+from tests.servers import start_server, stop_server
 
 
 def test_first_start_writes_private_admin_token_once(tmp_path):
@@ -44,7 +44,7 @@ def test_admin_token_from_environment(tmp_path):
 def test_no_migrate_refuses_an_old_schema(tmp_path):
     import subprocess
 
-    from tests.e2e.conftest import DARKROOM
+    from tests.servers import DARKROOM
 
     env = {"DARKROOM_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(

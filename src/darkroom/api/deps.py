@@ -18,8 +18,12 @@ from darkroom.storage import BlobStore
 __all__ = ["PageDep", "PrincipalDep", "RunOrUserDep", "SessionDep", "SettingsDep", "StoreDep"]
 
 
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    with session_scope(request.app.state.sessions) as session:
+    write = request.method not in READ_METHODS
+    with session_scope(request.app.state.sessions, write=write) as session:
         yield session
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = ["SessionFactory", "make_engine", "make_session_factory", "session_scope"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_IMMEDIATE = "darkroom_sqlite_immediate"
 
 SessionFactory = sessionmaker[Session]
 
@@ -55,7 +56,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+        # another connection wrote in between (WAL snapshot): writers take the lock up front.
+        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -65,9 +69,15 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 
 
 @contextmanager
-def session_scope(factory: SessionFactory) -> Iterator[Session]:
-    """A session committed on success and rolled back on any exception."""
+def session_scope(factory: SessionFactory, *, write: bool = True) -> Iterator[Session]:
+    """A session committed on success and rolled back on any exception.
+
+    `write=False` declares a read-only unit of work: on SQLite it does not take the write lock,
+    so readers never wait for writers.
+    """
     session = factory()
+    if write:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
     try:
         yield session
         session.commit()

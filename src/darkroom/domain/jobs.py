@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from darkroom.db.models import ACTIVE_STATUSES, Job, Run, RunStatus, utcnow
 from darkroom.domain.accounts import Principal
@@ -123,10 +123,12 @@ def list_jobs(
             raise InvalidInput(
                 f"status must be one of {', '.join(RunStatus)}", details={"loc": ["status"]}
             )
-        latest = select(func.max(Run.attempt)).where(Run.job_id == Job.id).scalar_subquery()
-        stmt = stmt.join(Run, (Run.job_id == Job.id) & (Run.attempt == latest)).where(
-            Run.status == flt.status
+        later = aliased(Run)
+        latest_with_status = select(Run.job_id).where(
+            Run.status == flt.status,
+            ~exists().where(later.job_id == Run.job_id, later.attempt > Run.attempt),
         )
+        stmt = stmt.where(Job.id.in_(latest_with_status))
     return paginate(session, stmt, Job.id, page)
 
 

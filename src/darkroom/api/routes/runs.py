@@ -85,7 +85,7 @@ async def _events(
     sessions = request.app.state.sessions
 
     def fetch(after_seq: int) -> tuple[list[logs.Line], dict[str, Any]]:
-        with session_scope(sessions) as session:
+        with session_scope(sessions, write=False) as session:
             run = jobs.get_run(session, principal, run_id)
             lines = logs.list_lines(session, principal, run_id, after_seq, STREAM_BATCH)
             return lines, RunPublic.of(run).model_dump(mode="json")

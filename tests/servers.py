@@ -1,0 +1,105 @@
+"""Real darkroom processes for tests: `darkroom serve` and `darkroom worker` subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import free_port
+
+DARKROOM = str(Path(sys.executable).parent / "darkroom")
+START_TIMEOUT_S = 30
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    captured: str = ""
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    def output(self) -> str:
+        """What the server printed; complete once it is stopped."""
+        return self.captured
+
+
+def start_server(home: Path, extra_env: dict[str, str] | None = None, *args: str) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DARKROOM_HOME": str(home),
+        "DARKROOM_URL": f"http://127.0.0.1:{port}",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **(extra_env or {}),
+    }
+    env.pop("DARKROOM_TOKEN", None)
+    proc = subprocess.Popen(
+        [DARKROOM, "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, _ = proc.communicate()
+            raise RuntimeError(f"darkroom serve exited {proc.returncode}: {out}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return Server(url, home, env, proc)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    out, _ = proc.communicate()
+    raise RuntimeError(f"darkroom serve did not answer in time: {out}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        out, _ = server.process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        out, _ = server.process.communicate()
+    server.captured += out or ""
+
+
+def start_worker(server: Server, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A `darkroom worker` on the server's database, whose runs call the server back."""
+    env = {**server.env, **(extra_env or {})}
+    return subprocess.Popen(
+        [DARKROOM, "worker", "--server-url", server.url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
