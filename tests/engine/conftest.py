@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def engine_server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "home", ENGINE_ENV)
     yield srv
     stop_server(srv)
-    print(srv.output())  # shown by pytest when the test failed
+    sys.stdout.write(srv.output())  # pytest shows it when the test failed
 
 
 @pytest.fixture
