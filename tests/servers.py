@@ -85,14 +85,15 @@ def stop_server(server: Server) -> None:
 def start_worker(server: Server, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """A `darkroom worker` on the server's database, whose runs call the server back."""
     env = {**server.env, **(extra_env or {})}
-    return subprocess.Popen(
-        [DARKROOM, "worker", "--server-url", server.url],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    with open(server.home.parent / f"worker-{time.monotonic_ns()}.log", "w") as log:
+        return subprocess.Popen(
+            [DARKROOM, "worker", "--server-url", server.url],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 @dataclass

@@ -253,3 +253,18 @@ def test_run_token_scope(app, api, anon, version, processing, upload):
         runs.finish_run(session, run_id, "test-worker", "succeeded", exit_code=0)
     r = anon.get(f"/api/v1/runs/{run_id}/context", headers=h)
     assert r.status_code == 401
+
+
+def test_claim_takes_at_most_the_limit_and_each_run_once(app, api, version, processing):
+    for _ in range(6):
+        _launch(api, version["id"]).raise_for_status()
+    with session_scope(app.state.sessions) as session:
+        first = runs.claim_runs(session, "w1", 2)
+    with session_scope(app.state.sessions) as session:
+        second = runs.claim_runs(session, "w2", 10)
+    assert len(first) == 2
+    assert len(second) == 4
+    assert not {c.run_id for c in first} & {c.run_id for c in second}
+    jobs = api.get("/api/v1/jobs").json()["items"]
+    owners = sorted(r["worker_id"] for j in jobs for r in j["runs"])
+    assert owners == ["w1"] * 2 + ["w2"] * 4

@@ -52,17 +52,17 @@ def claim_runs(session: Session, worker_id: str, limit: int) -> list[Claimed]:
         .order_by(Run.queued_at, Run.id)
         .limit(limit)
     )
+    claim = update(Run).values(
+        status=RunStatus.running, worker_id=worker_id, started_at=now, heartbeat_at=now
+    )
     if session.get_bind().dialect.name == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
-    ids = list(
-        session.scalars(
-            update(Run)
-            .where(Run.id.in_(oldest.scalar_subquery()), Run.status == RunStatus.pending)
-            .values(status=RunStatus.running, worker_id=worker_id, started_at=now,
-                    heartbeat_at=now)
-            .returning(Run.id)
-        )
-    )  # fmt: skip
+        # A CTE is evaluated once; a `WHERE id IN (… SKIP LOCKED)` subquery may be re-run per
+        # row by the planner and hand one worker more runs than `limit`.
+        picked = oldest.with_for_update(skip_locked=True).cte("picked")
+        claim = claim.where(Run.id == picked.c.id)
+    else:  # SQLite: one writer at a time, the statement is atomic as it is
+        claim = claim.where(Run.id.in_(oldest.scalar_subquery()), Run.status == RunStatus.pending)
+    ids = list(session.scalars(claim.returning(Run.id)))
     claimed = []
     for run in session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id)):
         token = create_run_token(session, run, run.job.created_by)

@@ -1,0 +1,163 @@
+"""Crash recovery: killed workers and servers never leave a run running forever, and no run is
+executed twice."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from darkroom.client import Client
+from darkroom.db.engine import make_engine
+from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.engine.conftest import ENGINE_ENV, SLEEP_SCHEMA, SLEEPER, log_text, wait_for
+from tests.helpers import image_bytes
+from tests.servers import start_server, start_worker, stop_server
+
+LEASE_S = float(ENGINE_ENV["DARKROOM_RUN_LEASE_S"])
+
+
+def _setup(dr: Client) -> int:
+    ds = dr.create_dataset("d")
+    v = dr.create_version(ds["id"], "v")
+    dr.upload_assets(v["id"], [("a.jpg", image_bytes())])
+    dr.create_processing(
+        name="sleepy", type="custom", source={"kind": "inline", "code": SLEEPER},
+        parameters_schema=SLEEP_SCHEMA,
+    )  # fmt: skip
+    return v["id"]
+
+
+def _orphan_pid(dr: Client, run_id: int) -> int:
+    text = wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
+    return int(re.search(r"pid (\d+)", text).group(1))
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
+    server = start_server(tmp_path / "home", ENGINE_ENV, "--no-scheduler")
+    worker = start_worker(server)
+    orphan = None
+    try:
+        with Client(server.url, server.token) as dr:
+            version_id = _setup(dr)
+            job = dr.launch_job("sleepy", version_id)
+            run_id = job["runs"][0]["id"]
+            orphan = _orphan_pid(dr, run_id)
+            assert dr.get_run(run_id)["status"] == "running"
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            killed_at = time.monotonic()
+            worker = start_worker(server)
+            run = wait_for(
+                lambda: dr.get_run(run_id), lambda r: r["status"] != "running", 3 * LEASE_S
+            )
+            assert run["status"] == "failed"
+            assert run["failure_reason"] == "lost"
+            assert time.monotonic() - killed_at < LEASE_S + 3
+            # the job can be re-run, and the new worker runs it
+            rerun = dr.rerun_job(job["id"], {"seconds": 0})
+            done = wait_for(lambda: dr.get_run(rerun["id"]), lambda r: r["status"] == "succeeded")
+            assert done["worker_id"] != run["worker_id"]
+    finally:
+        if orphan:
+            _kill(orphan)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        stop_server(server)
+
+
+def test_kill_9_of_serve_fails_its_run_as_lost_after_restart(tmp_path):
+    home = tmp_path / "home"
+    server = start_server(home, ENGINE_ENV)
+    orphan = None
+    try:
+        with Client(server.url, server.token) as dr:
+            version_id = _setup(dr)
+            run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
+            orphan = _orphan_pid(dr, run_id)
+        os.killpg(server.process.pid, signal.SIGKILL)
+        stop_server(server)
+        restarted_at = time.monotonic()
+        server = start_server(home, ENGINE_ENV)
+        with Client(server.url, server.token) as dr:
+            run = wait_for(
+                lambda: dr.get_run(run_id), lambda r: r["status"] != "running", 3 * LEASE_S
+            )
+            assert run["status"] == "failed"
+            assert run["failure_reason"] == "lost"
+            assert time.monotonic() - restarted_at < LEASE_S + 3
+    finally:
+        if orphan:
+            _kill(orphan)
+        stop_server(server)
+
+
+RECORDER = """
+import os
+
+def run(ctx):
+    fd = os.open(ctx.parameters["path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, f"{ctx.run_id}\\n".encode())
+    os.close(fd)
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_four_workers_never_run_a_run_twice(tmp_path):
+    runs_count = int(os.environ.get("DARKROOM_TEST_WORKER_RUNS", "200"))
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"darkroom_workers_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    env = {
+        **ENGINE_ENV,
+        "DARKROOM_DATABASE_URL": _pg_url(name),
+        "DARKROOM_MAX_CONCURRENT_RUNS": "2",
+    }
+    server = start_server(tmp_path / "home", env, "--no-scheduler")
+    workers = []
+    record = tmp_path / "executions.txt"
+    try:
+        with Client(server.url, server.token) as dr:
+            ds = dr.create_dataset("d")
+            v = dr.create_version(ds["id"], "v")
+            dr.create_processing(
+                name="recorder", type="custom", source={"kind": "inline", "code": RECORDER},
+                parameters_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+            )  # fmt: skip
+            workers = [start_worker(server, env) for _ in range(4)]
+            jobs = [
+                dr.launch_job("recorder", v["id"], parameters={"path": str(record)})
+                for _ in range(runs_count)
+            ]
+            wait_for(
+                lambda: dr.list_jobs(status="succeeded"),
+                lambda js: len(js) == runs_count,
+                timeout_s=600,
+                every_s=1,
+            )
+            executed = Path(record).read_text().split()
+            assert len(executed) == runs_count
+            assert sorted(map(int, executed)) == sorted(j["runs"][0]["id"] for j in jobs)
+            used = {r["worker_id"] for j in dr.list_jobs() for r in j["runs"]}
+            assert len(used) >= 2  # the work was actually shared
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGKILL)
+            w.wait()
+        stop_server(server)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
