@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from darkroom import __version__
-from darkroom.cli import assets, datasets, labels, serve, transfer, versions, worker
+from darkroom.cli import (
+    assets,
+    datasets,
+    jobs,
+    labels,
+    processings,
+    serve,
+    transfer,
+    versions,
+    worker,
+)
 from darkroom.cli.context import Target
 
 app = typer.Typer(
@@ -50,6 +60,8 @@ app.add_typer(labels.app, name="label", help="Labels of a version.")
 app.add_typer(assets.app, name="asset", help="Upload and list images.")
 app.add_typer(transfer.import_app, name="import", help="Import COCO, YOLO or VOC into a version.")
 app.add_typer(transfer.export_app, name="export", help="Export a version as COCO, YOLO or VOC.")
+app.add_typer(processings.app, name="processing", help="Processings and their revisions.")
+app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
 
 if __name__ == "__main__":
     app()
