@@ -74,3 +74,47 @@ def darkroom(database_url: str, tmp: Path) -> Iterator[tuple[Any, TestClient]]:
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         yield app, client
     app.state.engine.dispose()
+
+
+@contextmanager
+def served(tmp: Path, **env: str) -> Iterator[tuple[str, str]]:
+    """A real `darkroom serve` (scheduler included) on a free port: yields (url, token)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environ = {
+        **os.environ,
+        "DARKROOM_HOME": str(tmp / "home"),
+        "DARKROOM_ADMIN_TOKEN": TOKEN,
+        **env,
+    }
+    darkroom_bin = str(Path(sys.executable).parent / "darkroom")
+    proc = subprocess.Popen(
+        [darkroom_bin, "serve", "--port", str(port), "--log-level", "warning"],
+        env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/api/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, TOKEN
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
