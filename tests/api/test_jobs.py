@@ -268,3 +268,18 @@ def test_claim_takes_at_most_the_limit_and_each_run_once(app, api, version, proc
     jobs = api.get("/api/v1/jobs").json()["items"]
     owners = sorted(r["worker_id"] for j in jobs for r in j["runs"])
     assert owners == ["w1"] * 2 + ["w2"] * 4
+
+
+def test_changed_builtin_gets_a_new_revision(app, api):
+    from darkroom.domain.processings import RevisionSpec, register_builtin
+
+    current = api.get("/api/v1/processings/dataset-stats").json()["latest_revision"]
+    changed = {**current["source"], "code_sha256": "0" * 64}
+    with session_scope(app.state.sessions) as session:
+        register_builtin(
+            session, name="dataset-stats", type="custom", description="changed", needs_model=False,
+            spec=RevisionSpec(changed, current["parameters_schema"], current["timeout_s"]),
+        )  # fmt: skip
+    p = api.get("/api/v1/processings/dataset-stats").json()
+    assert p["latest_revision"]["number"] == 2
+    assert p["description"] == "changed"
