@@ -96,18 +96,7 @@ class Client:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ApiError(0, "unreachable", f"cannot reach darkroom at {self.url}: {exc}") from exc
-        if response.is_error:
-            try:
-                err = response.json()["error"]
-                raise ApiError(
-                    response.status_code, err["code"], err["message"], err.get("details")
-                )
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(
-                    response.status_code,
-                    "http_error",
-                    response.text[:500] or response.reason_phrase,
-                ) from None
+        _raise_for_error(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -292,12 +281,7 @@ class Client:
                 params={"format": fmt},
                 timeout=TRANSFER_TIMEOUT_S,
             ) as response:
-                if response.is_error:
-                    response.read()
-                    err = response.json().get("error", {})
-                    raise ApiError(
-                        response.status_code, err.get("code", "http_error"), err.get("message", "")
-                    )
+                _raise_for_error(response)
                 with tmp.open("wb") as out:
                     for chunk in response.iter_bytes(1024 * 1024):
                         out.write(chunk)
@@ -376,12 +360,7 @@ class Client:
                     headers={"Last-Event-ID": str(after), "Accept": "text/event-stream"},
                     timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, read=None),
                 ) as response:
-                    if response.is_error:
-                        response.read()
-                        err = response.json().get("error", {})
-                        raise ApiError(
-                            response.status_code, err.get("code", ""), err.get("message", "")
-                        )
+                    _raise_for_error(response)
                     for event, data in _sse_events(response.iter_lines()):
                         payload = json.loads(data)
                         if event == "log":
@@ -408,6 +387,20 @@ class Client:
     ) -> JSON:
         body = {"name": name, "description": description, "copy_input": copy_input}
         return self._json("POST", f"/runs/{run_id}/output-version", json=body)
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    """Raises the API's error envelope as ApiError (reads a streamed body first)."""
+    if not response.is_error:
+        return
+    response.read()
+    try:
+        err = response.json()["error"]
+        raise ApiError(response.status_code, err["code"], err["message"], err.get("details"))
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(
+            response.status_code, "http_error", response.text[:500] or response.reason_phrase
+        ) from None
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
