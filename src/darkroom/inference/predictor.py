@@ -1,0 +1,86 @@
+"""`YoloPredictor`: images in, `Detections` in each image's own pixels out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from darkroom.inference.decoders import DECODERS, check_layout
+from darkroom.inference.detections import Detections
+from darkroom.inference.letterbox import Letterbox, letterbox
+from darkroom.inference.session import read_model_info
+
+__all__ = ["YoloPredictor"]
+
+
+class YoloPredictor:
+    """Configured once (thresholds, family, size); `predict` keeps no state between calls.
+
+    Batches go to the model in one call when its batch axis is dynamic; a model exported with a
+    fixed batch of 1 is called once per image.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        family: str,
+        num_classes: int,
+        input_size: tuple[int, int] | None = None,
+        confidence_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_detections: int = 300,
+    ) -> None:
+        info = read_model_info(session)
+        self.session = session
+        self.input_name = info.input_name
+        self.input_size = input_size or info.input_size
+        if self.input_size is None:
+            raise ValueError("the model does not say its input size; give input_size")
+        if family not in DECODERS:
+            raise ValueError(
+                f"no decoder for model family {family!r} (known: {', '.join(DECODERS)})"
+            )
+        shape = info.output_shape
+        check_layout(family, shape[1:] if len(shape) == 3 else shape, num_classes)
+        self.decode = DECODERS[family]
+        self.family = family
+        self.num_classes = num_classes
+        self.batchable = info.batch is None
+        self.confidence_threshold = confidence_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        """(B, 3, H, W) float32 in 0..1, and how each image was placed."""
+        canvases, boxes = [], []
+        for image in images:
+            canvas, placed = letterbox(image, self.input_size)  # type: ignore[arg-type]
+            canvases.append(canvas)
+            boxes.append(placed)
+        batch = np.stack(canvases).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return np.ascontiguousarray(batch), boxes
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        if not images:
+            return []
+        batch, placements = self.preprocess(images)
+        if self.batchable:
+            outputs = self.session.run(None, {self.input_name: batch})[0]
+        else:
+            outputs = np.concatenate(
+                [
+                    self.session.run(None, {self.input_name: batch[i : i + 1]})[0]
+                    for i in range(len(batch))
+                ]
+            )
+        results = []
+        for raw, placed in zip(outputs, placements, strict=True):
+            dets = self.decode(
+                raw, self.num_classes, self.confidence_threshold, self.iou_threshold,
+                self.max_detections,
+            )  # fmt: skip
+            results.append(Detections(placed.to_original(dets.xyxy), dets.score, dets.class_id))
+        return results
