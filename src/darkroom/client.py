@@ -290,6 +290,64 @@ class Client:
             tmp.unlink(missing_ok=True)
         return path
 
+    # -- models -------------------------------------------------------------------------------
+
+    def list_models(self) -> list[JSON]:
+        return list(self._iter("/models"))
+
+    def create_model(self, name: str, description: str = "") -> JSON:
+        return self._json("POST", "/models", json={"name": name, "description": description})
+
+    def get_model(self, model_id: int) -> JSON:
+        return self._json("GET", f"/models/{model_id}")
+
+    def list_model_versions(self, model_id: int) -> list[JSON]:
+        return self._json("GET", f"/models/{model_id}/versions")["items"]
+
+    def upload_model_version(
+        self,
+        model_id: int,
+        path: str | Path,
+        *,
+        name: str = "v1",
+        family: str | None = None,
+        labels: list[str] | None = None,
+    ) -> JSON:
+        """Uploads ONNX weights; labels, family and input size default to what the file says."""
+        form = {"name": name}
+        if family:
+            form["family"] = family
+        if labels:
+            form["labels"] = json.dumps(labels)
+        with Path(path).open("rb") as fh:
+            return self._json(
+                "POST",
+                f"/models/{model_id}/versions",
+                data=form,
+                files={"file": (Path(path).name, fh, "application/octet-stream")},
+                timeout=TRANSFER_TIMEOUT_S,
+            )
+
+    def get_model_version(self, version_id: int) -> JSON:
+        return self._json("GET", f"/model-versions/{version_id}")
+
+    def download_weights(self, version_id: int, target: str | Path) -> Path:
+        """Streams a model version's weights into `target` (written whole, then renamed)."""
+        target = Path(target)
+        tmp = target.with_name(target.name + ".part")
+        try:
+            with self._http.stream(
+                "GET", f"/model-versions/{version_id}/weights", timeout=TRANSFER_TIMEOUT_S
+            ) as response:
+                _raise_for_error(response)
+                with tmp.open("wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        out.write(chunk)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
     # -- processings --------------------------------------------------------------------------
 
     def list_processings(self) -> list[JSON]:

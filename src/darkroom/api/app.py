@@ -20,6 +20,7 @@ from darkroom.api.routes import (
     health,
     jobs,
     labels,
+    models,
     processings,
     runs,
     versions,
@@ -132,7 +133,7 @@ def create_app(
     app.state.startup = prepare(app, run_migrations=run_migrations)
 
     install_error_handlers(app)
-    for module in (health, datasets, versions, labels, assets, processings, jobs, runs):
+    for module in (health, datasets, versions, labels, assets, models, processings, jobs, runs):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     return app

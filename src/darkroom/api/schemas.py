@@ -400,3 +400,43 @@ class RunContext(BaseModel):
     parameters: dict[str, Any]
     target_version: VersionPublic
     model_version: dict[str, Any] | None
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+class ModelCreate(BaseModel):
+    name: str
+    description: str = ""
+
+
+class ModelPublic(Public):
+    id: int
+    name: str
+    description: str
+    is_public: bool
+    created_at: datetime
+
+
+class ModelVersionPublic(BaseModel):
+    id: int
+    model_id: int
+    model: str
+    name: str
+    format: str
+    family: str
+    labels: list[str]
+    input_size: list[int] = Field(description="[height, width]")
+    weights_sha256: str
+    metadata: dict[str, Any]
+    produced_by_job_id: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, v: Any) -> ModelVersionPublic:
+        return cls(
+            id=v.id, model_id=v.model_id, model=v.model.name, name=v.name, format=v.format,
+            family=v.family, labels=v.labels, input_size=[v.input_height, v.input_width],
+            weights_sha256=v.weights_sha256, metadata=v.meta,
+            produced_by_job_id=v.produced_by_job_id, created_at=v.created_at,
+        )  # fmt: skip

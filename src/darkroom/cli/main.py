@@ -12,6 +12,7 @@ from darkroom.cli import (
     datasets,
     jobs,
     labels,
+    models,
     processings,
     serve,
     transfer,
@@ -60,6 +61,8 @@ app.add_typer(labels.app, name="label", help="Labels of a version.")
 app.add_typer(assets.app, name="asset", help="Upload and list images.")
 app.add_typer(transfer.import_app, name="import", help="Import COCO, YOLO or VOC into a version.")
 app.add_typer(transfer.export_app, name="export", help="Export a version as COCO, YOLO or VOC.")
+app.add_typer(models.app, name="model", help="Models (ONNX detectors).")
+app.add_typer(models.version_app, name="model-version", help="Upload and show model versions.")
 app.add_typer(processings.app, name="processing", help="Processings and their revisions.")
 app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
 

@@ -41,6 +41,8 @@ __all__ = [
     "Job",
     "Label",
     "LogLine",
+    "Model",
+    "ModelVersion",
     "Organization",
     "Processing",
     "ProcessingRevision",
@@ -419,3 +421,40 @@ class LogLine(Base):
     ts: Mapped[datetime] = mapped_column(default=utcnow)
     stream: Mapped[str] = mapped_column(String(10))
     text: Mapped[str] = mapped_column(Text)
+
+
+class Model(Base):
+    """A named model of an organization; its weights live in versions."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersion(Base):
+    """Weights (a blob) with what it takes to run them: format, family, labels, input size."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+    id: Mapped[int] = _id()
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(20), default="onnx")
+    family: Mapped[str] = mapped_column(String(40))
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    input_width: Mapped[int] = mapped_column(Integer)
+    input_height: Mapped[int] = mapped_column(Integer)
+    weights_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    produced_by_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    model: Mapped[Model] = relationship(lazy="joined")

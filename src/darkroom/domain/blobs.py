@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Asset, Blob
+from darkroom.db.models import Asset, Blob, ModelVersion
 from darkroom.storage import BlobStore
 
 __all__ = ["collect_garbage", "insert_ignore", "register_blobs"]
@@ -32,13 +32,15 @@ def register_blobs(session: Session, blobs: Iterable[tuple[str, int, str]]) -> N
 
 
 def collect_garbage(session: Session, store: BlobStore, *, dry_run: bool = False) -> list[str]:
-    """Deletes blobs no asset references, rows first, then bytes; returns their hashes.
+    """Deletes blobs no asset or model version references, rows first, then bytes; returns
+    their hashes.
 
     Bytes are deleted after the rows commit-wise in the caller's transaction, so a crash in
     between leaves stray bytes (harmless, re-collectable), never a row without its bytes.
     """
-    referenced = exists().where(Asset.blob_sha256 == Blob.sha256)
-    garbage = list(session.scalars(select(Blob.sha256).where(~referenced)))
+    by_asset = exists().where(Asset.blob_sha256 == Blob.sha256)
+    by_model = exists().where(ModelVersion.weights_sha256 == Blob.sha256)
+    garbage = list(session.scalars(select(Blob.sha256).where(~by_asset, ~by_model)))
     if dry_run or not garbage:
         return garbage
     session.execute(delete(Blob).where(Blob.sha256.in_(garbage)))

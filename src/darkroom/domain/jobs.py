@@ -14,15 +14,33 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from darkroom.db.models import ACTIVE_STATUSES, Job, Run, RunStatus, utcnow
+from darkroom.db.models import (
+    ACTIVE_STATUSES,
+    Job,
+    Label,
+    ProcessingType,
+    Run,
+    RunStatus,
+    utcnow,
+)
 from darkroom.domain.accounts import Principal
+from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, latest_revision
 from darkroom.domain.versions import get_version
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 
-__all__ = ["JobFilter", "cancel_run", "get_job", "get_run", "launch", "list_jobs", "rerun"]
+__all__ = [
+    "JobFilter",
+    "cancel_run",
+    "get_job",
+    "get_run",
+    "launch",
+    "list_jobs",
+    "map_labels",
+    "rerun",
+]
 
 
 class SourceChecker(Protocol):
@@ -60,12 +78,14 @@ def launch(
             details={"loc": ["model_version_id"]},
         )
     if model_version_id is not None:
-        raise InvalidInput(
-            f"model version {model_version_id} not found (the model registry is not available yet)",
-            code="model_version_not_found",
-            details={"loc": ["model_version_id"]},
-        )
+        model_version = get_model_version(session, principal, model_version_id)
+        if not proc.needs_model:
+            raise InvalidInput(
+                f"processing {proc.name!r} takes no model", details={"loc": ["model_version_id"]}
+            )
     resolved = resolve_parameters(revision.parameters_schema, parameters)
+    if model_version_id is not None and proc.type == ProcessingType.pre_annotation:
+        _check_label_overlap(session, version.id, model_version.labels, resolved)
     if executor is not None:
         executor.check(revision.source)
     job = Job(
@@ -82,6 +102,35 @@ def launch(
     session.flush()
     session.refresh(job, ["runs"])
     return job
+
+
+def map_labels(
+    model_labels: list[str], version_labels: list[str], mapping: dict[str, str] | None
+) -> dict[int, str]:
+    """Model class index → version label name: explicit `mapping` first (model label → version
+    label), then equal names, case-insensitively. Classes that map to nothing are left out."""
+    by_lower = {name.lower(): name for name in version_labels}
+    explicit = {k.lower(): v for k, v in (mapping or {}).items()}
+    result = {}
+    for index, label in enumerate(model_labels):
+        target = explicit.get(label.lower(), label)
+        if target.lower() in by_lower:
+            result[index] = by_lower[target.lower()]
+    return result
+
+
+def _check_label_overlap(
+    session: Session, version_id: int, model_labels: list[str], parameters: dict[str, Any]
+) -> None:
+    version_labels = list(session.scalars(select(Label.name).where(Label.version_id == version_id)))
+    if not map_labels(model_labels, version_labels, parameters.get("label_mapping")):
+        raise InvalidInput(
+            "no model label maps to a label of the version: model labels "
+            f"{', '.join(model_labels)}; version labels {', '.join(version_labels) or '(none)'}. "
+            "Add labels to the version or give a label_mapping.",
+            code="no_label_overlap",
+            details={"model_labels": model_labels, "version_labels": version_labels},
+        )
 
 
 def get_job(session: Session, principal: Principal, job_id: int) -> Job:

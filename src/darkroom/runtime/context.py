@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,19 @@ class ProcessingContext:
         limit = self.parameters.get("max_failures")
         if limit is not None and self.failures > limit:
             raise TooManyFailures(f"{self.failures} failures, more than max_failures={limit}")
+
+    def model_path(self) -> Path:
+        """The job's model weights on local disk, downloaded once per content hash and cached
+        in `DARKROOM_CACHE` (default `~/.cache/darkroom`)."""
+        if self.model_version is None:
+            raise RuntimeError("this job has no model version")
+        cache = Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
+        path = cache / "models" / f"{self.model_version['weights_sha256']}.onnx"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.log.info("downloading model weights %s", self.model_version["weights_sha256"][:12])
+            self.client.download_weights(self.model_version["id"], path)
+        return path
 
     # -- outputs ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse
 from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep
 from darkroom.api.schemas import (
     LogLinePublic,
+    ModelVersionPublic,
     OutputVersionCreate,
     Page,
     ProgressReport,
@@ -24,7 +25,7 @@ from darkroom.api.schemas import (
 )
 from darkroom.db.engine import session_scope
 from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import annotations, jobs, logs, runs, versions
+from darkroom.domain import annotations, jobs, logs, model_registry, runs, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.annotations import ShapeIn
 
@@ -132,7 +133,13 @@ def get_run_context(run_id: int, session: SessionDep, principal: RunOrUserDep) -
         ),
         parameters=job.parameters,
         target_version=VersionPublic.model_validate(target),
-        model_version=None,
+        model_version=(
+            ModelVersionPublic.of(
+                model_registry.get_model_version(session, principal, job.model_version_id)
+            ).model_dump(mode="json")
+            if job.model_version_id is not None
+            else None
+        ),
     )
 
 

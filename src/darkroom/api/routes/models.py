@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse, StreamingResponse
+
+from darkroom.api.deps import PageDep, PrincipalDep, RunOrUserDep, SessionDep, SettingsDep, StoreDep
+from darkroom.api.schemas import ModelCreate, ModelPublic, ModelVersionPublic, Page
+from darkroom.domain import model_registry
+from darkroom.errors import InvalidInput
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models", response_model=Page[ModelPublic])
+def list_models(session: SessionDep, principal: PrincipalDep, page: PageDep) -> object:
+    return model_registry.list_models(session, principal, page)
+
+
+@router.post("/models", response_model=ModelPublic, status_code=status.HTTP_201_CREATED)
+def create_model(body: ModelCreate, session: SessionDep, principal: PrincipalDep) -> object:
+    return model_registry.create_model(session, principal, body.name, body.description)
+
+
+@router.get("/models/{model_id}", response_model=ModelPublic)
+def get_model(model_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+    return model_registry.get_model(session, principal, model_id)
+
+
+@router.get("/models/{model_id}/versions", response_model=Page[ModelVersionPublic])
+def list_model_versions(model_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+    versions = model_registry.list_model_versions(session, principal, model_id)
+    return Page[ModelVersionPublic](items=[ModelVersionPublic.of(v) for v in versions], next=None)
+
+
+def _labels(raw: str | None) -> list[str] | None:
+    """A JSON list, or names separated by commas."""
+    if raw is None or not raw.strip():
+        return None
+    if raw.strip().startswith("["):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"labels: invalid JSON ({exc})", details={"loc": ["labels"]}
+            ) from exc
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise InvalidInput("labels must be a list of names", details={"loc": ["labels"]})
+        return value
+    return [x.strip() for x in raw.split(",") if x.strip()]
+
+
+@router.post(
+    "/models/{model_id}/versions",
+    response_model=ModelVersionPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def upload_model_version(
+    model_id: int,
+    file: Annotated[UploadFile, File(description="ONNX weights")],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    name: Annotated[str, Form()] = "v1",
+    family: Annotated[str | None, Form(description="yolov5, yolov8 or yolo11")] = None,
+    labels: Annotated[
+        str | None, Form(description="in output order, JSON list or comma-separated")
+    ] = None,
+) -> ModelVersionPublic:
+    """Labels, input size and family are read from an Ultralytics export when not given."""
+    version = model_registry.create_model_version(
+        session, store, principal, model_id, file.file, name=name, family=family or None,
+        labels=_labels(labels), max_bytes=settings.max_upload_bytes,
+    )  # fmt: skip
+    return ModelVersionPublic.of(version)
+
+
+@router.get("/model-versions/{version_id}", response_model=ModelVersionPublic)
+def get_model_version(
+    version_id: int, session: SessionDep, principal: RunOrUserDep
+) -> ModelVersionPublic:
+    return ModelVersionPublic.of(model_registry.get_model_version(session, principal, version_id))
+
+
+@router.get("/model-versions/{version_id}/weights", response_class=Response)
+def download_weights(
+    version_id: int, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
+) -> Response:
+    version = model_registry.get_model_version(session, principal, version_id)
+    headers = {"ETag": f'"{version.weights_sha256}"'}
+    path = store.local_path(version.weights_sha256)
+    if path is not None:
+        return FileResponse(path, media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(
+        store.iter_chunks(version.weights_sha256), media_type="application/octet-stream",
+        headers=headers,
+    )  # fmt: skip
