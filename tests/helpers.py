@@ -47,3 +47,29 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
         for name, data in entries.items():
             zf.writestr(name, data)
     return out.getvalue()
+
+
+def rendered_page(
+    title: str = "On the Keeping of Bees", seed: int = 0
+) -> tuple[bytes, tuple[int, int, int, int]]:
+    """A PNG document page with a title and a paragraph, and the paragraph's box."""
+    import textwrap
+
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("RGB", (850, 1100), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((80, 60), title, fill="black", font=ImageFont.load_default(size=30))
+    body = ImageFont.load_default(size=16)
+    sentence = (
+        "The hive is a city of wax in which every cell has its use and every worker its task, "
+        "and the keeper who learns their seasons learns patience. "
+    )
+    text = sentence * (5 + seed)
+    y = 140
+    for line in textwrap.wrap(text, 88):
+        draw.text((80, y), line, fill="black", font=body)
+        y += 22
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue(), (80, 140, 770, y)

@@ -188,6 +188,7 @@ class Client:
         label: str | int | None = None,
         tag: str | None = None,
         annotated: bool | None = None,
+        human_annotated: bool | None = None,
         after: int | None = None,
         limit: int = 50,
     ) -> JSON:
@@ -196,6 +197,7 @@ class Client:
             "label": label,
             "tag": tag,
             "annotated": annotated,
+            "human_annotated": human_annotated,
             "after": after,
             "limit": limit,
         }
@@ -439,6 +441,9 @@ class Client:
 
     def add_run_annotations(self, run_id: int, items: list[JSON]) -> JSON:
         return self._json("POST", f"/runs/{run_id}/annotations", json={"items": items})
+
+    def clear_previous_run_annotations(self, run_id: int) -> JSON:
+        return self._json("POST", f"/runs/{run_id}/clear-previous-annotations")
 
     def create_run_output_version(
         self, run_id: int, name: str, *, description: str = "", copy_input: bool = True

@@ -54,11 +54,12 @@ def test_builtin_is_registered_public(api, other_org_api):
 def test_builtin_registration_is_idempotent(app):
     from darkroom.api.app import register_builtins
     from darkroom.db.models import ProcessingRevision
+    from darkroom.processings import discover
 
     with session_scope(app.state.sessions) as session:
         register_builtins(session)
         register_builtins(session)
-        assert session.query(ProcessingRevision).count() == 1
+        assert session.query(ProcessingRevision).count() == len(discover()) == 2
 
 
 def test_private_processing_is_invisible_to_other_orgs(api, other_org_api, processing):

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Annotation, AuthorKind, Label, Shape, ShapeKind, utcnow
+from darkroom.db.models import Annotation, AuthorKind, Label, Run, Shape, ShapeKind, utcnow
 from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
+from darkroom.domain.jobs import get_run
 from darkroom.errors import InvalidInput
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "add_many",
     "add_shapes",
     "bulk_add_shapes",
+    "clear_previous_runs",
     "list_annotations",
     "shape_rows",
 ]
@@ -220,3 +222,19 @@ def bulk_add_shapes(
     ]
     session.execute(insert(Shape.__table__), shape_values)
     return len(shape_values)
+
+
+def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> int:
+    """Deletes the annotations written by the earlier runs of this run's job; returns how many.
+
+    How a re-run of a pre-annotation replaces its previous output: people's annotations, and
+    other jobs' runs', are never touched.
+    """
+    run = get_run(session, principal, run_id)
+    earlier = select(Run.id).where(Run.job_id == run.job_id, Run.id != run.id)
+    result = session.execute(
+        delete(Annotation).where(
+            Annotation.author_kind == AuthorKind.run, Annotation.author_id.in_(earlier)
+        )
+    )
+    return int(result.rowcount or 0)

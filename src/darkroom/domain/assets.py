@@ -18,6 +18,7 @@ from darkroom.db.models import (
     Annotation,
     Asset,
     AssetTag,
+    AuthorKind,
     Label,
     Shape,
 )
@@ -47,6 +48,7 @@ class AssetFilter:
     label: str | None = None  # a label id or name in the version
     tag: str | None = None
     annotated: bool | None = None
+    human_annotated: bool | None = None  # has shapes from a person (not from a run)
 
 
 def clean_filename(name: str) -> str:
@@ -136,6 +138,13 @@ def list_assets(
             .where(Shape.annotation_id == Annotation.id)
         )
         stmt = stmt.where(has_shapes if flt.annotated else ~has_shapes)
+    if flt.human_annotated is not None:
+        by_person = (
+            exists()
+            .where(Annotation.asset_id == Asset.id, Annotation.author_kind == AuthorKind.user)
+            .where(Shape.annotation_id == Annotation.id)
+        )
+        stmt = stmt.where(by_person if flt.human_annotated else ~by_person)
     return paginate(session, stmt, Asset.id, page)
 
 

@@ -30,6 +30,7 @@ from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, latest_revision
 from darkroom.domain.versions import get_version
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+from darkroom.inference.labels import map_labels
 
 __all__ = [
     "JobFilter",
@@ -38,7 +39,6 @@ __all__ = [
     "get_run",
     "launch",
     "list_jobs",
-    "map_labels",
     "rerun",
 ]
 
@@ -102,21 +102,6 @@ def launch(
     session.flush()
     session.refresh(job, ["runs"])
     return job
-
-
-def map_labels(
-    model_labels: list[str], version_labels: list[str], mapping: dict[str, str] | None
-) -> dict[int, str]:
-    """Model class index → version label name: explicit `mapping` first (model label → version
-    label), then equal names, case-insensitively. Classes that map to nothing are left out."""
-    by_lower = {name.lower(): name for name in version_labels}
-    explicit = {k.lower(): v for k, v in (mapping or {}).items()}
-    result = {}
-    for index, label in enumerate(model_labels):
-        target = explicit.get(label.lower(), label)
-        if target.lower() in by_lower:
-            result[index] = by_lower[target.lower()]
-    return result
 
 
 def _check_label_overlap(

@@ -87,6 +87,9 @@ class ProcessingContext:
             if after is None:
                 return
 
+    def input_version_asset_count(self) -> int:
+        return int(self.client.version_stats(self.input_version["id"])["assets"])
+
     def iter_assets(
         self, batch_size: int = 8, prefetch: int = 2, threads: int = 4, **filters: Any
     ) -> Iterator[list[LoadedAsset]]:
@@ -154,6 +157,10 @@ class ProcessingContext:
     def add_annotations(self, items: list[dict[str, Any]]) -> int:
         """Adds shapes as this run's annotations: items of `{"asset_id", "shapes": [...]}`."""
         return int(self.client.add_run_annotations(self.run_id, items)["shapes_added"])
+
+    def clear_previous_runs_annotations(self) -> int:
+        """Deletes the annotations of this job's earlier runs; a re-run starts clean."""
+        return int(self.client.clear_previous_run_annotations(self.run_id)["deleted"])
 
     def create_output_version(
         self, name: str, *, description: str = "", copy_input: bool = True

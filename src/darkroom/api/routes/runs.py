@@ -163,6 +163,14 @@ def add_run_annotations(
     return RunAnnotationsAdded(shapes_added=annotations.add_many(session, principal, items))
 
 
+@router.post("/{run_id}/clear-previous-annotations")
+def clear_previous_run_annotations(
+    run_id: int, session: SessionDep, principal: RunOrUserDep
+) -> dict[str, int]:
+    """Deletes what the job's earlier runs annotated (a re-run replaces them)."""
+    return {"deleted": annotations.clear_previous_runs(session, principal, run_id)}
+
+
 @router.post(
     "/{run_id}/output-version", response_model=VersionPublic, status_code=status.HTTP_201_CREATED
 )

@@ -85,10 +85,12 @@ def list_assets(
     label: Annotated[str | None, Query(description="label id or name")] = None,
     tag: str | None = None,
     annotated: bool | None = None,
+    human_annotated: Annotated[
+        bool | None, Query(description="with (or without) shapes drawn by a person")
+    ] = None,
 ) -> Page[AssetPublic]:
-    result = assets.list_assets(
-        session, principal, version_id, page, assets.AssetFilter(label, tag, annotated)
-    )
+    flt = assets.AssetFilter(label, tag, annotated, human_annotated)
+    result = assets.list_assets(session, principal, version_id, page, flt)
     return Page[AssetPublic](items=[AssetPublic.of(a) for a in result.items], next=result.next)
 
 

@@ -1,0 +1,137 @@
+"""`yolo-preannotation`: boxes from a YOLO model version on every asset of a version.
+
+Written only against the runtime SDK. The model's classes map onto the version's labels by name
+(case-insensitively) or through `label_mapping`; boxes of classes that map to nothing are
+skipped and counted. Assets a person already annotated are skipped unless `replace_existing`;
+people's annotations are never changed either way. A re-run replaces the boxes of the job's
+earlier runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from darkroom.inference import Detections, YoloPredictor, create_session
+from darkroom.inference.labels import map_labels
+from darkroom.processings import BuiltinSpec
+from darkroom.runtime import ProcessingContext
+
+SPEC = BuiltinSpec(
+    name="yolo-preannotation",
+    type="pre_annotation",
+    description="Pre-annotates a dataset version with a YOLO model version (v5, v8, 11): "
+    "rectangles with scores, only for labels the version has.",
+    needs_model=True,
+    parameters_schema={
+        "type": "object",
+        "properties": {
+            "batch_size": {"type": "integer", "minimum": 1, "maximum": 256, "default": 8},
+            "confidence_threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.25},
+            "iou_threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.45},
+            "max_detections": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 300},
+            "label_mapping": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "default": {},
+                "description": "model label -> version label, for names that differ",
+            },
+            "replace_existing": {
+                "type": "boolean",
+                "default": False,
+                "description": "also annotate assets a person already annotated (theirs stay)",
+            },
+            "max_failures": {"type": ["integer", "null"], "minimum": 0, "default": None},
+            "threads": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 64,
+                "default": 0,
+                "description": "onnxruntime threads (0: all cores)",
+            },
+        },
+    },
+    timeout_s=6 * 3600,
+)
+
+
+def run(ctx: ProcessingContext) -> None:
+    params = ctx.parameters
+    model = ctx.model_version
+    if model is None:
+        raise RuntimeError("yolo-preannotation needs a model version")
+    version_labels = [x["name"] for x in ctx.client.list_labels(ctx.input_version["id"])]
+    mapping = map_labels(model["labels"], version_labels, params["label_mapping"])
+    unmapped = [name for i, name in enumerate(model["labels"]) if i not in mapping]
+    ctx.log.info("model %s/%s (%s, input %s): %d of %d classes map to the version's labels",
+                 model["model"], model["name"], model["family"], model["input_size"],
+                 len(mapping), len(model["labels"]))  # fmt: skip
+    if unmapped:
+        ctx.log.info(
+            "classes without a label here (their boxes are skipped): %s", ", ".join(unmapped)
+        )
+
+    session = create_session(ctx.model_path(), intra_op_threads=params["threads"] or None)
+    predictor = YoloPredictor(
+        session, family=model["family"], num_classes=len(model["labels"]),
+        input_size=tuple(model["input_size"]),  # type: ignore[arg-type]
+        confidence_threshold=params["confidence_threshold"],
+        iou_threshold=params["iou_threshold"], max_detections=params["max_detections"],
+    )  # fmt: skip
+
+    cleared = ctx.clear_previous_runs_annotations()
+    if cleared:
+        ctx.log.info("removed %d annotations of this job's earlier runs", cleared)
+    filters = {} if params["replace_existing"] else {"human_annotated": False}
+    total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
+    if not params["replace_existing"]:
+        skipped_assets = ctx.input_version_asset_count() - total
+        if skipped_assets:
+            ctx.log.info("%d assets already annotated by a person are skipped", skipped_assets)
+
+    boxes: Counter[str] = Counter()
+    skipped_boxes: Counter[str] = Counter()
+    done = 0
+    started = time.perf_counter()
+    ctx.progress(0, total, force=True)
+    for batch in ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters):
+        rows = []
+        for item, dets in zip(batch, predictor.predict([b.image for b in batch]), strict=True):
+            shapes = to_shapes(dets, mapping, model["labels"], boxes, skipped_boxes)
+            if shapes:
+                rows.append({"asset_id": item.id, "shapes": shapes})
+        if rows:
+            ctx.add_annotations(rows)
+        done += len(batch)
+        ctx.progress(done + ctx.failures, total)  # unreadable images are handled too
+    took = time.perf_counter() - started
+    ctx.progress(done + ctx.failures, total, force=True)
+
+    ctx.log.info("images: %d in %.1f s (%.1f images/s)", done, took, done / took if took else 0.0)
+    for label, n in sorted(boxes.items()):
+        ctx.log.info("boxes %s: %d", label, n)
+    if skipped_boxes:
+        ctx.log.info("skipped boxes of unmapped classes: %s",
+                     ", ".join(f"{k} {v}" for k, v in sorted(skipped_boxes.items())))  # fmt: skip
+    ctx.log.info("failures: %d", ctx.failures)
+
+
+def to_shapes(
+    dets: Detections,
+    mapping: dict[int, str],
+    model_labels: list[str],
+    boxes: Counter[str],
+    skipped: Counter[str],
+) -> list[dict[str, Any]]:
+    """Rectangles for the detections whose class maps to a version label; counts the rest."""
+    shapes = []
+    for (x0, y0, x1, y1), score, cls in zip(dets.xyxy, dets.score, dets.class_id, strict=True):
+        label = mapping.get(int(cls))
+        if label is None:
+            skipped[model_labels[int(cls)]] += 1
+            continue
+        boxes[label] += 1
+        bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+        shapes.append({"kind": "rectangle", "label": label, "bbox": bbox, "score": float(score)})
+    return shapes

@@ -1,0 +1,74 @@
+"""`yolo-preannotation` with the real DocLayNet model, launched through the API, run by the
+engine."""
+
+from __future__ import annotations
+
+from tests.engine.conftest import log_text, wait_for
+from tests.helpers import rendered_page
+from tests.unit.test_inference_models import DOCLAYNET, model_path
+
+VERSION_LABELS = ["Title", "Text", "Table", "Picture", "Section-header"]
+
+
+def _overlap(box: list[float], region: tuple[int, int, int, int]) -> float:
+    x, y, w, h = box
+    rx0, ry0, rx1, ry1 = region
+    inter = max(0, min(x + w, rx1) - max(x, rx0)) * max(0, min(y + h, ry1) - max(y, ry0))
+    return inter / ((rx1 - rx0) * (ry1 - ry0))
+
+
+def test_preannotation_end_to_end(dr, engine_server):
+    ds = dr.create_dataset("papers")
+    v = dr.create_version(ds["id"], "scans")
+    for name in VERSION_LABELS:
+        dr.create_label(v["id"], name)
+    pages = [rendered_page(seed=i) for i in range(4)]
+    assets = dr.upload_assets(
+        v["id"], [(f"page{i}.png", data) for i, (data, _) in enumerate(pages)]
+    )
+    human = assets[3]
+    dr.add_annotations(
+        human["id"], [{"kind": "rectangle", "label": "Table", "bbox": [1, 1, 50, 50]}]
+    )
+    # bit rot on disk: one stored image no longer decodes
+    rotten = assets[2]["blob_sha256"]
+    blob = engine_server.home / "blobs" / rotten[:2] / rotten[2:4] / rotten
+    blob.write_bytes(blob.read_bytes()[:300])
+
+    model = dr.create_model("doclaynet")
+    mv = dr.upload_model_version(model["id"], model_path(*DOCLAYNET), name="yolov8n")
+    job = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"],
+                        parameters={"batch_size": 2})  # fmt: skip
+    assert job["parameters"]["confidence_threshold"] == 0.25
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 120)
+    log = log_text(dr, run["id"])
+    assert run["status"] == "succeeded", log
+    assert (
+        "3 of 11 classes map" not in log
+    )  # 5 labels here: Title, Text, Table, Picture, Section-header
+    assert "5 of 11 classes map" in log
+    assert "1 assets already annotated by a person are skipped" in log
+    assert "failures: 1" in log
+    assert run["progress"] == {"done": 3, "total": 3}
+
+    def run_shapes(asset_id: int) -> list[dict]:
+        anns = dr.list_annotations(asset_id)
+        return [s for a in anns if a["author_kind"] == "run" for s in a["shapes"]]
+
+    for i in (0, 1):
+        shapes = run_shapes(assets[i]["id"])
+        assert {s["label"] for s in shapes} <= set(VERSION_LABELS)
+        texts = [s for s in shapes if s["label"] == "Text" and s["score"] > 0.5]
+        assert any(_overlap(s["bbox"], pages[i][1]) > 0.6 for s in texts), shapes
+    assert run_shapes(human["id"]) == []
+    assert [a["author_kind"] for a in dr.list_annotations(human["id"])] == ["user"]
+
+    # a re-run replaces the first run's boxes, never the person's
+    before = len(run_shapes(assets[0]["id"]))
+    rerun = dr.rerun_job(job["id"])
+    second = wait_for(lambda: dr.get_run(rerun["id"]), lambda r: r["finished_at"], 120)
+    assert second["status"] == "succeeded"
+    anns = dr.list_annotations(assets[0]["id"])
+    assert [(a["author_kind"], a["author_id"]) for a in anns] == [("run", second["id"])]
+    assert len(anns[0]["shapes"]) == before
+    assert [a["author_kind"] for a in dr.list_annotations(human["id"])] == ["user"]
