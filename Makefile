@@ -40,9 +40,7 @@ serve: setup
 	$(VENV)/bin/darkroom serve
 
 demo: setup
-	@echo "make demo: the demo (model registry + YOLO pre-annotation) is not built yet." >&2
-	@echo "Until it lands, 'make serve' starts darkroom on its defaults." >&2
-	@exit 2
+	$(VENV)/bin/darkroom demo
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from darkroom import __version__
 from darkroom.cli import (
     assets,
     datasets,
+    demo,
     jobs,
     labels,
     models,
@@ -55,6 +56,7 @@ def main(
 
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("demo")(demo.demo)
 app.add_typer(datasets.app, name="dataset", help="Create, list, show and delete datasets.")
 app.add_typer(versions.app, name="version", help="Dataset versions and their statistics.")
 app.add_typer(labels.app, name="label", help="Labels of a version.")
