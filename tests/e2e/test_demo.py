@@ -39,3 +39,19 @@ def test_demo_pre_annotates_real_pages_with_the_real_model(tmp_path):
     text_boxes = int(re.search(r"^\s+Text\s+(\d+)$", out, re.M).group(1))
     assert text_boxes >= 6
     assert (home / "darkroom.db").exists()
+
+
+def test_demo_says_when_its_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--home", str(tmp_path / "h"), "--port", str(port), "--pages", "1", "--no-serve"]
+        proc = subprocess.run(
+            [DARKROOM, "demo", *args], capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 1
+    assert "could not start" in proc.stderr
+    assert "is the port taken" in proc.stderr

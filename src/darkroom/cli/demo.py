@@ -51,7 +51,7 @@ def demo(
     thread = threading.Thread(target=server.run, name="darkroom-demo-server", daemon=True)
     thread.start()
     token = settings.admin_token or settings.admin_token_path.read_text().strip()
-    _wait_for(url)
+    _wait_for(url, thread)
     console.print(f"darkroom demo: serving {url} from {home}", highlight=False)
     ok = False
     try:
@@ -73,9 +73,11 @@ def demo(
         raise typer.Exit(1)
 
 
-def _wait_for(url: str) -> None:
+def _wait_for(url: str, thread: threading.Thread) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
+        if not thread.is_alive():
+            fail(f"the demo server could not start at {url} (is the port taken? try --port)")
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
                 return
