@@ -26,3 +26,13 @@ def test_error_tree_has_one_root_and_http_codes():
         "Unauthorized": 401,
         "UnsupportedMediaType": 415,
     }
+
+
+def test_the_server_does_not_load_inference_libraries():
+    """Keeps idle memory low: onnxruntime and OpenCV load only in processes that run models."""
+    import subprocess
+    import sys
+
+    code = "import sys, darkroom.api.app; print(sorted({'onnxruntime', 'cv2'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

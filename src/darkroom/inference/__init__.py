@@ -6,12 +6,25 @@ predictor = YoloPredictor(session, family="yolov8", input_size=info.input_size)
 [dets] = predictor.predict([image])          # Detections in the image's own pixels
 """
 
-from darkroom.inference.decoders import DECODERS, decode_yolov5, decode_yolov8
-from darkroom.inference.detections import Detections
-from darkroom.inference.letterbox import Letterbox, letterbox
-from darkroom.inference.nms import batched_nms, nms
-from darkroom.inference.predictor import YoloPredictor
-from darkroom.inference.session import ModelInfo, create_session, read_model_info
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use: the server imports `darkroom.inference.labels` and must not pay for
+# onnxruntime and OpenCV (about 50 MB and 0.1 s) it never calls.
+_LAZY = {
+    "DECODERS": "decoders",
+    "decode_yolov5": "decoders",
+    "decode_yolov8": "decoders",
+    "Detections": "detections",
+    "Letterbox": "letterboxing",
+    "letterbox": "letterboxing",
+    "batched_nms": "suppression",
+    "nms": "suppression",
+    "YoloPredictor": "predictor",
+    "ModelInfo": "session",
+    "create_session": "session",
+    "read_model_info": "session",
+}
 
 __all__ = [
     "DECODERS",
@@ -27,3 +40,9 @@ __all__ = [
     "nms",
     "read_model_info",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"darkroom.inference.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'darkroom.inference' has no attribute {name!r}")

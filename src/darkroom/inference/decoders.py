@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from darkroom.inference.detections import Detections
-from darkroom.inference.nms import batched_nms
+from darkroom.inference.suppression import batched_nms
 
 __all__ = ["DECODERS", "check_layout", "decode_yolov5", "decode_yolov8"]
 

@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from darkroom.inference.decoders import DECODERS, check_layout
 from darkroom.inference.detections import Detections
-from darkroom.inference.letterbox import Letterbox, letterbox
+from darkroom.inference.letterboxing import Letterbox, letterbox
 from darkroom.inference.session import read_model_info
 
 __all__ = ["YoloPredictor"]

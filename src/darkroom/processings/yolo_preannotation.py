@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from darkroom.inference import Detections, YoloPredictor, create_session
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import ProcessingContext
+
+if TYPE_CHECKING:
+    from darkroom.inference import Detections
 
 SPEC = BuiltinSpec(
     name="yolo-preannotation",
@@ -57,6 +59,9 @@ SPEC = BuiltinSpec(
 
 
 def run(ctx: ProcessingContext) -> None:
+    # Imported here: the server imports this module for SPEC and should not load onnxruntime.
+    from darkroom.inference import YoloPredictor, create_session
+
     params = ctx.parameters
     model = ctx.model_version
     if model is None:
