@@ -27,18 +27,23 @@ def _squeeze(output: np.ndarray) -> np.ndarray:
     return output
 
 
-def _finish(
+def _select(
     boxes_cxcywh: np.ndarray,
-    scores: np.ndarray,
-    class_ids: np.ndarray,
+    class_scores: np.ndarray,
+    confidence_threshold: float,
     iou_threshold: float,
     max_detections: int,
 ) -> Detections:
-    xyxy = np.empty_like(boxes_cxcywh, dtype=np.float32)
-    xyxy[:, 0] = boxes_cxcywh[:, 0] - boxes_cxcywh[:, 2] / 2
-    xyxy[:, 1] = boxes_cxcywh[:, 1] - boxes_cxcywh[:, 3] / 2
-    xyxy[:, 2] = boxes_cxcywh[:, 0] + boxes_cxcywh[:, 2] / 2
-    xyxy[:, 3] = boxes_cxcywh[:, 1] + boxes_cxcywh[:, 3] / 2
+    """Best class per box, confidence filter, xyxy conversion, class-aware NMS, top-k."""
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(class_scores)), class_ids]
+    mask = scores >= confidence_threshold
+    if not mask.any():
+        return Detections.empty()
+    boxes, scores, class_ids = boxes_cxcywh[mask], scores[mask], class_ids[mask]
+    xyxy = np.empty_like(boxes, dtype=np.float32)
+    xyxy[:, :2] = boxes[:, :2] - boxes[:, 2:] / 2
+    xyxy[:, 2:] = boxes[:, :2] + boxes[:, 2:] / 2
     keep = batched_nms(xyxy, scores, class_ids, iou_threshold)[:max_detections]
     return Detections(xyxy[keep], scores[keep].astype(np.float32), class_ids[keep].astype(np.int64))
 
@@ -53,13 +58,7 @@ def decode_yolov8(
     out = _squeeze(output)
     check_layout("yolov8", out.shape, num_classes)
     preds = out.T  # (N, 4 + nc)
-    class_scores = preds[:, 4:]
-    class_ids = class_scores.argmax(axis=1)
-    scores = class_scores[np.arange(len(preds)), class_ids]
-    mask = scores >= confidence_threshold
-    if not mask.any():
-        return Detections.empty()
-    return _finish(preds[mask, :4], scores[mask], class_ids[mask], iou_threshold, max_detections)
+    return _select(preds[:, :4], preds[:, 4:], confidence_threshold, iou_threshold, max_detections)
 
 
 def decode_yolov5(
@@ -71,14 +70,8 @@ def decode_yolov5(
 ) -> Detections:
     preds = _squeeze(output)
     check_layout("yolov5", preds.shape, num_classes)
-    objectness = preds[:, 4]
-    class_scores = preds[:, 5:] * objectness[:, None]
-    class_ids = class_scores.argmax(axis=1)
-    scores = class_scores[np.arange(len(preds)), class_ids]
-    mask = scores >= confidence_threshold
-    if not mask.any():
-        return Detections.empty()
-    return _finish(preds[mask, :4], scores[mask], class_ids[mask], iou_threshold, max_detections)
+    class_scores = preds[:, 5:] * preds[:, 4:5]  # objectness x class score
+    return _select(preds[:, :4], class_scores, confidence_threshold, iou_threshold, max_detections)
 
 
 def check_layout(family: str, shape: tuple[int | None, ...], num_classes: int) -> None:
