@@ -6,8 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from darkroom import __version__
@@ -35,8 +39,20 @@ from darkroom.engine.executors import LocalExecutor
 from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError
 from darkroom.storage import BlobStore
+from darkroom.web import routes as web_routes
 
 __all__ = ["Startup", "create_app", "prepare"]
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def render_error(request: Request, exc: DarkroomError) -> Response:
+    """Pages answer errors as pages; the API keeps its JSON envelope."""
+    return web_routes.templates.TemplateResponse(
+        request, "error.html", {"title": f"Error {exc.status_code}", "message": exc.message},
+        status_code=exc.status_code,
+    )  # fmt: skip
+
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +148,14 @@ def create_app(
     app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)
     app.state.startup = prepare(app, run_migrations=run_migrations)
 
-    install_error_handlers(app)
+    install_error_handlers(app, html=render_error)
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    app.include_router(web_routes.router)
+
+    @app.exception_handler(web_routes.SignInRequired)
+    async def _sign_in(_: Request, exc: web_routes.SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
     for module in (health, datasets, versions, labels, assets, models, processings, jobs, runs):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

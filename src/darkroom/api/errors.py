@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from darkroom.errors import DarkroomError
@@ -39,9 +40,15 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, html: Callable[[Request, DarkroomError], Response] | None = None
+) -> None:
+    """`html` renders errors of requests outside /api (the web pages)."""
+
     @app.exception_handler(DarkroomError)
-    async def _domain(_: Request, exc: DarkroomError) -> JSONResponse:
+    async def _domain(request: Request, exc: DarkroomError) -> Response:
+        if html is not None and not request.url.path.startswith("/api/"):
+            return html(request, exc)
         return error_response(exc.status_code, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)

@@ -29,6 +29,7 @@ __all__ = [
     "clear_previous_runs",
     "list_annotations",
     "shape_rows",
+    "shapes_of_assets",
 ]
 
 
@@ -238,3 +239,19 @@ def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> 
         )
     )
     return int(result.rowcount or 0)
+
+
+def shapes_of_assets(session: Session, asset_ids: Sequence[int]) -> dict[int, list[Shape]]:
+    """Every author's shapes of many assets at once (the assets grid draws them)."""
+    out: dict[int, list[Shape]] = {asset_id: [] for asset_id in asset_ids}
+    if not asset_ids:
+        return out
+    rows = session.execute(
+        select(Annotation.asset_id, Shape)
+        .join(Shape, Shape.annotation_id == Annotation.id)
+        .where(Annotation.asset_id.in_(list(asset_ids)))
+        .order_by(Shape.id)
+    )
+    for asset_id, shape in rows:
+        out[asset_id].append(shape)
+    return out

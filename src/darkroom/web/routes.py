@@ -1,0 +1,266 @@
+"""The web UI's pages. Thin like the API routes: read through `darkroom.domain`, render Jinja2.
+
+Authentication is the API token, kept in an http-only cookie after sign-in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sse_starlette import EventSourceResponse
+
+from darkroom.api.deps import SessionDep, StoreDep
+from darkroom.api.routes.runs import _events
+from darkroom.db.models import ACTIVE_STATUSES
+from darkroom.domain import (
+    annotations,
+    assets,
+    datasets,
+    jobs,
+    labels,
+    logs,
+    model_registry,
+    processings,
+    versions,
+)
+from darkroom.domain.accounts import Principal, authenticate
+from darkroom.domain.pagination import PageRequest
+from darkroom.domain.thumbnails import thumbnail
+from darkroom.errors import DarkroomError, Unauthorized
+
+__all__ = ["COOKIE", "router"]
+
+COOKIE = "darkroom_token"
+GRID_PAGE = 48
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    try:
+        principal = authenticate(session, request.cookies.get(COOKIE))
+    except Unauthorized:
+        raise SignInRequired(str(request.url.path)) from None
+    if principal.is_run:
+        raise SignInRequired(str(request.url.path))
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(current_principal)]
+router = APIRouter(include_in_schema=False)
+
+
+def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context)
+
+
+def duration(run: Any) -> str:
+    if run.started_at is None:
+        return ""
+    from darkroom.db.models import utcnow
+
+    end = run.finished_at or utcnow()
+    seconds = (end - run.started_at).total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+templates.env.globals["duration"] = duration
+templates.env.globals["ACTIVE"] = [str(s) for s in ACTIVE_STATUSES]
+
+
+@router.get("/", response_class=HTMLResponse)
+def home() -> Response:
+    return RedirectResponse("/datasets", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/datasets") -> HTMLResponse:
+    return page(request, "login.html", next=next, error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/datasets",
+) -> Response:
+    try:
+        authenticate(session, token.strip())
+    except Unauthorized:
+        return page(request, "login.html", next=next, error="That token is not valid.")
+    target = next if next.startswith("/") and not next.startswith("//") else "/datasets"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=30 * 24 * 3600)  # fmt: skip
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    items = datasets.list_datasets(session, user, PageRequest(limit=1000)).items
+    return page(request, "datasets.html", datasets=items)
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(
+    request: Request, dataset_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
+    ds = datasets.get_dataset(session, user, dataset_id)
+    items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
+    names = {v.id: v.name for v in items}
+    return page(request, "dataset.html", dataset=ds, versions=items, names=names)
+
+
+def _grid(session: Any, user: Principal, version_id: int, after: int | None,
+          flt: assets.AssetFilter) -> dict[str, Any]:  # fmt: skip
+    result = assets.list_assets(session, user, version_id, PageRequest(after, GRID_PAGE), flt)
+    label_map = {x.id: x for x in labels.list_labels(session, user, version_id)}
+    shapes = annotations.shapes_of_assets(session, [a.id for a in result.items])
+    return {"assets": result.items, "next": result.next, "shapes": shapes, "label_map": label_map}
+
+
+@router.get("/versions/{version_id}", response_class=HTMLResponse)
+def version_page(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    label: str | None = None,
+    tag: str | None = None,
+    annotated: str | None = None,
+) -> HTMLResponse:
+    version = versions.get_version(session, user, version_id)
+    flt = assets.AssetFilter(
+        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
+    )
+    try:
+        grid = _grid(session, user, version_id, None, flt)
+        error = None
+    except DarkroomError as exc:
+        grid, error = {"assets": [], "next": None, "shapes": {}, "label_map": {}}, exc.message
+    stats = versions.version_stats(session, user, version_id)
+    version_jobs = jobs.list_jobs(
+        session, user, PageRequest(limit=1000), jobs.JobFilter(version_id=version_id)
+    ).items
+    query = request.url.query
+    return page(request, "version.html", version=version, stats=stats, error=error,
+                filters={"label": label or "", "tag": tag or "", "annotated": annotated or ""},
+                labels=labels.list_labels(session, user, version_id), jobs=version_jobs,
+                query=query, **grid)  # fmt: skip
+
+
+@router.get("/versions/{version_id}/grid", response_class=HTMLResponse)
+def version_grid(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    after: int,
+    label: str | None = None,
+    tag: str | None = None,
+    annotated: str | None = None,
+) -> HTMLResponse:
+    """The next tiles, for the grid's "load more" (htmx)."""
+    flt = assets.AssetFilter(
+        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
+    )
+    grid = _grid(session, user, version_id, after, flt)
+    return page(request, "_tiles.html", version_id=version_id, query=request.url.query, **grid)
+
+
+@router.get("/ui/assets/{asset_id}/thumbnail")
+def asset_thumbnail(asset_id: int, session: SessionDep, user: UserDep, store: StoreDep) -> Response:
+    asset = assets.get_asset(session, user, asset_id)
+    return Response(thumbnail(store, asset.blob_sha256, 256), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=31536000, immutable"})  # fmt: skip
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    status: str | None = None,
+    processing: str | None = None,
+) -> HTMLResponse:
+    flt = jobs.JobFilter(None, status or None, processing or None)
+    try:
+        items, error = jobs.list_jobs(session, user, PageRequest(limit=1000), flt).items, None
+    except DarkroomError as exc:
+        items, error = [], exc.message
+    procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
+    return page(request, "jobs.html", jobs=list(reversed(items)), error=error, processings=procs,
+                filters={"status": status or "", "processing": processing or ""})  # fmt: skip
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request,
+    job_id: int,
+    session: SessionDep,
+    user: UserDep,
+    run: Annotated[int | None, Query()] = None,
+) -> HTMLResponse:
+    job = jobs.get_job(session, user, job_id)
+    selected = next((r for r in job.runs if r.id == run), job.runs[-1])
+    lines = logs.list_lines(session, user, selected.id, 0, 5000)
+    trace_at = next((i for i, x in enumerate(lines) if x.text.startswith("Traceback")), None)
+    active = next((r for r in job.runs if r.status in ACTIVE_STATUSES), None)
+    return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
+                active=active)  # fmt: skip
+
+
+@router.get("/ui/runs/{run_id}/events")
+def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep,
+               after: int = 0) -> EventSourceResponse:  # fmt: skip
+    jobs.get_run(session, user, run_id)
+    last = request.headers.get("last-event-id", "")
+    if last.isdigit():
+        after = max(after, int(last))
+    return EventSourceResponse(_events(request, user, run_id, after))
+
+
+@router.post("/ui/jobs/{job_id}/rerun")
+def rerun(request: Request, job_id: int, session: SessionDep, user: UserDep) -> Response:
+    new_run = jobs.rerun(session, user, job_id)
+    session.commit()
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.wake()
+    return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
+
+
+@router.post("/ui/runs/{run_id}/cancel")
+def cancel(run_id: int, session: SessionDep, user: UserDep) -> Response:
+    run = jobs.cancel_run(session, user, run_id)
+    return RedirectResponse(f"/jobs/{run.job_id}?run={run.id}", status_code=303)
+
+
+@router.get("/processings", response_class=HTMLResponse)
+def processings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    items = processings.list_processings(session, user, PageRequest(limit=1000)).items
+    latest = {p.id: processings.latest_revision(session, p.id) for p in items}
+    return page(request, "processings.html", processings=items, latest=latest)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    items = model_registry.list_models(session, user, PageRequest(limit=1000)).items
+    versions_of = {m.id: model_registry.list_model_versions(session, user, m.id) for m in items}
+    return page(request, "models.html", models=items, versions_of=versions_of)
