@@ -14,8 +14,8 @@ from fastapi.templating import Jinja2Templates
 from sse_starlette import EventSourceResponse
 
 from darkroom.api.deps import SessionDep, StoreDep
-from darkroom.api.routes.runs import _events
-from darkroom.db.models import ACTIVE_STATUSES
+from darkroom.api.routes.runs import run_log_events
+from darkroom.db.models import ACTIVE_STATUSES, utcnow
 from darkroom.domain import (
     annotations,
     assets,
@@ -65,8 +65,6 @@ def page(request: Request, name: str, **context: Any) -> HTMLResponse:
 def duration(run: Any) -> str:
     if run.started_at is None:
         return ""
-    from darkroom.db.models import utcnow
-
     end = run.finished_at or utcnow()
     seconds = (end - run.started_at).total_seconds()
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -233,7 +231,7 @@ def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep
     last = request.headers.get("last-event-id", "")
     if last.isdigit():
         after = max(after, int(last))
-    return EventSourceResponse(_events(request, user, run_id, after))
+    return EventSourceResponse(run_log_events(request, user, run_id, after))
 
 
 @router.post("/ui/jobs/{job_id}/rerun")

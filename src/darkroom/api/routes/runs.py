@@ -77,12 +77,14 @@ def stream_run_logs(
     jobs.get_run(session, principal, run_id)  # 404 before the stream opens
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
-    return EventSourceResponse(_events(request, principal, run_id, after))
+    return EventSourceResponse(run_log_events(request, principal, run_id, after))
 
 
-async def _events(
+async def run_log_events(
     request: Request, principal: Principal, run_id: int, after: int
 ) -> AsyncIterator[dict[str, Any]]:
+    """`log` events after seq `after` as lines land, then one `end` event (the API's stream and
+    the job page's share it)."""
     sessions = request.app.state.sessions
 
     def fetch(after_seq: int) -> tuple[list[logs.Line], dict[str, Any]]:
