@@ -60,6 +60,27 @@ def test_pages_boxes_live_logs_and_rerun(page, ui_server):
     assert page.locator(".tile rect.box").count() >= 2
     shot(page, "version-assets")
 
+    # the Process form: processing -> model -> version -> parameters, validated by field
+    page.goto(f"{ui_server.url}/versions/{v['id']}")
+    page.click("#process")
+    page.select_option("#processing", "yolo-preannotation")
+    page.select_option("#model", label="doclaynet")
+    page.select_option("#model_version", label="v1 (yolov8)")
+    expect(page.locator("#label-match")).to_contain_text("Text ✓")
+    expect(page.locator("#f-batch_size")).to_have_value("8")
+    page.fill("#f-batch_size", "4")
+    page.fill("#f-confidence_threshold", "2")
+    shot(page, "process-form")
+    page.click("#launch-button")
+    expect(page.locator(".field-error[data-field=confidence_threshold]")).to_be_visible()
+    expect(page.locator("#f-batch_size")).to_have_value("4")
+    shot(page, "process-form-error")
+    page.fill("#f-confidence_threshold", "0.3")
+    page.click("#launch-button")
+    expect(page).to_have_url(re.compile(r"/jobs/\d+"))
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("body")).to_contain_text('"batch_size": 4')
+
     dr.create_processing(name="talker", type="custom", source={"kind": "inline", "code": TALKER})
     job = dr.launch_job("talker", v["id"])
     page.goto(f"{ui_server.url}/jobs/{job['id']}")
