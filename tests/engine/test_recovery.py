@@ -161,3 +161,24 @@ def test_four_workers_never_run_a_run_twice(tmp_path):
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_stopping_serve_fails_its_runs_as_interrupted(tmp_path):
+    home = tmp_path / "home"
+    server = start_server(home, ENGINE_ENV)
+    try:
+        with Client(server.url, server.token) as dr:
+            version_id = _setup(dr)
+            run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
+            _orphan_pid(dr, run_id)
+    finally:
+        stop_server(server)  # SIGTERM: a graceful stop
+    server = start_server(home, ENGINE_ENV)
+    try:
+        with Client(server.url, server.token) as dr:
+            run = dr.get_run(run_id)
+            assert (run["status"], run["failure_reason"]) == ("failed", "interrupted")
+            assert run["error_summary"] == "interrupted: its worker was stopped"
+            assert "worker stopping: run interrupted" in log_text(dr, run_id)
+    finally:
+        stop_server(server)

@@ -15,7 +15,15 @@ from darkroom.domain.pagination import MAX_LIMIT, PageRequest
 from darkroom.errors import Forbidden
 from darkroom.storage import BlobStore
 
-__all__ = ["PageDep", "PrincipalDep", "RunOrUserDep", "SessionDep", "SettingsDep", "StoreDep"]
+__all__ = [
+    "PageDep",
+    "PrincipalDep",
+    "RunOrUserDep",
+    "SessionDep",
+    "SettingsDep",
+    "StoreDep",
+    "commit_and_wake",
+]
 
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -75,3 +83,11 @@ def get_page(
 
 
 PageDep = Annotated[PageRequest, Depends(get_page)]
+
+
+def commit_and_wake(request: Request, session: Session) -> None:
+    """Commits new pending runs and wakes the in-process scheduler, so they start at once."""
+    session.commit()
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.wake()

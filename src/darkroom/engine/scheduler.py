@@ -113,17 +113,22 @@ class Scheduler:
     def tick(self) -> None:
         now = time.monotonic()
         for active in list(self._active.values()):
-            self._collect_output(active)
-            code = self.executor.poll(active.handle)
-            if code is not None:
-                self._collect_output(active)
-                self._finish(active, code)
-            elif now - active.last_flush >= self.config.log_flush_s:
+            if not self._reap(active) and now - active.last_flush >= self.config.log_flush_s:
                 self._flush(active)
         if now - self._last_housekeeping >= self.config.housekeeping_s:
             self._last_housekeeping = now
             self._housekeeping(now)
         self._claim()
+
+    def _reap(self, active: _Active) -> bool:
+        """Takes in the run's output and ends it if its process exited; True when it ended."""
+        self._collect_output(active)
+        code = self.executor.poll(active.handle)
+        if code is None:
+            return False
+        self._collect_output(active)
+        self._finish(active, code)
+        return True
 
     def _collect_output(self, active: _Active) -> None:
         for line in self.executor.drain(active.handle):
@@ -183,6 +188,9 @@ class Scheduler:
         status, reason, summary = RunStatus.failed, "error", None
         if active.outcome == "cancelled":
             status, reason, summary = RunStatus.cancelled, "cancelled", "cancelled by request"
+        elif active.outcome == "interrupted":
+            reason, summary = "interrupted", "interrupted: its worker was stopped"
+            self._system_line(active, "worker stopping: run interrupted")
         elif active.outcome == "timeout":
             reason = "timeout"
             summary = f"timeout: ran longer than {active.claimed.timeout_s} s"
@@ -241,27 +249,5 @@ class Scheduler:
         deadline = time.monotonic() + 10
         while self._active and time.monotonic() < deadline:
             for active in list(self._active.values()):
-                self._collect_output(active)
-                code = self.executor.poll(active.handle)
-                if code is not None:
-                    self._collect_output(active)
-                    self._finish_interrupted(active, code)
+                self._reap(active)
             time.sleep(0.05)
-
-    def _finish_interrupted(self, active: _Active, code: int) -> None:
-        if active.outcome == "interrupted":
-            self._system_line(active, "worker stopping: run interrupted")
-            self._flush(active)
-            with session_scope(self.sessions) as session:
-                runs.finish_run(
-                    session,
-                    active.claimed.run_id,
-                    self.worker_id,
-                    RunStatus.failed,
-                    exit_code=code,
-                    reason="interrupted",
-                    error_summary="interrupted: its worker was stopped",
-                )
-            del self._active[active.claimed.run_id]
-        else:
-            self._finish(active, code)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sse_starlette import EventSourceResponse
 
-from darkroom.api.deps import SessionDep, StoreDep
+from darkroom.api.deps import SessionDep, StoreDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.db.models import ACTIVE_STATUSES, utcnow
 from darkroom.domain import (
@@ -126,10 +126,17 @@ def dataset_page(
     return page(request, "dataset.html", dataset=ds, versions=items, names=names)
 
 
+def _asset_filter(label: str | None, tag: str | None, annotated: str | None) -> assets.AssetFilter:
+    """The grid's filters from query strings ("" means any; annotated is "yes" or "no")."""
+    return assets.AssetFilter(
+        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
+    )
+
+
 def _grid(session: Any, user: Principal, version_id: int, after: int | None,
-          flt: assets.AssetFilter) -> dict[str, Any]:  # fmt: skip
+          flt: assets.AssetFilter, version_labels: list[Any]) -> dict[str, Any]:  # fmt: skip
     result = assets.list_assets(session, user, version_id, PageRequest(after, GRID_PAGE), flt)
-    label_map = {x.id: x for x in labels.list_labels(session, user, version_id)}
+    label_map = {x.id: x for x in version_labels}
     shapes = annotations.shapes_of_assets(session, [a.id for a in result.items])
     return {"assets": result.items, "next": result.next, "shapes": shapes, "label_map": label_map}
 
@@ -145,11 +152,10 @@ def version_page(
     annotated: str | None = None,
 ) -> HTMLResponse:
     version = versions.get_version(session, user, version_id)
-    flt = assets.AssetFilter(
-        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
-    )
+    version_labels = labels.list_labels(session, user, version_id)
+    flt = _asset_filter(label, tag, annotated)
     try:
-        grid = _grid(session, user, version_id, None, flt)
+        grid = _grid(session, user, version_id, None, flt, version_labels)
         error = None
     except DarkroomError as exc:
         grid, error = {"assets": [], "next": None, "shapes": {}, "label_map": {}}, exc.message
@@ -160,7 +166,7 @@ def version_page(
     query = request.url.query
     return page(request, "version.html", version=version, stats=stats, error=error,
                 filters={"label": label or "", "tag": tag or "", "annotated": annotated or ""},
-                labels=labels.list_labels(session, user, version_id), jobs=version_jobs,
+                labels=version_labels, jobs=version_jobs,
                 query=query, **grid)  # fmt: skip
 
 
@@ -176,10 +182,10 @@ def version_grid(
     annotated: str | None = None,
 ) -> HTMLResponse:
     """The next tiles, for the grid's "load more" (htmx)."""
-    flt = assets.AssetFilter(
-        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
+    flt = _asset_filter(label, tag, annotated)
+    grid = _grid(
+        session, user, version_id, after, flt, labels.list_labels(session, user, version_id)
     )
-    grid = _grid(session, user, version_id, after, flt)
     return page(request, "_tiles.html", version_id=version_id, query=request.url.query, **grid)
 
 
@@ -238,10 +244,7 @@ def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep
 @router.post("/ui/jobs/{job_id}/rerun")
 def rerun(request: Request, job_id: int, session: SessionDep, user: UserDep) -> Response:
     new_run = jobs.rerun(session, user, job_id)
-    session.commit()
-    scheduler = getattr(request.app.state, "scheduler", None)
-    if scheduler is not None:
-        scheduler.wake()
+    commit_and_wake(request, session)
     return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
 
 
@@ -339,10 +342,7 @@ def launch_from_form(
                 model_version_id=model_version_id, parameters=values,
                 executor=getattr(request.app.state, "executor", None),
             )  # fmt: skip
-            session.commit()
-            scheduler = getattr(request.app.state, "scheduler", None)
-            if scheduler is not None:
-                scheduler.wake()
+            commit_and_wake(request, session)
             return RedirectResponse(f"/jobs/{job.id}", status_code=303)
         except DarkroomError as exc:
             session.rollback()

@@ -4,17 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep
+from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
 from darkroom.api.schemas import JobCreate, JobPublic, Page, RerunRequest, RunPublic
 from darkroom.domain import jobs
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-def _wake_scheduler(request: Request) -> None:
-    scheduler = getattr(request.app.state, "scheduler", None)
-    if scheduler is not None:
-        scheduler.wake()
 
 
 @router.get("", response_model=Page[JobPublic])
@@ -43,8 +37,7 @@ def launch_job(
         model_version_id=body.model_version_id, parameters=body.parameters,
         executor=getattr(request.app.state, "executor", None),
     )  # fmt: skip
-    session.commit()
-    _wake_scheduler(request)
+    commit_and_wake(request, session)
     return JobPublic.of(job)
 
 
@@ -63,6 +56,5 @@ def rerun_job(
 ) -> RunPublic:
     """The next attempt with the processing's current revision; 409 while a run is active."""
     run = jobs.rerun(session, principal, job_id, body.parameters if body else None)
-    session.commit()
-    _wake_scheduler(request)
+    commit_and_wake(request, session)
     return RunPublic.of(run)
