@@ -222,7 +222,8 @@ def s3_store(s3_bucket: str, s3_options: dict):
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path / "home")
+    """A real `darkroom serve`; its runs cache weights, bundles and environments in tmp_path."""
+    srv = start_server(tmp_path / "home", {"DARKROOM_CACHE": str(tmp_path / "cache")})
     yield srv
     stop_server(srv)
 
@@ -231,10 +232,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def cli(server: Server) -> Callable[..., Result]:
     """Runs `darkroom ARGS…` against the server, as a user's shell would."""
 
-    def run(*args: str, input: str | None = None) -> Result:
+    def run(*args: str, input: str | None = None, cwd: Path | None = None) -> Result:
         proc = subprocess.run(
             [DARKROOM, *args],
             env=server.env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             input=input,

@@ -368,6 +368,16 @@ class Client:
     def list_revisions(self, ident: int | str) -> list[JSON]:
         return self._json("GET", f"/processings/{ident}/revisions")["items"]
 
+    def push_bundle(self, archive: bytes, *, dev: bool = False) -> JSON:
+        """Uploads a bundle archive: `{"processing", "revision", "created"}`."""
+        return self._json(
+            "POST", "/processings/push", files={"bundle": ("bundle.tar.gz", archive)},
+            data={"dev": "true" if dev else "false"},
+        )  # fmt: skip
+
+    def download_run_bundle(self, run_id: int) -> bytes:
+        return self._send("GET", f"/runs/{run_id}/bundle").content
+
     # -- jobs and runs ------------------------------------------------------------------------
 
     def launch_job(
@@ -377,12 +387,14 @@ class Client:
         *,
         model_version_id: int | None = None,
         parameters: dict[str, Any] | None = None,
+        revision: int | None = None,
     ) -> JSON:
         body = {
             "processing": processing,
             "target_version_id": target_version_id,
             "model_version_id": model_version_id,
             "parameters": parameters,
+            "revision": revision,
         }
         return self._json("POST", "/jobs", json=body)
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 if TYPE_CHECKING:
+    from darkroom.bundles.archive import Limits
     from darkroom.engine.scheduler import SchedulerConfig
 
 __all__ = ["Settings", "get_settings"]
@@ -50,11 +51,20 @@ class Settings(BaseSettings):
     max_image_pixels: int = 100_000_000
     max_archive_bytes: int = 8192 * MiB
     max_archive_ratio: int = 200
+    max_bundle_bytes: int = 50 * MiB
+    max_bundle_unpacked_bytes: int = 200 * MiB
+    max_bundle_files: int = 5000
     thumbnail_size: int = 256
     max_concurrent_runs: int = 2
     run_lease_s: float = 60.0
     run_heartbeat_s: float = 10.0
     cancel_grace_s: float = 10.0
+
+    @property
+    def bundle_limits(self) -> Limits:
+        from darkroom.bundles.archive import Limits
+
+        return Limits(self.max_bundle_bytes, self.max_bundle_unpacked_bytes, self.max_bundle_files)
 
     @property
     def scheduler(self) -> SchedulerConfig:

@@ -33,10 +33,16 @@ def ui_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def console_errors() -> list[str]:
+    """What the page logged as errors; a test that expects one (a 404 page) removes it."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, console_errors: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     pg = context.new_page()
-    errors: list[str] = []
+    errors = console_errors
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.set_default_timeout(20_000)

@@ -21,16 +21,17 @@ import time
 def run(ctx):
     for i in range(30):
         print(f"step {i}", flush=True)
-        time.sleep(0.2)
+        ctx.progress(i + 1, 30, force=True)
+        time.sleep(0.25)
 """
 BROKEN = "def run(ctx):\n    raise KeyError('missing column')\n"
 FIXED = "def run(ctx):\n    print('fixed', flush=True)\n"
+SIZES = {"wide": {"width": 1280, "height": 800}, "narrow": {"width": 420, "height": 800}}
 
 
 def sign_in(page, server):
     page.goto(f"{server.url}/datasets")
     expect(page).to_have_url(re.compile(r"/login"))
-    shot(page, "login")
     page.fill("input[name=token]", "wrong")
     page.click("button[type=submit]")
     expect(page.get_by_role("alert")).to_contain_text("not valid")
@@ -39,82 +40,172 @@ def sign_in(page, server):
     expect(page).to_have_url(re.compile(r"/datasets$"))
 
 
-def test_pages_boxes_live_logs_and_rerun(page, ui_server):
+def fits_the_window(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_seed_flow_in_the_browser(page, ui_server):
+    """Labels in settings, Process in the modal, live logs and progress, boxes, the asset view,
+    a failure's stack trace fixed in the processing editor and re-run from the job page."""
     dr = Client(ui_server.url, ui_server.token)
     ds = dr.create_dataset("papers", "rendered pages")
     v = dr.create_version(ds["id"], "v1")
-    for name in ("Title", "Text", "Section-header"):
-        dr.create_label(v["id"], name)
     dr.upload_assets(v["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(2)])
-    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
-    pre = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"])
-    wait_for(lambda: dr.get_job(pre["id"]), lambda j: j["status"] == "succeeded", 120)
+    dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
 
     sign_in(page, ui_server)
-    expect(page.get_by_role("link", name="papers")).to_be_visible()
-    shot(page, "datasets")
     page.get_by_role("link", name="papers").click()
     page.get_by_role("link", name="v1").click()
     expect(page.locator(".tile")).to_have_count(2)
-    expect(page.locator(".tile rect.box").first).to_be_attached()
-    assert page.locator(".tile rect.box").count() >= 2
-    shot(page, "version-assets")
+    expect(page.locator(".tile rect.box")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("No label yet")
 
-    # the Process form: processing -> model -> version -> parameters, validated by field
-    page.goto(f"{ui_server.url}/versions/{v['id']}")
+    # Settings -> Labels: the model will only write these
+    page.locator("nav.tabs").get_by_role("link", name="Settings → Labels").click()
+    expect(page.locator("main")).to_contain_text("No label yet: add the first one")
+    for name in ("Title", "Text", "Section-header", "Caption"):
+        page.fill("#new-label", name)
+        page.click("#add-label button[type=submit]")
+        expect(page.locator(f"#labels tr[data-label='{name}']")).to_be_visible()
+    page.fill("#new-label", "text")
+    page.click("#add-label button[type=submit]")
+    expect(page.locator("#labels-error")).to_contain_text("already exists")
+    row = page.locator("#labels tr[data-label='Caption']")
+    row.locator("input[name=name]").fill("Figure")
+    row.locator("input[name=color]").fill("#00aa00")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator("#labels tr[data-label='Figure'] input[name=color]")).to_have_value(
+        "#00aa00"
+    )
+    page.locator("#labels tr[data-label='Figure']").get_by_role("button", name="Delete").click()
+    expect(page.locator("#labels tr[data-label='Figure']")).to_have_count(0)
+
+    # Process, in a modal: processing -> model -> version -> parameters, validated by field
+    page.locator("nav.tabs").get_by_role("link", name="Assets").click()
     page.click("#process")
-    page.select_option("#processing", "yolo-preannotation")
-    page.select_option("#model", label="doclaynet")
-    page.select_option("#model_version", label="v1 (yolov8)")
-    expect(page.locator("#label-match")).to_contain_text("Text ✓")
-    expect(page.locator("#f-batch_size")).to_have_value("8")
-    page.fill("#f-batch_size", "4")
-    page.fill("#f-confidence_threshold", "2")
-    shot(page, "process-form")
-    page.click("#launch-button")
-    expect(page.locator(".field-error[data-field=confidence_threshold]")).to_be_visible()
-    expect(page.locator("#f-batch_size")).to_have_value("4")
-    shot(page, "process-form-error")
-    page.fill("#f-confidence_threshold", "0.3")
-    page.click("#launch-button")
-    expect(page).to_have_url(re.compile(r"/jobs/\d+"))
+    modal = page.locator("dialog#modal")
+    expect(modal).to_be_visible()
+    modal.locator("#processing").select_option("yolo-preannotation")
+    expect(modal.locator("#description")).to_contain_text("model")
+    modal.locator("#model").select_option(label="doclaynet")
+    modal.locator("#model_version").select_option(label="v1 (yolov8)")
+    expect(modal.locator("#label-match")).to_contain_text("Text ✓")
+    expect(modal.locator("#f-batch_size")).to_have_value("8")
+    modal.locator("#f-batch_size").fill("4")
+    modal.locator("#f-confidence_threshold").fill("2")
+    modal.locator("#launch-button").click()
+    expect(modal.locator(".field-error[data-field=confidence_threshold]")).to_be_visible()
+    expect(modal.locator("#f-batch_size")).to_have_value("4")
+    shot(page, "process-modal-error")
+    modal.locator("#f-confidence_threshold").fill("0.3")
+    modal.locator("#launch-button").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    pre_url = page.url
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
     expect(page.locator("body")).to_contain_text('"batch_size": 4')
+    expect(page.locator("#runs")).to_contain_text(re.compile(r"\d+\.\d s"))  # running time
+    expect(page.locator("#log")).to_contain_text("images: 2 in")
 
+    # boxes on the thumbnails, then the asset view with the run as their author
+    page.click("#input-version")
+    expect(page.locator(".tile rect.box").first).to_be_attached()
+    assert page.locator(".tile rect.box").count() >= 2
+    page.locator(".tile a.frame").first.click()
+    expect(page).to_have_url(re.compile(r"/assets/\d+$"))
+    expect(page.locator("#shapes")).to_contain_text("of job #")
+    expect(page.locator("#asset-frame rect.box").first).to_be_attached()
+    page.get_by_role("link", name=re.compile(r"job #\d+")).first.click()
+    expect(page).to_have_url(re.compile(re.escape(pre_url) + r"\?run=\d+$"))
+
+    # a running job: the log grows live, the progress bar shows rate and time left
     dr.create_processing(name="talker", type="custom", source={"kind": "inline", "code": TALKER})
     job = dr.launch_job("talker", v["id"])
     page.goto(f"{ui_server.url}/jobs/{job['id']}")
     expect(page.locator("#rerun")).to_be_disabled()
+    expect(page.locator("#rerun-why")).to_contain_text("once run")
     expect(page.locator("#log")).to_contain_text("step 10")  # arrived after the page loaded
+    expect(page.locator("#progress")).to_contain_text(re.compile(r"items/s.*left", re.S))
     shot(page, "job-running")
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)
     expect(page.locator("#log")).to_contain_text("step 29")
+    expect(page.locator("#progress")).to_contain_text("30/30 (100%)")
     expect(page.locator("#rerun")).to_be_enabled()
 
-    page.goto(f"{ui_server.url}/jobs")
-    expect(page.locator("table")).to_contain_text("talker")
-    expect(page.locator("table")).to_contain_text("yolo-preannotation")
-    shot(page, "jobs")
-
+    # a failure: its stack trace; fixed in the processing editor (a new revision); re-run
     dr.create_processing(name="broken", type="custom", source={"kind": "inline", "code": BROKEN})
     bad = dr.launch_job("broken", v["id"])
     wait_for(lambda: dr.get_job(bad["id"]), lambda j: j["status"] == "failed")
     page.goto(f"{ui_server.url}/jobs/{bad['id']}")
     expect(page.locator("#trace")).to_contain_text("KeyError: 'missing column'")
     shot(page, "job-failed")
-    dr.update_processing("broken", source={"kind": "inline", "code": FIXED})
+    page.get_by_role("link", name="broken").click()
+    page.fill("#p-code", FIXED)
+    page.click("#save-processing")
+    expect(page.locator("#revisions tbody tr")).to_have_count(2)
+    page.goto(f"{ui_server.url}/jobs/{bad['id']}")
     page.click("#rerun")
     expect(page.locator("#runs tbody tr")).to_have_count(2)
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)
-    expect(page.locator("#runs")).to_contain_text("failed")
+    runs = page.locator("#runs tbody tr")
+    expect(runs.nth(0)).to_contain_text("failed")
+    expect(runs.nth(0).locator("td").nth(2)).to_have_text("1")
+    expect(runs.nth(1)).to_contain_text("succeeded")
+    expect(runs.nth(1).locator("td").nth(2)).to_have_text("2")
     shot(page, "job-rerun")
 
-    for path, name in (("/processings", "processings"), ("/models", "models")):
-        page.goto(f"{ui_server.url}{path}")
-        shot(page, name)
-    expect(page.locator("table")).to_contain_text("yolov8")
-    page.set_viewport_size({"width": 420, "height": 800})
-    page.goto(f"{ui_server.url}/versions/{v['id']}")
-    expect(page.locator(".tile").first).to_be_visible()
-    shot(page, "version-narrow")
+    # the jobs history and its filters
+    page.goto(f"{ui_server.url}/jobs")
+    expect(page.locator("#jobs")).to_contain_text("talker")
+    expect(page.locator("#jobs")).to_contain_text("papers / v1")
+    page.select_option("select[name=status]", "cancelled")
+    page.click("form.filters button")
+    expect(page.locator("main")).to_contain_text("No job matches these filters")
+    dr.close()
+
+
+def test_every_page_at_both_sizes(page, ui_server, console_errors):
+    """Each page renders with no console error, fits a narrow window and says what is empty."""
+    dr = Client(ui_server.url, ui_server.token)
+    ds = dr.create_dataset("empty", "nothing yet")
+    v = dr.create_version(ds["id"], "v1")
+    full = dr.create_version(ds["id"], "v2")
+    dr.create_label(full["id"], "Text")
+    asset = dr.upload_assets(full["id"], [("p.png", rendered_page(seed=3)[0])])[0]
+    dr.create_processing(name="hello", type="custom", description="says hello",
+                         source={"kind": "inline", "code": FIXED})  # fmt: skip
+    job = dr.launch_job("hello", full["id"])
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "succeeded")
+    pages = {
+        "datasets": ("/datasets", "empty"),
+        "dataset": (f"/datasets/{ds['id']}", "v2"),
+        "version-empty": (f"/versions/{v['id']}", "No asset yet"),
+        "version-assets": (f"/versions/{full['id']}", "p.png"),
+        "version-jobs": (f"/versions/{full['id']}/jobs", "hello"),
+        "version-jobs-empty": (f"/versions/{v['id']}/jobs", "No job has run on this version"),
+        "version-labels": (f"/versions/{full['id']}/labels", "Add a label"),
+        "process": (f"/versions/{full['id']}/process?processing=yolo-preannotation", "Model"),
+        "asset": (f"/assets/{asset['id']}", "No shape on this image yet"),
+        "jobs": ("/jobs", "hello"),
+        "job": (f"/jobs/{job['id']}", "succeeded"),
+        "processings": ("/processings", "yolo-preannotation"),
+        "processing": ("/processings/yolo-preannotation", "batch_size"),
+        "processing-new": ("/processings/new", "run(ctx)"),
+        "models": ("/models", "No model yet"),
+        "not-found": ("/jobs/999999", "job 999999 not found"),
+    }
+    page.set_viewport_size(SIZES["wide"])
+    page.goto(f"{ui_server.url}/login")
+    shot(page, "login-wide")
+    sign_in(page, ui_server)
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        for name, (path, text) in pages.items():
+            page.goto(f"{ui_server.url}{path}")
+            expect(page.locator("main")).to_contain_text(text)
+            shot(page, f"{name}-{size}")
+            assert fits_the_window(page), f"{name} is wider than a {size} window"
+            if name == "not-found":  # the browser logs the 404 status itself
+                console_errors.remove(
+                    "Failed to load resource: the server responded with a status of 404 (Not Found)"
+                )
     dr.close()

@@ -40,6 +40,7 @@ from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError
 from darkroom.storage import BlobStore
 from darkroom.web import routes as web_routes
+from darkroom.web.render import page
 
 __all__ = ["Startup", "create_app", "prepare"]
 
@@ -48,10 +49,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 def render_error(request: Request, exc: DarkroomError) -> Response:
     """Pages answer errors as pages; the API keeps its JSON envelope."""
-    return web_routes.templates.TemplateResponse(
-        request, "error.html", {"title": f"Error {exc.status_code}", "message": exc.message},
-        status_code=exc.status_code,
-    )  # fmt: skip
+    return page(request, "error.html", exc.status_code, title=f"Error {exc.status_code}",
+                message=exc.message)  # fmt: skip
 
 
 log = logging.getLogger(__name__)

@@ -251,6 +251,7 @@ class RevisionPublic(Public):
     parameters_schema: dict[str, Any]
     timeout_s: int
     resources: dict[str, Any]
+    is_dev: bool = Field(description="a development revision (run-local); launches skip it")
     created_at: datetime
 
 
@@ -266,6 +267,12 @@ class ProcessingPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     latest_revision: RevisionPublic
+
+
+class PushResult(BaseModel):
+    processing: ProcessingPublic
+    revision: RevisionPublic
+    created: bool = Field(description="false: the same bundle was pushed before")
 
 
 class ProcessingRef(BaseModel):
@@ -317,6 +324,9 @@ class JobCreate(BaseModel):
     target_version_id: int
     model_version_id: int | None = None
     parameters: dict[str, Any] | None = None
+    revision: int | None = Field(
+        default=None, description="a revision number; default: the newest regular revision"
+    )
 
 
 class RerunRequest(BaseModel):

@@ -61,7 +61,7 @@ def follow(client: Client, run_id: int, as_json: bool) -> dict[str, Any]:
     return end
 
 
-def _finish(run: dict[str, Any], as_json: bool) -> None:
+def finish(run: dict[str, Any], as_json: bool) -> None:
     if not as_json:
         summary = f"run {run['id']} {run['status']} {duration(run)}"
         if run.get("error_summary"):
@@ -92,7 +92,7 @@ def launch(
             return
         if not json_:
             console.print(f"job {job['id']}, run {job['runs'][0]['id']}: {job['status']}")
-        _finish(follow(client, job["runs"][0]["id"], json_), json_)
+        finish(follow(client, job["runs"][0]["id"], json_), json_)
 
 
 @app.command("list")
@@ -158,7 +158,7 @@ def logs(
         if run_id not in {r["id"] for r in job["runs"]}:
             fail(f"run {run_id} is not a run of job {job_id}")
         if follow_:
-            _finish(follow(client, run_id, json_), json_)
+            finish(follow(client, run_id, json_), json_)
             return
         after, lines = 0, []
         while True:
@@ -188,7 +188,7 @@ def rerun(
         if not follow_:
             print_object(new, json_)
             return
-        _finish(follow(client, new["id"], json_), json_)
+        finish(follow(client, new["id"], json_), json_)
 
 
 @app.command("cancel")

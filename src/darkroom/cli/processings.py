@@ -8,8 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
+from darkroom.bundles import Bundle, pack_dir
+from darkroom.bundles.scaffold import scaffold
 from darkroom.cli.context import client_from
-from darkroom.cli.output import JsonOpt, fail, print_object, print_rows
+from darkroom.cli.jobs import finish, follow, parse_params
+from darkroom.cli.output import JsonOpt, console, fail, print_json, print_object, print_rows
+from darkroom.client import ApiError
+from darkroom.domain.processings import check_kinds
+from darkroom.errors import DarkroomError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -98,3 +104,93 @@ def update(
         fields["timeout_s"] = timeout_s
     with client_from(ctx) as client:
         print_object(client.update_processing(processing, **fields), json_)
+
+
+def _pack(folder: Path) -> Bundle:
+    """The folder's bundle, checked here with the server's rules before anything is sent."""
+    try:
+        return pack_dir(folder)
+    except DarkroomError as exc:
+        fail(exc.message)
+
+
+def _pushed(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    revision, name = result["revision"], result["processing"]["name"]
+    kind = "development revision" if revision["is_dev"] else "revision"
+    if result["created"]:
+        console.print(f"{name}: {kind} {revision['number']} pushed")
+    else:
+        console.print(f"{name}: unchanged, still {kind} {revision['number']}")
+
+
+@app.command("push")
+def push(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The bundle's folder (with darkroom.yaml).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Upload a bundle as the processing's newest revision (created on first push).
+
+    Pushing unchanged files makes no new revision. Re-runs of failed jobs take the new one.
+    """
+    bundle = _pack(folder)
+    with client_from(ctx) as client:
+        try:
+            _pushed(client.push_bundle(bundle.archive), json_)
+        except ApiError as exc:
+            fail(exc)
+
+
+@app.command("init")
+def init(
+    name: str,
+    type: Annotated[str, typer.Option(help="Processing type.")] = "pre_annotation",
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create NAME/.")] = Path("."),
+) -> None:
+    """Create a working example bundle in NAME/ (manifest, code using the SDK, a test)."""
+    try:
+        check_kinds(type, "dataset_version")
+        target = scaffold(name, type, directory)
+    except DarkroomError as exc:
+        fail(exc.message)
+    except (ValueError, FileExistsError) as exc:
+        fail(str(exc))
+    console.print(f"created {target}: try `python -m pytest {target / 'tests'}`, then "
+                  f"`darkroom processing run-local {target} --version VERSION_ID`")  # fmt: skip
+
+
+@app.command("run-local")
+def run_local(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The bundle's folder (with darkroom.yaml).")],
+    version: Annotated[int, typer.Option("--version", help="Dataset version to run on.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")
+    ] = None,
+    model_version: Annotated[int | None, typer.Option(help="Model version id.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run the working folder as a real job (a development revision) and follow its log.
+
+    Development revisions do not change what `job launch` and re-runs of other jobs take;
+    `processing push` when it works.
+    """
+    bundle = _pack(folder)
+    with client_from(ctx) as client:
+        try:
+            pushed = client.push_bundle(bundle.archive, dev=True)
+            revision = pushed["revision"]["number"]
+            job = client.launch_job(
+                bundle.manifest.name, version, model_version_id=model_version,
+                parameters=parse_params(param or []), revision=revision,
+            )  # fmt: skip
+        except ApiError as exc:
+            fail(exc)
+        if not json_:
+            console.print(f"job {job['id']}: {bundle.manifest.name} development revision "
+                          f"{revision} on version {version}", style="bold")  # fmt: skip
+        run = follow(client, job["runs"][-1]["id"], json_)
+    finish(run, json_)

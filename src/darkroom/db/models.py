@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -344,6 +345,12 @@ class ProcessingRevision(Base):
     timeout_s: Mapped[int] = mapped_column(Integer)
     resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     digest: Mapped[str] = mapped_column(String(64))
+    # A development revision (`darkroom processing run-local`): launches and re-runs of the
+    # processing keep taking the newest regular revision.
+    is_dev: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    bundle_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("blobs.sha256"), index=True, default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

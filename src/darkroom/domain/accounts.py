@@ -23,6 +23,7 @@ __all__ = [
     "create_token",
     "ensure_admin",
     "hash_token",
+    "user_names",
 ]
 
 TOKEN_PREFIX = "drk_"
@@ -139,6 +140,14 @@ def authenticate(session: Session, token: str | None) -> Principal:
         job_id=run.job_id,
         target_version_id=run.job.target_version_id,
     )
+
+
+def user_names(session: Session, principal: Principal) -> dict[int, str]:
+    """User id -> name within the caller's organization (pages show who launched what)."""
+    rows = session.execute(
+        select(User.id, User.name).where(User.organization_id == principal.organization_id)
+    )
+    return {user_id: name for user_id, name in rows}
 
 
 def create_run_token(session: Session, run: Run, user_id: int) -> str:

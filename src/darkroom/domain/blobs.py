@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Asset, Blob, ModelVersion
+from darkroom.db.models import Asset, Blob, ModelVersion, ProcessingRevision
 from darkroom.storage import BlobStore
 
 __all__ = ["collect_garbage", "insert_ignore", "register_blobs"]
@@ -32,15 +32,17 @@ def register_blobs(session: Session, blobs: Iterable[tuple[str, int, str]]) -> N
 
 
 def collect_garbage(session: Session, store: BlobStore, *, dry_run: bool = False) -> list[str]:
-    """Deletes blobs no asset or model version references, rows first, then bytes; returns
-    their hashes.
+    """Deletes blobs no asset, model version or bundle revision references, rows first, then
+    bytes; returns their hashes.
 
     Bytes are deleted after the rows commit-wise in the caller's transaction, so a crash in
     between leaves stray bytes (harmless, re-collectable), never a row without its bytes.
     """
     by_asset = exists().where(Asset.blob_sha256 == Blob.sha256)
     by_model = exists().where(ModelVersion.weights_sha256 == Blob.sha256)
-    garbage = list(session.scalars(select(Blob.sha256).where(~by_asset, ~by_model)))
+    by_bundle = exists().where(ProcessingRevision.bundle_sha256 == Blob.sha256)
+    unreferenced = select(Blob.sha256).where(~by_asset, ~by_model, ~by_bundle)
+    garbage = list(session.scalars(unreferenced))
     if dry_run or not garbage:
         return garbage
     session.execute(delete(Blob).where(Blob.sha256.in_(garbage)))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from darkroom.db.models import (
     ACTIVE_STATUSES,
+    DatasetVersion,
     Job,
     Label,
     ProcessingType,
@@ -27,7 +28,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import resolve_parameters
-from darkroom.domain.processings import get_processing, latest_revision
+from darkroom.domain.processings import get_processing, get_revision, latest_revision
 from darkroom.domain.versions import get_version
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.labels import map_labels
@@ -39,7 +40,9 @@ __all__ = [
     "get_run",
     "launch",
     "list_jobs",
+    "output_version_of",
     "rerun",
+    "runs_by_id",
 ]
 
 
@@ -63,14 +66,20 @@ def launch(
     model_version_id: int | None = None,
     parameters: dict[str, Any] | None = None,
     executor: SourceChecker | None = None,
+    revision_number: int | None = None,
 ) -> Job:
     """Creates the job with resolved parameters and its run #1, pending.
 
-    With an `executor`, a source it cannot run is refused now rather than failing later.
+    It runs the processing's newest regular revision, or `revision_number` (which may be a
+    development revision: `darkroom processing run-local`). With an `executor`, a source it
+    cannot run is refused now rather than failing later.
     """
     proc = get_processing(session, principal, processing)
     version = get_version(session, principal, target_version_id)
-    revision = latest_revision(session, proc.id)
+    if revision_number is None:
+        revision = latest_revision(session, proc.id)
+    else:
+        revision = get_revision(session, proc.id, revision_number)
     if proc.needs_model and model_version_id is None:
         raise InvalidInput(
             f"processing {proc.name!r} needs a model version: give model_version_id",
@@ -140,6 +149,25 @@ def get_run(session: Session, principal: Principal, run_id: int) -> Run:
     return run
 
 
+def runs_by_id(session: Session, principal: Principal, run_ids: set[int]) -> dict[int, Run]:
+    """Many runs of the caller's organization in one query (pages name shapes' authors)."""
+    if not run_ids:
+        return {}
+    stmt = (
+        select(Run)
+        .join(Job, Job.id == Run.job_id)
+        .where(Run.id.in_(run_ids), Job.organization_id == principal.organization_id)
+    )
+    return {run.id: run for run in session.scalars(stmt)}
+
+
+def output_version_of(session: Session, principal: Principal, job_id: int) -> int | None:
+    """The version a job's runs produced, if any (a job page links it)."""
+    get_job(session, principal, job_id)
+    stmt = select(DatasetVersion.id).where(DatasetVersion.produced_by_job_id == job_id)
+    return session.scalars(stmt.order_by(DatasetVersion.id.desc()).limit(1)).first()
+
+
 def list_jobs(
     session: Session, principal: Principal, page: PageRequest, flt: JobFilter | None = None
 ) -> Page[Job]:
@@ -174,7 +202,8 @@ def rerun(
     active = [r for r in job.runs if r.status in ACTIVE_STATUSES]
     if active:
         raise _active(job, active[0])
-    revision = latest_revision(session, job.processing_id)
+    # a job launched on a development revision re-runs the newest one, development or not
+    revision = latest_revision(session, job.processing_id, dev=job.runs[-1].revision.is_dev)
     if parameters is not None:
         job.parameters = resolve_parameters(revision.parameters_schema, parameters)
     else:  # the schema may have changed: the job's parameters must still fit it

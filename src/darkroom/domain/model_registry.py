@@ -31,6 +31,7 @@ __all__ = [
     "get_model_version",
     "list_model_versions",
     "list_models",
+    "versions_of_models",
 ]
 
 FAMILIES = ("yolov5", "yolov8", "yolo11")
@@ -85,6 +86,22 @@ def list_model_versions(
     get_model(session, principal, model_id)
     stmt = select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id)
     return list(session.scalars(stmt))
+
+
+def versions_of_models(
+    session: Session, principal: Principal, model_ids: list[int]
+) -> dict[int, list[ModelVersion]]:
+    """Each model's versions, for many models in one query (the models page)."""
+    out: dict[int, list[ModelVersion]] = {model_id: [] for model_id in model_ids}
+    if model_ids:
+        stmt = (
+            select(ModelVersion)
+            .join(Model)
+            .where(ModelVersion.model_id.in_(model_ids), _visible(principal))
+        )
+        for mv in session.scalars(stmt.order_by(ModelVersion.id)):
+            out[mv.model_id].append(mv)
+    return out
 
 
 def create_model_version(

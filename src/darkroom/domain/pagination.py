@@ -20,6 +20,7 @@ MAX_LIMIT = 1000
 class PageRequest:
     after: int | None = None
     limit: int = DEFAULT_LIMIT
+    newest_first: bool = False  # pages list history newest first; `after` then means "older than"
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
@@ -35,10 +36,11 @@ class Page(Generic[T]):
 def paginate(
     session: Session, stmt: Select[Any], id_column: InstrumentedAttribute[int], page: PageRequest
 ) -> Page[Any]:
-    """Items of `stmt` with id > page.after in id order; `next` is set when more remain."""
+    """Items of `stmt` after `page.after` in id order; `next` is set when more remain."""
     if page.after is not None:
-        stmt = stmt.where(id_column > page.after)
-    rows = list(session.scalars(stmt.order_by(id_column).limit(page.limit + 1)))
+        stmt = stmt.where(id_column < page.after if page.newest_first else id_column > page.after)
+    order = id_column.desc() if page.newest_first else id_column
+    rows = list(session.scalars(stmt.order_by(order).limit(page.limit + 1)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     return Page(rows, getattr(rows[-1], id_column.key) if more and rows else None)

@@ -16,28 +16,35 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from darkroom.bundles.archive import Bundle
 from darkroom.db.models import Processing, ProcessingRevision, ProcessingType, TargetKind
 from darkroom.domain.accounts import Principal
+from darkroom.domain.blobs import register_blobs
 from darkroom.domain.datasets import check_name
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import check_schema
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+from darkroom.storage import BlobStore
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "Pushed",
     "RevisionSpec",
     "create_processing",
     "get_processing",
+    "get_revision",
     "latest_revision",
+    "latest_revisions",
     "list_processings",
     "list_revisions",
+    "push_bundle",
     "register_builtin",
     "update_processing",
 ]
 
 DEFAULT_TIMEOUT_S = 2 * 3600
 MAX_TIMEOUT_S = 7 * 24 * 3600
-SOURCE_KINDS = ("builtin", "inline")
+SOURCE_KINDS = ("builtin", "inline", "bundle", "image")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +62,10 @@ class RevisionSpec:
         doc = [self.source, self.parameters_schema, self.timeout_s, self.resources]
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
-    def checked(self, *, allow_builtin: bool = False) -> RevisionSpec:
-        _check_source(self.source, allow_builtin=allow_builtin)
+    def checked(self, *, allow_builtin: bool = False, allow_bundle: bool = False) -> RevisionSpec:
+        """Bundle sources only come from `push_bundle` (or unchanged from the revision before):
+        a caller naming a blob by hash must not get to run bytes it did not push."""
+        _check_source(self.source, allow_builtin=allow_builtin, allow_bundle=allow_bundle)
         check_schema(self.parameters_schema)
         if not 1 <= self.timeout_s <= MAX_TIMEOUT_S:
             raise InvalidInput(
@@ -65,14 +74,25 @@ class RevisionSpec:
         return self
 
 
-def _check_source(source: dict[str, Any], *, allow_builtin: bool) -> None:
+def _check_source(source: dict[str, Any], *, allow_builtin: bool, allow_bundle: bool) -> None:
     kind = source.get("kind")
     if kind == "builtin" and allow_builtin:
         return
+    if kind == "bundle":
+        if not allow_bundle:
+            raise InvalidInput(
+                "bundle sources are made by pushing a bundle (darkroom processing push)",
+                code="invalid_source", details={"loc": ["source", "kind"]},
+            )  # fmt: skip
+        return
+    if kind == "image":
+        _check_image(source)
+        return
     if kind != "inline":
         raise InvalidInput(
-            f"source kind {kind!r} is not supported here (use 'inline': Python code with an "
-            "entrypoint function taking a ProcessingContext)",
+            f"source kind {kind!r} is not supported (use 'inline': Python code with an "
+            "entrypoint function taking a ProcessingContext; 'image': a container image; or "
+            "push a bundle)",
             code="invalid_source",
             details={"loc": ["source", "kind"]},
         )
@@ -94,6 +114,22 @@ def _check_source(source: dict[str, Any], *, allow_builtin: bool) -> None:
             f"source.code line {exc.lineno}: {exc.msg}", code="invalid_source",
             details={"loc": ["source", "code"], "line": exc.lineno},
         ) from exc  # fmt: skip
+
+
+def _check_image(source: dict[str, Any]) -> None:
+    from darkroom.bundles.manifest import IMAGE_RE
+
+    image, command = source.get("image"), source.get("command", [])
+    if not isinstance(image, str) or not IMAGE_RE.match(image):
+        raise InvalidInput(
+            f"source.image {image!r} is not a container image reference (registry/name:tag)",
+            code="invalid_source", details={"loc": ["source", "image"]},
+        )  # fmt: skip
+    if not isinstance(command, list) or not all(isinstance(x, str) for x in command):
+        raise InvalidInput(
+            "source.command must be a list of strings", code="invalid_source",
+            details={"loc": ["source", "command"]},
+        )  # fmt: skip
 
 
 def _visible(principal: Principal) -> Any:
@@ -120,16 +156,48 @@ def list_processings(session: Session, principal: Principal, page: PageRequest) 
     return paginate(session, select(Processing).where(_visible(principal)), Processing.id, page)
 
 
-def latest_revision(session: Session, processing_id: int) -> ProcessingRevision:
-    revision = session.scalars(
-        select(ProcessingRevision)
-        .where(ProcessingRevision.processing_id == processing_id)
-        .order_by(ProcessingRevision.number.desc())
-        .limit(1)
-    ).first()
+def latest_revision(
+    session: Session, processing_id: int, *, dev: bool = False
+) -> ProcessingRevision:
+    """The newest regular revision (what launches and re-runs take); with `dev`, the newest of
+    any kind. A processing that has only development revisions gives its newest one."""
+    stmt = select(ProcessingRevision).where(ProcessingRevision.processing_id == processing_id)
+    order = (ProcessingRevision.number.desc(),)
+    if not dev:
+        order = (ProcessingRevision.is_dev.asc(), *order)
+    revision = session.scalars(stmt.order_by(*order).limit(1)).first()
     if revision is None:  # a processing is always created with its first revision
         raise NotFound.of("revision of processing", processing_id)
     return revision
+
+
+def get_revision(session: Session, processing_id: int, number: int) -> ProcessingRevision:
+    revision = session.scalar(
+        select(ProcessingRevision).where(
+            ProcessingRevision.processing_id == processing_id, ProcessingRevision.number == number
+        )
+    )
+    if revision is None:
+        raise NotFound.of("revision", number)
+    return revision
+
+
+def latest_revisions(session: Session, processing_ids: list[int]) -> dict[int, ProcessingRevision]:
+    """The newest regular revision of many processings in one query (lists show it)."""
+    if not processing_ids:
+        return {}
+    newest = (
+        select(ProcessingRevision.processing_id, func.max(ProcessingRevision.number).label("n"))
+        .where(ProcessingRevision.processing_id.in_(processing_ids), ~ProcessingRevision.is_dev)
+        .group_by(ProcessingRevision.processing_id)
+        .subquery()
+    )
+    stmt = select(ProcessingRevision).join(
+        newest,
+        (newest.c.processing_id == ProcessingRevision.processing_id)
+        & (newest.c.n == ProcessingRevision.number),
+    )
+    return {r.processing_id: r for r in session.scalars(stmt)}
 
 
 def list_revisions(
@@ -141,7 +209,12 @@ def list_revisions(
 
 
 def _add_revision(
-    session: Session, processing: Processing, spec: RevisionSpec
+    session: Session,
+    processing: Processing,
+    spec: RevisionSpec,
+    *,
+    is_dev: bool = False,
+    bundle_sha256: str | None = None,
 ) -> ProcessingRevision:
     number = session.scalar(
         select(func.coalesce(func.max(ProcessingRevision.number), 0)).where(
@@ -156,13 +229,15 @@ def _add_revision(
         timeout_s=spec.timeout_s,
         resources=spec.resources,
         digest=spec.digest(),
+        is_dev=is_dev,
+        bundle_sha256=bundle_sha256,
     )
     session.add(revision)
     session.flush()
     return revision
 
 
-def _check_kinds(type_: str, target: str) -> None:
+def check_kinds(type_: str, target: str) -> None:
     if type_ not in ProcessingType.__members__:
         raise InvalidInput(
             f"type must be one of {', '.join(ProcessingType)}", details={"loc": ["type"]}
@@ -185,7 +260,7 @@ def create_processing(
     needs_model: bool = False,
 ) -> Processing:
     name = check_name(name, "processing")
-    _check_kinds(type, target)
+    check_kinds(type, target)
     spec.checked()
     taken = session.scalar(
         select(Processing.id).where(
@@ -234,9 +309,67 @@ def update_processing(
         resources=resources if resources is not None else current.resources,
     )
     if spec.digest() != current.digest:
-        _add_revision(session, processing, spec.checked())
+        unchanged_bundle = source is None and current.source.get("kind") == "bundle"
+        sha = current.bundle_sha256 if unchanged_bundle else None
+        checked = spec.checked(allow_bundle=unchanged_bundle)
+        _add_revision(session, processing, checked, bundle_sha256=sha)
     session.flush()
     return processing
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    processing: Processing
+    revision: ProcessingRevision
+    created: bool  # False: the same bundle was pushed before, its revision is reused
+
+
+def push_bundle(
+    session: Session, principal: Principal, store: BlobStore, bundle: Bundle, *, dev: bool = False
+) -> Pushed:
+    """Stores a checked bundle and makes it the processing's newest revision (creating the
+    processing on first push). The same files pushed again make no new revision."""
+    manifest = bundle.manifest
+    if manifest.image is not None:
+        source: dict[str, Any] = {"kind": "image", "image": manifest.image,
+                                  "command": manifest.command}  # fmt: skip
+    else:
+        source = {"kind": "bundle", "sha256": bundle.sha256, "entrypoint": manifest.entrypoint,
+                  "requirements": manifest.requirements, "files": len(bundle.files),
+                  "size": len(bundle.archive)}  # fmt: skip
+    spec = RevisionSpec(source, manifest.parameters, manifest.timeout_s, manifest.resources)
+    spec.checked(allow_bundle=True)
+    processing = session.scalar(
+        select(Processing).where(
+            Processing.organization_id == principal.organization_id,
+            Processing.name == manifest.name,
+        )
+    )
+    if processing is None:
+        processing = Processing(
+            organization_id=principal.organization_id, name=manifest.name, type=manifest.type,
+            target=manifest.target, created_by=principal.user_id,
+        )  # fmt: skip
+        session.add(processing)
+        previous = None
+    else:
+        previous = session.scalars(
+            select(ProcessingRevision)
+            .where(ProcessingRevision.processing_id == processing.id,
+                   ProcessingRevision.is_dev == dev)
+            .order_by(ProcessingRevision.number.desc()).limit(1)
+        ).first()  # fmt: skip
+    processing.type, processing.target = manifest.type, manifest.target
+    processing.description, processing.needs_model = manifest.description, manifest.needs_model
+    session.flush()
+    if previous is not None and previous.digest == spec.digest():
+        return Pushed(processing, previous, created=False)
+    sha = None
+    if source["kind"] == "bundle":
+        sha = store.put_bytes(bundle.archive).sha256
+        register_blobs(session, [(sha, len(bundle.archive), "application/gzip")])
+    revision = _add_revision(session, processing, spec, is_dev=dev, bundle_sha256=sha)
+    return Pushed(processing, revision, created=True)
 
 
 def register_builtin(
@@ -249,7 +382,7 @@ def register_builtin(
     spec: RevisionSpec,
 ) -> ProcessingRevision:
     """Creates or updates a public built-in; idempotent, a new revision only when it changed."""
-    _check_kinds(type, TargetKind.dataset_version)
+    check_kinds(type, TargetKind.dataset_version)
     spec.checked(allow_builtin=True)
     processing = session.scalar(
         select(Processing).where(Processing.organization_id.is_(None), Processing.name == name)

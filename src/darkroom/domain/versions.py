@@ -33,6 +33,7 @@ __all__ = [
     "list_versions",
     "update_version",
     "version_stats",
+    "version_titles",
 ]
 
 COPY_CHUNK = 2000
@@ -79,6 +80,18 @@ def get_version(session: Session, principal: Principal, version_id: int) -> Data
     if not _run_may_use(principal, version):
         raise Forbidden(f"this run's token cannot reach version {version_id}")
     return version
+
+
+def version_titles(session: Session, principal: Principal, ids: set[int]) -> dict[int, str]:
+    """Version id -> "dataset / version" for many versions in one query (lists show them)."""
+    if not ids:
+        return {}
+    stmt = (
+        select(DatasetVersion.id, Dataset.name, DatasetVersion.name)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(DatasetVersion.id.in_(ids), Dataset.organization_id == principal.organization_id)
+    )
+    return {vid: f"{ds} / {name}" for vid, ds, name in session.execute(stmt)}
 
 
 def _run_may_use(principal: Principal, version: DatasetVersion) -> bool:

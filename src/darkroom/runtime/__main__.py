@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import runpy
 import sys
 import traceback
 import types
@@ -21,6 +23,17 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
     kind = source.get("kind")
     if kind == "builtin":
         return importlib.import_module(source["module"]).run
+    if kind == "bundle":
+        from darkroom.runtime.bundle import BUNDLE_DIR_ENV
+
+        root = os.environ[BUNDLE_DIR_ENV]
+        sys.path.insert(0, root)
+        entrypoint = source["entrypoint"]
+        if entrypoint.endswith(".py") and ":" not in entrypoint:  # a script, run as __main__
+            script = os.path.join(root, entrypoint)
+            return lambda ctx: runpy.run_path(script, run_name="__main__")
+        module_name, _, function = entrypoint.partition(":")
+        return getattr(importlib.import_module(module_name), function)
     if kind == "inline":
         module = types.ModuleType("processing")
         module.__file__ = "processing.py"
@@ -38,7 +51,12 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         ctx = ProcessingContext.from_env()
-        entry = load_entrypoint(ctx.processing["source"])
+        source = ctx.processing["source"]
+        if source.get("kind") == "bundle" and "DARKROOM_BUNDLE_DIR" not in os.environ:
+            from darkroom.runtime.bundle import run_bundle
+
+            return run_bundle(ctx)  # prepares, then runs this module again in its environment
+        entry = load_entrypoint(source)
     except Exception:
         traceback.print_exc()
         return 2

@@ -35,7 +35,7 @@ def launch_job(
     job = jobs.launch(
         session, principal, processing=body.processing, target_version_id=body.target_version_id,
         model_version_id=body.model_version_id, parameters=body.parameters,
-        executor=getattr(request.app.state, "executor", None),
+        executor=getattr(request.app.state, "executor", None), revision_number=body.revision,
     )  # fmt: skip
     commit_and_wake(request, session)
     return JobPublic.of(job)

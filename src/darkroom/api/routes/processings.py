@@ -1,25 +1,31 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from sqlalchemy.orm import Session
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep
+from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
 from darkroom.api.schemas import (
     Page,
     ProcessingCreate,
     ProcessingPublic,
     ProcessingUpdate,
+    PushResult,
     RevisionPublic,
 )
-from darkroom.db.models import Processing
+from darkroom.bundles import read_bundle
+from darkroom.db.models import Processing, ProcessingRevision
 from darkroom.domain import processings
 from darkroom.domain.processings import RevisionSpec
 
 router = APIRouter(prefix="/processings", tags=["processings"])
 
 
-def _public(session: Session, p: Processing) -> ProcessingPublic:
-    revision = processings.latest_revision(session, p.id)
+def _public(
+    session: Session, p: Processing, revision: ProcessingRevision | None = None
+) -> ProcessingPublic:
+    revision = revision or processings.latest_revision(session, p.id)
     return ProcessingPublic(
         id=p.id, name=p.name, type=p.type, target=p.target, description=p.description,
         is_public=p.is_public, builtin=p.organization_id is None, needs_model=p.needs_model,
@@ -32,8 +38,9 @@ def _public(session: Session, p: Processing) -> ProcessingPublic:
 def list_processings(session: SessionDep, principal: PrincipalDep, page: PageDep) -> object:
     """Public processings and the caller's organization's own."""
     result = processings.list_processings(session, principal, page)
+    latest = processings.latest_revisions(session, [p.id for p in result.items])
     return Page[ProcessingPublic](
-        items=[_public(session, p) for p in result.items], next=result.next
+        items=[_public(session, p, latest.get(p.id)) for p in result.items], next=result.next
     )
 
 
@@ -47,6 +54,31 @@ def create_processing(
         description=body.description, needs_model=body.needs_model, spec=spec,
     )  # fmt: skip
     return _public(session, created)
+
+
+@router.post("/push", response_model=PushResult, status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "the same bundle was pushed before"}})  # fmt: skip
+def push_bundle(
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    bundle: Annotated[UploadFile, File(description="the bundle: .tar.gz or .zip")],
+    dev: Annotated[bool, Form(description="a development revision (run-local)")] = False,
+) -> PushResult:
+    """A new revision from a bundle (`darkroom.yaml`, code, pinned requirements), creating the
+    processing on its first push. Unchanged files answer 200 with the existing revision."""
+    limits = settings.bundle_limits
+    data = bundle.file.read(limits.max_bytes + 1)
+    pushed = processings.push_bundle(session, principal, store, read_bundle(data, limits), dev=dev)
+    if not pushed.created:
+        response.status_code = status.HTTP_200_OK
+    return PushResult(
+        processing=_public(session, pushed.processing),
+        revision=RevisionPublic.model_validate(pushed.revision),
+        created=pushed.created,
+    )
 
 
 @router.get("/{ident}", response_model=ProcessingPublic)

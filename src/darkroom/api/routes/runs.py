@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse
 
-from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep
+from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
 from darkroom.api.schemas import (
     LogLinePublic,
     ModelVersionPublic,
@@ -28,6 +28,7 @@ from darkroom.db.models import ACTIVE_STATUSES
 from darkroom.domain import annotations, jobs, logs, model_registry, runs, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.annotations import ShapeIn
+from darkroom.errors import NotFound
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -143,6 +144,19 @@ def get_run_context(run_id: int, session: SessionDep, principal: RunOrUserDep) -
             else None
         ),
     )
+
+
+@router.get("/{run_id}/bundle", response_class=Response)
+def get_run_bundle(
+    run_id: int, session: SessionDep, principal: RunOrUserDep, store: StoreDep
+) -> Response:
+    """The bundle (canonical .tar.gz) the run executes; its run token may read it."""
+    run = jobs.get_run(session, principal, run_id)
+    sha = run.revision.bundle_sha256
+    if sha is None:
+        raise NotFound(f"run {run_id} runs a {run.revision.source.get('kind')} source, no bundle")
+    return Response(store.read(sha), media_type="application/gzip",
+                    headers={"ETag": f'"{sha}"'})  # fmt: skip
 
 
 @router.post("/{run_id}/progress", response_model=RunPublic)

@@ -25,7 +25,10 @@ from darkroom.errors import InvalidInput
 
 __all__ = ["LocalExecutor", "LocalHandle"]
 
-RUNNABLE_SOURCES = ("builtin", "inline")
+RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
+# Executors of this release that run container images: none yet (a Kubernetes or Docker
+# executor would be listed here); image sources are stored and shown, and refused at launch.
+IMAGE_EXECUTORS: tuple[str, ...] = ()
 
 
 @dataclass
@@ -44,6 +47,17 @@ class LocalExecutor:
         self.python = python
 
     def check(self, source: dict) -> None:
+        if source.get("kind") == "image":
+            can = ", ".join(IMAGE_EXECUTORS) or "none is available in this darkroom"
+            raise InvalidInput(
+                f"this processing runs the container image {source.get('image')!r}, and this "
+                "server's executor 'local' runs Python sources only "
+                f"({', '.join(RUNNABLE_SOURCES)}). Executors that can run images: {can}. "
+                "Push the code as a bundle instead.",
+                code="executor_unsupported",
+                details={"executor": self.name, "runs": list(RUNNABLE_SOURCES),
+                         "image_executors": list(IMAGE_EXECUTORS)},
+            )  # fmt: skip
         if source.get("kind") not in RUNNABLE_SOURCES:
             raise InvalidInput(
                 f"the local executor cannot run a {source.get('kind')!r} source "

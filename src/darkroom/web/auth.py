@@ -1,0 +1,69 @@
+"""Who is looking at a page: the API token in an http-only cookie, and CSRF for the forms.
+
+The CSRF token is an HMAC of the session's own token, so it needs no server-side state and a
+page from another site, which cannot read the cookie, cannot compute it. Every unsafe request
+under the pages' router must carry it, as a `csrf_token` form field or an `X-CSRF-Token` header
+(htmx sends the header, set once on `<body>`). Sign-in is the exception: it has no session yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from darkroom.api.deps import READ_METHODS, SessionDep
+from darkroom.domain.accounts import Principal, authenticate
+from darkroom.errors import Forbidden, Unauthorized
+
+__all__ = ["COOKIE", "SignInRequired", "UserDep", "check_csrf", "csrf_token", "current_principal"]
+
+COOKIE = "darkroom_token"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+CSRF_EXEMPT = ("/login",)
+
+
+class SignInRequired(Exception):
+    """Raised by pages without a valid session; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    try:
+        principal = authenticate(session, request.cookies.get(COOKIE))
+    except Unauthorized:
+        raise SignInRequired(str(request.url.path)) from None
+    if principal.is_run:
+        raise SignInRequired(str(request.url.path))
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(current_principal)]
+
+
+def csrf_token(session_token: str | None) -> str:
+    if not session_token:
+        return ""
+    return hmac.new(session_token.encode(), b"darkroom-csrf", hashlib.sha256).hexdigest()
+
+
+async def check_csrf(request: Request) -> None:
+    if request.method in READ_METHODS or request.url.path in CSRF_EXEMPT:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = str((await request.form()).get(CSRF_FIELD) or "")
+    expected = csrf_token(request.cookies.get(COOKIE))
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise Forbidden(
+            "this form did not come from a darkroom page of this session: reload the page and "
+            "try again",
+            code="csrf_failed",
+        )

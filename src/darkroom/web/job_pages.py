@@ -1,0 +1,99 @@
+"""The jobs history, a job's page with its runs side by side, live logs, re-run and cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sse_starlette import EventSourceResponse
+
+from darkroom.api.deps import SessionDep, commit_and_wake
+from darkroom.api.routes.runs import run_log_events
+from darkroom.db.models import ACTIVE_STATUSES
+from darkroom.domain import jobs, logs, processings, versions
+from darkroom.domain.accounts import user_names
+from darkroom.domain.pagination import PageRequest
+from darkroom.errors import DarkroomError
+from darkroom.web.auth import UserDep
+from darkroom.web.render import page, progress_of
+
+__all__ = ["router"]
+
+JOBS_PAGE = 100
+LOG_LINES_SHOWN = 5000
+router = APIRouter()
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    status: str | None = None,
+    processing: str | None = None,
+    before: int | None = None,
+) -> HTMLResponse:
+    """Every job on the organization's versions, newest first, by pages of JOBS_PAGE."""
+    flt = jobs.JobFilter(None, status or None, processing or None)
+    try:
+        result = jobs.list_jobs(session, user, PageRequest(before, JOBS_PAGE, True), flt)
+        items, older, error = result.items, result.next, None
+    except DarkroomError as exc:
+        items, older, error = [], None, exc.message
+    procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
+    titles = versions.version_titles(session, user, {j.target_version_id for j in items
+                                                     if j.target_version_id})  # fmt: skip
+    return page(request, "jobs.html", jobs=items, error=error, processings=procs, older=older,
+                titles=titles, users=user_names(session, user),
+                filters={"status": status or "", "processing": processing or ""})  # fmt: skip
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request,
+    job_id: int,
+    session: SessionDep,
+    user: UserDep,
+    run: Annotated[int | None, Query()] = None,
+) -> HTMLResponse:
+    job = jobs.get_job(session, user, job_id)
+    selected = next((r for r in job.runs if r.id == run), job.runs[-1])
+    lines = logs.list_lines(session, user, selected.id, 0, LOG_LINES_SHOWN)
+    trace_at = next((i for i, x in enumerate(lines) if x.text.startswith("Traceback")), None)
+    active = next((r for r in job.runs if r.status in ACTIVE_STATUSES), None)
+    target = versions.version_titles(session, user, {job.target_version_id or 0})
+    return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
+                active=active, progress=progress_of(selected), target_title=target,
+                output_version=jobs.output_version_of(session, user, job_id),
+                users=user_names(session, user))  # fmt: skip
+
+
+@router.get("/ui/runs/{run_id}/progress", response_class=HTMLResponse)
+def run_progress(request: Request, run_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+    """The progress bar's fragment; it polls itself while the run is active."""
+    selected = jobs.get_run(session, user, run_id)
+    return page(request, "_progress.html", selected=selected, progress=progress_of(selected))
+
+
+@router.get("/ui/runs/{run_id}/events")
+def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep,
+               after: int = 0) -> EventSourceResponse:  # fmt: skip
+    jobs.get_run(session, user, run_id)
+    last = request.headers.get("last-event-id", "")
+    if last.isdigit():
+        after = max(after, int(last))
+    return EventSourceResponse(run_log_events(request, user, run_id, after))
+
+
+@router.post("/ui/jobs/{job_id}/rerun")
+def rerun(request: Request, job_id: int, session: SessionDep, user: UserDep) -> Response:
+    new_run = jobs.rerun(session, user, job_id)
+    commit_and_wake(request, session)
+    return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
+
+
+@router.post("/ui/runs/{run_id}/cancel")
+def cancel(run_id: int, session: SessionDep, user: UserDep) -> Response:
+    run = jobs.cancel_run(session, user, run_id)
+    return RedirectResponse(f"/jobs/{run.job_id}?run={run.id}", status_code=303)

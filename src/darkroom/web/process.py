@@ -1,0 +1,120 @@
+"""The Process flow: processing -> model -> model version -> parameters -> launch.
+
+Opened from a version page in a modal (htmx swaps this module's fragments into a `<dialog>`);
+the same URLs render a whole page when opened directly, so it also works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from darkroom.api.deps import SessionDep, commit_and_wake
+from darkroom.domain import jobs, labels, model_registry, processings, versions
+from darkroom.domain.accounts import Principal
+from darkroom.domain.pagination import PageRequest
+from darkroom.errors import DarkroomError
+from darkroom.web import forms
+from darkroom.web.auth import UserDep
+from darkroom.web.render import page
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _process_context(
+    session: Session, user: Principal, version_id: int, processing: str | None, model: str | None,
+    model_version: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    version = versions.get_version(session, user, version_id)
+    procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
+    groups: dict[str, list[Any]] = {}
+    for p in sorted(procs, key=lambda p: (p.type, p.name)):
+        groups.setdefault(p.type, []).append(p)
+    chosen = processings.get_processing(session, user, processing) if processing else None
+    models = model_registry.list_models(session, user, PageRequest(limit=1000)).items
+    mv = (
+        model_registry.get_model_version(session, user, int(model_version))
+        if model_version and model_version.isdigit()
+        else None
+    )
+    chosen_model = (
+        model_registry.get_model(session, user, int(model)) if model and model.isdigit() else None
+    )
+    if mv is not None and (chosen_model is None or mv.model_id != chosen_model.id):
+        if chosen_model is None:
+            chosen_model = mv.model
+        else:
+            mv = None  # the model changed: its versions are to be chosen again
+    model_versions = (
+        model_registry.list_model_versions(session, user, chosen_model.id) if chosen_model else []
+    )
+    version_labels = {x.name.lower() for x in labels.list_labels(session, user, version_id)}
+    schema = processings.latest_revision(session, chosen.id).parameters_schema if chosen else {}
+    return {
+        "version": version, "groups": list(groups.items()), "chosen": chosen, "models": models,
+        "model": chosen_model, "model_version": mv, "model_versions": model_versions,
+        "version_label_names": version_labels, "schema": schema,
+    }  # fmt: skip
+
+
+@router.get("/versions/{version_id}/process", response_class=HTMLResponse)
+def process_form(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    processing: str | None = None,
+    model: str | None = None,
+    model_version: str | None = None,
+) -> HTMLResponse:
+    """Choose a processing, a model and version if it needs one, then its parameters."""
+    ctx = _process_context(session, user, version_id, processing or None, model or None,
+                           model_version or None)  # fmt: skip
+    fields = forms.fields_of(ctx["schema"])
+    return page(request, "process.html", fields=fields, field_errors={}, error=None, **ctx)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The submitted form as strings (its fields come from a schema, not from a signature)."""
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
+@router.post("/versions/{version_id}/process", response_class=HTMLResponse)
+def launch_from_form(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    form: Annotated[dict[str, str], Depends(form_fields)],
+) -> Response:
+    """Launches with the submitted parameters, or shows the form again with errors by field."""
+    ctx = _process_context(session, user, version_id, form.get("processing"), None,
+                           form.get("model_version") or None)  # fmt: skip
+    values, field_errors = forms.read_values(ctx["schema"], form)
+    error = None
+    if not field_errors:
+        try:
+            model_version_id = int(form["model_version"]) if form.get("model_version") else None
+            job = jobs.launch(
+                session, user, processing=form["processing"], target_version_id=version_id,
+                model_version_id=model_version_id, parameters=values,
+                executor=getattr(request.app.state, "executor", None),
+            )  # fmt: skip
+            commit_and_wake(request, session)
+            if request.headers.get("hx-request") == "true":
+                return Response(headers={"HX-Redirect": f"/jobs/{job.id}"})
+            return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+        except DarkroomError as exc:
+            session.rollback()
+            error = exc.message
+            loc = exc.details.get("loc") if isinstance(exc.details, dict) else None
+            if loc and loc[0] == "parameters" and len(loc) > 1:
+                field_errors[str(loc[1])] = exc.message.split(": ", 1)[-1]
+    fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
+    return page(request, "process.html", fields=fields, field_errors=field_errors,
+                error=error or "Some values are not valid.", **ctx)  # fmt: skip

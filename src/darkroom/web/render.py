@@ -1,0 +1,71 @@
+"""Rendering for the pages: the Jinja2 environment and the figures pages show about runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from darkroom.db.models import ACTIVE_STATUSES, Run, utcnow
+from darkroom.web.auth import COOKIE, csrf_token
+
+__all__ = ["Progress", "duration", "page", "progress_of", "templates"]
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page, or only its fragment when htmx asks for a template that has one."""
+    context.setdefault("csrf", csrf_token(request.cookies.get(COOKIE)))
+    context.setdefault("partial", request.headers.get("hx-request") == "true")
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def duration(run: Run) -> str:
+    """Total running time: started to finished, or to now while it runs."""
+    if run.started_at is None:
+        return ""
+    return _human(((run.finished_at or utcnow()) - run.started_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a run reported of its progress, with the rate and time left derived from it."""
+
+    done: int
+    total: int | None
+    percent: float | None
+    per_second: float | None
+    eta: str | None
+    live: bool
+
+
+def progress_of(run: Run, now: datetime | None = None) -> Progress:
+    live = run.status in ACTIVE_STATUSES
+    total = run.progress_total
+    percent = min(100.0, 100.0 * run.progress_done / total) if total else None
+    per_second = eta = None
+    if run.started_at is not None and run.progress_done > 0:
+        elapsed = ((run.finished_at or now or utcnow()) - run.started_at).total_seconds()
+        if elapsed > 0:
+            per_second = run.progress_done / elapsed
+            if live and total:
+                eta = _human(max(0, total - run.progress_done) / per_second)
+    return Progress(run.progress_done, total, percent, per_second, eta, live)
+
+
+templates.env.globals["duration"] = duration
+templates.env.globals["ACTIVE"] = [str(s) for s in ACTIVE_STATUSES]

@@ -1,0 +1,69 @@
+// darkroom's pages: the Process modal, confirmations, the job page's live log.
+// Plain script, no build step; htmx does the rest.
+(function () {
+  "use strict";
+
+  // A fragment swapped into the modal opens it; the pages stay usable without JavaScript.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target.id !== "modal-body") return;
+    const modal = document.getElementById("modal");
+    if (!modal.open) modal.showModal();
+  });
+
+  // Forms that destroy something ask first; the question is in data-confirm (text, not code).
+  // Forms marked data-refresh (the Process flow) re-render their block in place: on a change
+  // (the next choice appears) and on submit (errors by field, or htmx follows HX-Redirect).
+  // Delegated from the document, so a form swapped in a moment ago already behaves.
+  function refresh(form, method) {
+    const block = form.closest(".process");
+    if (!window.htmx || !block) return false;
+    const url = method === "GET"
+      ? `${form.action}?${new URLSearchParams(new FormData(form))}` : form.action;
+    window.htmx.ajax(method, url, { source: form, target: block, swap: "outerHTML" });
+    return true;
+  }
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    const question = form.dataset && form.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    } else if (form.hasAttribute("data-refresh") && refresh(form, form.method.toUpperCase())) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("change", (event) => {
+    const form = event.target.form;
+    if (form && form.id === "choose" && form.hasAttribute("data-refresh")) refresh(form, "GET");
+  });
+
+  // The live log: lines over SSE, auto-scroll unless the reader scrolled up; after a reconnect
+  // the browser resumes from the last event id; at the end, reload to show the final state.
+  function followLog() {
+    const log = document.getElementById("log");
+    if (!log || log.dataset.live !== "yes") return;
+    let follow = true;
+    log.addEventListener("scroll", () => {
+      follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    });
+    log.scrollTop = log.scrollHeight;
+    const source = new EventSource(`/ui/runs/${log.dataset.run}/events?after=${log.dataset.after}`);
+    source.addEventListener("log", (event) => {
+      const line = JSON.parse(event.data);
+      const span = document.createElement("span");
+      span.className = line.stream;
+      span.textContent = line.text + "\n";
+      log.appendChild(span);
+      if (follow) log.scrollTop = log.scrollHeight;
+    });
+    source.addEventListener("end", () => {
+      source.close();
+      window.location.reload();
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", followLog);
+  } else {
+    followLog();
+  }
+})();

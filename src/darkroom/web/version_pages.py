@@ -1,0 +1,212 @@
+"""Datasets, a version's tabs (assets, jobs, settings with its labels) and the asset view."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from darkroom.api.deps import SessionDep, StoreDep
+from darkroom.api.routes.assets import get_asset_image
+from darkroom.db.models import AuthorKind
+from darkroom.domain import annotations, assets, datasets, jobs, labels, versions
+from darkroom.domain.accounts import Principal, user_names
+from darkroom.domain.pagination import PageRequest
+from darkroom.domain.thumbnails import thumbnail
+from darkroom.errors import DarkroomError
+from darkroom.web.auth import UserDep
+from darkroom.web.render import page
+
+__all__ = ["router"]
+
+GRID_PAGE = 48
+router = APIRouter()
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    items = datasets.list_datasets(session, user, PageRequest(limit=1000)).items
+    return page(request, "datasets.html", datasets=items)
+
+
+@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(
+    request: Request, dataset_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
+    ds = datasets.get_dataset(session, user, dataset_id)
+    items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
+    names = {v.id: v.name for v in items}
+    return page(request, "dataset.html", dataset=ds, versions=items, names=names)
+
+
+def _asset_filter(label: str | None, tag: str | None, annotated: str | None) -> assets.AssetFilter:
+    """The grid's filters from query strings ("" means any; annotated is "yes" or "no")."""
+    return assets.AssetFilter(
+        label or None, tag or None, {"yes": True, "no": False}.get(annotated or "")
+    )
+
+
+def _grid(session: Session, user: Principal, version_id: int, after: int | None,
+          flt: assets.AssetFilter, version_labels: list[Any]) -> dict[str, Any]:  # fmt: skip
+    """One page of tiles: the assets, then all their shapes in one query."""
+    result = assets.list_assets(session, user, version_id, PageRequest(after, GRID_PAGE), flt)
+    label_map = {x.id: x for x in version_labels}
+    shapes = annotations.shapes_of_assets(session, [a.id for a in result.items])
+    return {"assets": result.items, "next": result.next, "shapes": shapes, "label_map": label_map}
+
+
+@router.get("/versions/{version_id}", response_class=HTMLResponse)
+def version_page(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    label: str | None = None,
+    tag: str | None = None,
+    annotated: str | None = None,
+) -> HTMLResponse:
+    """The Assets tab: thumbnails with their boxes, filtered, "load more" by keyset."""
+    version = versions.get_version(session, user, version_id)
+    version_labels = labels.list_labels(session, user, version_id)
+    try:
+        flt = _asset_filter(label, tag, annotated)
+        grid, error = _grid(session, user, version_id, None, flt, version_labels), None
+    except DarkroomError as exc:
+        grid, error = {"assets": [], "next": None, "shapes": {}, "label_map": {}}, exc.message
+    stats = versions.version_stats(session, user, version_id)
+    return page(request, "version.html", tab="assets", version=version, stats=stats, error=error,
+                filters={"label": label or "", "tag": tag or "", "annotated": annotated or ""},
+                labels=version_labels, query=request.url.query, **grid)  # fmt: skip
+
+
+@router.get("/versions/{version_id}/grid", response_class=HTMLResponse)
+def version_grid(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    after: int,
+    label: str | None = None,
+    tag: str | None = None,
+    annotated: str | None = None,
+) -> HTMLResponse:
+    """The next tiles, for the grid's "load more" (htmx)."""
+    flt = _asset_filter(label, tag, annotated)
+    grid = _grid(
+        session, user, version_id, after, flt, labels.list_labels(session, user, version_id)
+    )
+    query = "&".join(p for p in request.url.query.split("&") if not p.startswith("after="))
+    return page(request, "_tiles.html", version_id=version_id, query=query, **grid)
+
+
+@router.get("/versions/{version_id}/jobs", response_class=HTMLResponse)
+def version_jobs_page(
+    request: Request, version_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
+    """The Jobs tab: what ran on this version, newest first."""
+    version = versions.get_version(session, user, version_id)
+    flt = jobs.JobFilter(version_id=version_id)
+    items = jobs.list_jobs(session, user, PageRequest(limit=200, newest_first=True), flt).items
+    return page(request, "version_jobs.html", tab="jobs", version=version, jobs=items,
+                users=user_names(session, user))  # fmt: skip
+
+
+def _labels_page(
+    request: Request, session: Session, user: Principal, version_id: int, error: str | None = None
+) -> HTMLResponse:
+    version = versions.get_version(session, user, version_id)
+    stats = versions.version_stats(session, user, version_id)
+    counts = {c.label_id: c.shapes for c in stats.labels}
+    return page(request, "version_labels.html", tab="settings", version=version, error=error,
+                labels=labels.list_labels(session, user, version_id), counts=counts)  # fmt: skip
+
+
+@router.get("/versions/{version_id}/labels", response_class=HTMLResponse)
+def labels_page(
+    request: Request, version_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
+    """Settings -> Labels: what a pre-annotation may write; add, rename, recolour, delete."""
+    return _labels_page(request, session, user, version_id)
+
+
+def _label_change(
+    request: Request, session: Session, user: Principal, version_id: int, change: Any
+) -> Response:
+    try:
+        change()
+    except DarkroomError as exc:
+        session.rollback()
+        return _labels_page(request, session, user, version_id, exc.message)
+    return RedirectResponse(f"/versions/{version_id}/labels", status_code=303)
+
+
+@router.post("/versions/{version_id}/labels", response_class=HTMLResponse)
+def add_label(
+    request: Request,
+    version_id: int,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form()] = "",
+    color: Annotated[str, Form()] = "",
+) -> Response:
+    return _label_change(request, session, user, version_id,
+                         lambda: labels.create_label(session, user, version_id, name,
+                                                     color or None))  # fmt: skip
+
+
+@router.post("/ui/labels/{label_id}", response_class=HTMLResponse)
+def edit_label(
+    request: Request,
+    label_id: int,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form()] = "",
+    color: Annotated[str, Form()] = "",
+) -> Response:
+    label = labels.get_label(session, user, label_id)
+    return _label_change(request, session, user, label.version_id,
+                         lambda: labels.update_label(session, user, label_id, name=name,
+                                                     color=color or None))  # fmt: skip
+
+
+@router.post("/ui/labels/{label_id}/delete", response_class=HTMLResponse)
+def remove_label(
+    request: Request,
+    label_id: int,
+    session: SessionDep,
+    user: UserDep,
+    force: Annotated[bool, Form()] = False,
+) -> Response:
+    label = labels.get_label(session, user, label_id)
+    delete = lambda: labels.delete_label(session, user, label_id, force=force)  # noqa: E731
+    return _label_change(request, session, user, label.version_id, delete)
+
+
+@router.get("/assets/{asset_id}", response_class=HTMLResponse)
+def asset_page(request: Request, asset_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+    """The full image with every author's shapes, listed by author (a person or a run)."""
+    asset = assets.get_asset(session, user, asset_id)
+    version = versions.get_version(session, user, asset.version_id)
+    label_map = {x.id: x for x in labels.list_labels(session, user, asset.version_id)}
+    authored = annotations.list_annotations(session, user, asset_id)
+    run_ids = {a.author_id for a in authored if a.author_kind == AuthorKind.run}
+    return page(request, "asset.html", asset=asset, version=version, annotations=authored,
+                label_map=label_map, users=user_names(session, user),
+                runs=jobs.runs_by_id(session, user, run_ids))  # fmt: skip
+
+
+@router.get("/ui/assets/{asset_id}/thumbnail")
+def asset_thumbnail(asset_id: int, session: SessionDep, user: UserDep, store: StoreDep) -> Response:
+    asset = assets.get_asset(session, user, asset_id)
+    return Response(thumbnail(store, asset.blob_sha256, 256), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=31536000, immutable"})  # fmt: skip
+
+
+@router.get("/ui/assets/{asset_id}/image")
+def asset_image(
+    asset_id: int, request: Request, session: SessionDep, user: UserDep, store: StoreDep
+) -> Response:
+    """The original bytes, as the API serves them, for the cookie-authenticated asset view."""
+    return get_asset_image(asset_id, request, session, user, store)

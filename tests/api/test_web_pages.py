@@ -1,0 +1,289 @@
+"""The pages over HTTP (no browser): CSRF, escaping, organization checks, bounded queries, and
+the forms of Settings -> Labels, the processing editor and the asset view."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, insert
+
+from darkroom.db.engine import session_scope
+from darkroom.db.models import Asset
+from darkroom.domain import logs
+from darkroom.web.auth import COOKIE, csrf_token
+from tests.conftest import ADMIN_TOKEN
+
+CODE = "def run(ctx):\n    ctx.log.info('hi')\n"
+CSRF = {"csrf_token": csrf_token(ADMIN_TOKEN)}
+
+
+@pytest.fixture
+def web(app) -> Iterator[TestClient]:
+    """A signed-in browser-like client: the cookie, no bearer header, no redirects followed."""
+    with TestClient(app, cookies={COOKIE: ADMIN_TOKEN}, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def job(api, version):
+    body = {"name": "mine", "type": "custom", "source": {"kind": "inline", "code": CODE}}
+    r = api.post("/api/v1/processings", json=body)
+    assert r.status_code == 201, r.text
+    r = api.post("/api/v1/jobs", json={"processing": "mine", "target_version_id": version["id"]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+class QueryCounter:
+    def __init__(self, engine) -> None:
+        self.count = 0
+        self.engine = engine
+
+    def __enter__(self) -> QueryCounter:
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args: object) -> None:
+        self.count += 1
+
+
+def queries(app, client: TestClient, url: str) -> int:
+    with QueryCounter(app.state.engine) as counter:
+        r = client.get(url)
+    assert r.status_code == 200, r.text
+    return counter.count
+
+
+def test_unsafe_requests_need_the_csrf_token(web, api, version):
+    url = f"/versions/{version['id']}/labels"
+    r = web.post(url, data={"name": "bird"})
+    assert r.status_code == 403
+    assert "did not come from a darkroom page" in r.text
+    r = web.post(url, data={"name": "bird", "csrf_token": "0" * 64})
+    assert r.status_code == 403
+    names = [x["name"] for x in api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]]
+    assert "bird" not in names
+    assert web.post(url, data={"name": "bird", **CSRF}).status_code == 303
+    # htmx sends it as a header
+    r = web.post(url, data={"name": "fish"}, headers={"X-CSRF-Token": CSRF["csrf_token"]})
+    assert r.status_code == 303
+    names = [x["name"] for x in api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]]
+    assert {"bird", "fish"} <= set(names)
+    # the token is in every page's forms, and it is this session's
+    page = web.get(url).text
+    assert f'value="{CSRF["csrf_token"]}"' in page
+    assert re.search(r"hx-headers='\{\"X-CSRF-Token\": \"[0-9a-f]{64}\"\}'", page)
+
+
+def test_sign_in_sets_an_http_only_strict_cookie(anon):
+    r = anon.post("/login", data={"token": ADMIN_TOKEN, "next": "//evil.example/"},
+                  follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    assert r.headers["location"] == "/datasets"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_log_lines_and_names_are_escaped(app, web, api, job):
+    run_id = job["runs"][0]["id"]
+    with session_scope(app.state.sessions) as session:
+        logs.append_lines(session, run_id, [
+            logs.Line(1, datetime.now(UTC), "stdout", "<script>alert('x')</script>"),
+        ])  # fmt: skip
+    html = web.get(f"/jobs/{job['id']}").text
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    ds = api.post("/api/v1/datasets", json={"name": "<img src=x onerror=alert(1)>"}).json()
+    html = web.get("/datasets").text
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert web.get(f"/datasets/{ds['id']}").status_code == 200
+
+
+def test_pages_check_the_organization(app, web, other_org_api, version, job):
+    ds = other_org_api.post("/api/v1/datasets", json={"name": "theirs"}).json()
+    theirs = other_org_api.post(f"/api/v1/datasets/{ds['id']}/versions", json={"name": "v"}).json()
+    for url in (f"/datasets/{ds['id']}", f"/versions/{theirs['id']}",
+                f"/versions/{theirs['id']}/labels", f"/versions/{theirs['id']}/jobs",
+                f"/versions/{theirs['id']}/process"):  # fmt: skip
+        r = web.get(url)
+        assert r.status_code == 404, url
+        assert "<h1>Error 404</h1>" in r.text
+    assert "theirs" not in web.get("/datasets").text
+    # and the other organization cannot see ours through the pages either
+    token = other_org_api.headers["authorization"].split()[1]
+    with TestClient(app, cookies={COOKIE: token}, follow_redirects=False) as mallory:
+        assert mallory.get(f"/jobs/{job['id']}").status_code == 404
+        assert mallory.get(f"/versions/{version['id']}").status_code == 404
+        r = mallory.post(f"/ui/jobs/{job['id']}/rerun",
+                         data={"csrf_token": csrf_token(token)})  # fmt: skip
+        assert r.status_code == 404
+
+
+def test_signed_out_pages_redirect_to_sign_in(anon):
+    r = anon.get("/jobs", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/jobs"
+
+
+def _bulk_assets(app, version_id: int, n: int, sha: str) -> None:
+    rows = [{"version_id": version_id, "blob_sha256": sha, "filename": f"f{i:05}.jpg",
+             "mime": "image/jpeg", "width": 64, "height": 48, "meta": {}}
+            for i in range(n)]  # fmt: skip
+    with session_scope(app.state.sessions) as session:
+        session.execute(insert(Asset), rows)
+
+
+def test_assets_grid_and_jobs_list_make_a_fixed_number_of_queries(app, web, api, version, upload,
+                                                                   job):  # fmt: skip
+    first = upload(version["id"], "seed.jpg")
+    api.post(f"/api/v1/assets/{first['id']}/annotations",
+             json={"shapes": [{"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}]},
+             ).raise_for_status()  # fmt: skip
+    grid = f"/versions/{version['id']}"
+    few = queries(app, web, grid)
+    _bulk_assets(app, version["id"], 1000, first["blob_sha256"])
+    many = queries(app, web, grid)
+    assert web.get(grid).text.count("data-asset=") == 48
+    assert many == few
+    more = web.get(f"/versions/{version['id']}/grid?after={first['id']}").text
+    assert more.count("data-asset=") == 48
+    assert "Load more" in more
+
+    few = queries(app, web, "/jobs")
+    launch = {"processing": "mine", "target_version_id": version["id"]}
+    for _ in range(999):
+        api.post("/api/v1/jobs", json=launch).raise_for_status()
+    many = queries(app, web, "/jobs")
+    assert many == few
+    assert queries(app, web, f"/versions/{version['id']}/jobs") <= few
+    html = web.get("/jobs").text
+    assert html.count('<tr><td><a href="/jobs/') == 100
+    older = re.search(r'href="/jobs\?before=(\d+)', html)
+    assert older, "the newest 100 jobs come first, with a link to older ones"
+    assert f'href="/jobs/{job["id"] + 999}"' in html  # the newest
+
+
+def test_labels_settings_add_rename_recolour_delete(web, api, version, upload):
+    url = f"/versions/{version['id']}/labels"
+    assert web.post(url, data={"name": "bird", "color": "#123456", **CSRF}).status_code == 303
+    labels = {
+        x["name"]: x for x in api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]
+    }
+    assert labels["bird"]["color"] == "#123456"
+    bird = labels["bird"]["id"]
+    r = web.post(f"/ui/labels/{bird}", data={"name": "Bird", "color": "#abcdef", **CSRF})
+    assert r.status_code == 303
+    listed = api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]
+    renamed = next(x for x in listed if x["id"] == bird)
+    assert (renamed["name"], renamed["color"]) == ("Bird", "#abcdef")
+    # errors come back as the page with the message, nothing changed
+    r = web.post(url, data={"name": "cat", **CSRF})
+    assert r.status_code == 200
+    assert "already exists" in r.text
+    r = web.post(f"/ui/labels/{bird}", data={"name": "Bird", "color": "blue", **CSRF})
+    assert r.status_code == 200
+    assert 'role="alert"' in r.text
+    # a label in use needs force (the page asks first and sends it)
+    a = upload(version["id"])
+    api.post(f"/api/v1/assets/{a['id']}/annotations",
+             json={"shapes": [{"kind": "rectangle", "label": "Bird", "bbox": [1, 1, 5, 5]}]},
+             ).raise_for_status()  # fmt: skip
+    r = web.post(f"/ui/labels/{bird}/delete", data=CSRF)
+    assert r.status_code == 200
+    assert "used by 1 shapes" in r.text
+    assert 'data-confirm="Delete Bird and its 1 shapes?"' in web.get(url).text
+    assert web.post(f"/ui/labels/{bird}/delete", data={"force": "true", **CSRF}).status_code == 303
+    names = [x["name"] for x in api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]]
+    assert "Bird" not in names
+
+
+def test_asset_view_lists_shapes_by_author(app, web, api, version, upload, job):
+    a = upload(version["id"], "pic.jpg")
+    api.post(f"/api/v1/assets/{a['id']}/annotations",
+             json={"shapes": [{"kind": "rectangle", "label": "cat", "bbox": [2, 3, 10, 12]}]},
+             ).raise_for_status()  # fmt: skip
+    html = web.get(f"/assets/{a['id']}").text
+    assert "admin" in html
+    assert "(person)" in html
+    assert 'data-author="user-' in html
+    assert "2, 3, 10, 12" in html
+    r = web.get(f"/ui/assets/{a['id']}/image")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/jpeg"
+    empty = upload(version["id"], "none.jpg")
+    assert "No shape on this image yet." in web.get(f"/assets/{empty['id']}").text
+
+
+def test_processing_editor_makes_revisions(web, api):
+    r = web.post("/processings/new", data={
+        "name": "counter", "type": "custom", "description": "counts", "timeout_s": "60",
+        "parameters_schema": '{"type": "object", "properties": {"n": {"type": "integer", '
+                             '"default": 3}}}',
+        "code": CODE, **CSRF})  # fmt: skip
+    assert r.status_code == 303, r.text
+    url = r.headers["location"]
+    page = web.get(url).text
+    assert "counts" in page
+    assert "<code>3</code>" in page
+    # bad JSON and a schema whose default breaks it: errors, no new revision
+    r = web.post(url, data={"description": "counts", "timeout_s": "60",
+                            "parameters_schema": "{nope", "code": CODE, **CSRF})  # fmt: skip
+    assert r.status_code == 200
+    assert "not valid JSON" in r.text
+    assert "{nope" in r.text
+    r = web.post(url, data={"description": "counts", "timeout_s": "60", "code": CODE,
+                            "parameters_schema": '{"type": "object", "properties": {"n": '
+                                                 '{"type": "integer", "default": "x"}}}',
+                            **CSRF})  # fmt: skip
+    assert r.status_code == 200
+    assert "defaults do not validate" in r.text
+    assert len(api.get("/api/v1/processings/counter/revisions").json()["items"]) == 1
+    r = web.post(url, data={"description": "counts", "timeout_s": "120", "code": CODE,
+                            "parameters_schema": '{"type": "object", "properties": {"n": '
+                                                 '{"type": "integer", "default": 5}}}',
+                            **CSRF})  # fmt: skip
+    assert r.status_code == 303
+    revisions = api.get("/api/v1/processings/counter/revisions").json()["items"]
+    assert [x["number"] for x in revisions] == [1, 2]
+    assert revisions[1]["timeout_s"] == 120
+    assert "<code>5</code>" in web.get(url).text
+    # a public built-in is shown, not editable
+    builtin = web.get("/processings/dataset-stats").text
+    assert "not editable here" in builtin
+    assert 'id="processing-form"' not in builtin
+
+
+def test_process_modal_fragment_and_htmx_launch(web, version, job):
+    url = f"/versions/{version['id']}/process"
+    fragment = web.get(url, headers={"HX-Request": "true"}).text
+    assert "<html" not in fragment
+    assert 'id="process-flow"' in fragment
+    assert "<html" in web.get(url).text
+    r = web.post(url, data={"processing": "mine", **CSRF}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert re.fullmatch(r"/jobs/\d+", r.headers["hx-redirect"])
+
+
+def test_processing_page_shows_bundle_and_image_revisions(web, api):
+    from tests.api.test_bundles_api import push
+
+    push(api)
+    push(api, {"darkroom.yaml": b"name: boxer\ntype: custom\nentrypoint: main:run\n",
+               "main.py": b"def run(ctx):\n    pass\n", "requirements.txt": b"six==1.16.0\n"},
+         dev=True)  # fmt: skip
+    html = web.get("/processings/boxer").text
+    assert "<code>main:run</code>" in html
+    assert "<code>six==1.16.0</code>" in html
+    assert "development" in html
+    assert "push a new bundle to change it" in html
+    listed = web.get("/processings").text
+    assert re.search(r'href="/processings/\d+">boxer</a>.*?<td>1 <span', listed, re.S)
