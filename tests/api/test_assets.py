@@ -144,3 +144,26 @@ def test_delete_asset(api, version, upload):
 def test_path_in_filename_cannot_escape(api, version):
     r = _post(api, version["id"], ("../../etc/a.jpg", image_bytes()))
     assert r.status_code == 422
+
+
+def test_many_images_in_one_request(api, other_org_api, version, upload, make_image):
+    import io
+    import tarfile
+
+    a = upload(version["id"], "a.jpg", make_image(seed=1))
+    b = upload(version["id"], "b.jpg", make_image(seed=2))
+    other = api.post(f"/api/v1/datasets/{version['dataset_id']}/versions",
+                     json={"name": "other"}).json()  # fmt: skip
+    c = upload(other["id"], "c.jpg", make_image(seed=3))
+    url = f"/api/v1/versions/{version['id']}/images"
+    r = api.get(url, params={"ids": f"{b['id']},{c['id']},{a['id']}"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar}
+    assert list(members) == [str(b["id"]), str(a["id"])]  # in the order asked, c not in it
+    assert members[str(a["id"])] == api.get(f"/api/v1/assets/{a['id']}/image").content
+    assert api.get(url, params={"ids": "1,x"}).status_code == 422
+    too_many = ",".join(str(i) for i in range(1, 66))
+    assert api.get(url, params={"ids": too_many}).status_code == 422
+    assert other_org_api.get(url, params={"ids": str(a["id"])}).status_code == 404

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -91,45 +92,58 @@ class ProcessingContext:
         return int(self.client.version_stats(self.input_version["id"])["assets"])
 
     def iter_assets(
-        self, batch_size: int = 8, prefetch: int = 2, threads: int = 4, **filters: Any
+        self, batch_size: int = 8, prefetch: int = 2, threads: int = 2, **filters: Any
     ) -> Iterator[list[LoadedAsset]]:
-        """Batches of decoded images; downloads and decoding run ahead in `threads` threads.
+        """Batches of decoded images of the input version, `prefetch` batches ahead.
 
-        An image that cannot be read is logged and counted as a failure (see `record_failure`)
-        and left out of its batch.
+        Each batch is fetched in one request and decoded in a background thread while the
+        caller works on the ones before. An image that cannot be read is logged and counted as
+        a failure (see `record_failure`) and left out of its batch.
         """
-        window = max(1, prefetch) * batch_size
+        pending: deque[tuple[list[dict[str, Any]], Future[list[Any]]]] = deque()
         with ThreadPoolExecutor(threads, thread_name_prefix="darkroom-load") as pool:
-            pending: list[tuple[dict[str, Any], Future[np.ndarray]]] = []
-            batch: list[LoadedAsset] = []
+            group: list[dict[str, Any]] = []
             for page in self.iter_asset_pages(page_size=max(batch_size * 4, 100), **filters):
                 for asset in page:
-                    pending.append((asset, pool.submit(self._load_image, asset["id"])))
-                    while len(pending) > window:
-                        batch += self._collect(pending.pop(0))
-                        if len(batch) >= batch_size:
-                            yield batch[:batch_size]
-                            batch = batch[batch_size:]
+                    group.append(asset)
+                    if len(group) == batch_size:
+                        pending.append((group, pool.submit(self._load_batch, group)))
+                        group = []
+                        while len(pending) > prefetch:
+                            yield from self._ready(*pending.popleft())
+            if group:
+                pending.append((group, pool.submit(self._load_batch, group)))
             while pending:
-                batch += self._collect(pending.pop(0))
-                if len(batch) >= batch_size:
-                    yield batch[:batch_size]
-                    batch = batch[batch_size:]
-            if batch:
-                yield batch
+                yield from self._ready(*pending.popleft())
 
-    def _load_image(self, asset_id: int) -> np.ndarray:
-        data = self.client.download_image(asset_id)
-        with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
-
-    def _collect(self, item: tuple[dict[str, Any], Future[np.ndarray]]) -> list[LoadedAsset]:
-        asset, future = item
+    def _load_batch(self, assets: list[dict[str, Any]]) -> list[np.ndarray | Exception]:
+        """Decoded images, or the exception that stands for each one that could not be read."""
         try:
-            return [LoadedAsset(asset, future.result())]
-        except Exception as exc:  # a bad image must not end the run by itself
-            self.record_failure(f"asset {asset['id']} ({asset['filename']})", exc)
-            return []
+            found = self.client.download_images(self.input_version["id"], [a["id"] for a in assets])
+        except Exception as exc:
+            return [exc] * len(assets)
+        out: list[np.ndarray | Exception] = []
+        for asset in assets:
+            try:
+                if asset["id"] not in found:
+                    raise LookupError("not in the input version any more")
+                with Image.open(io.BytesIO(found[asset["id"]])) as img:
+                    out.append(np.asarray(img.convert("RGB")))
+            except Exception as exc:  # a bad image must not end the run by itself
+                out.append(exc)
+        return out
+
+    def _ready(
+        self, assets: list[dict[str, Any]], future: Future[list[Any]]
+    ) -> Iterator[list[LoadedAsset]]:
+        batch = []
+        for asset, image in zip(assets, future.result(), strict=True):
+            if isinstance(image, Exception):
+                self.record_failure(f"asset {asset['id']} ({asset['filename']})", image)
+            else:
+                batch.append(LoadedAsset(asset, image))
+        if batch:
+            yield batch
 
     def record_failure(self, what: str, exc: BaseException) -> None:
         """Logs and counts a per-item failure; past `max_failures` the run fails."""
