@@ -119,8 +119,8 @@ MAX_BATCH_IMAGES = 64
 def get_assets(
     session: Session, principal: Principal, version_id: int, asset_ids: Sequence[int]
 ) -> list[Asset]:
-    """Many assets of one version in one query, in the order asked; ids not in the version
-    are left out (the caller says which)."""
+    """Many assets of one version in one query, in the order asked; ids that are not in the
+    version are left out."""
     if len(asset_ids) > MAX_BATCH_IMAGES:
         raise InvalidInput(f"at most {MAX_BATCH_IMAGES} assets at once", details={"loc": ["ids"]})
     get_version(session, principal, version_id)

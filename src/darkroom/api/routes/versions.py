@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from darkroom.api.deps import (
@@ -73,15 +73,22 @@ def get_images(
         raise InvalidInput(
             "ids must be comma-separated integers", details={"loc": ["ids"]}
         ) from None
-    found = assets.get_assets(session, principal, version_id, wanted)
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for asset in found:
-            data = store.read(asset.blob_sha256)
-            info = tarfile.TarInfo(str(asset.id))
+    found = [
+        (a.id, a.blob_sha256) for a in assets.get_assets(session, principal, version_id, wanted)
+    ]
+
+    def tar_stream() -> Iterator[bytes]:
+        """One image in memory at a time: header, bytes, padding to 512; then the end blocks."""
+        for asset_id, sha in found:
+            data = store.read(sha)
+            info = tarfile.TarInfo(str(asset_id))
             info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return Response(raw.getvalue(), media_type="application/x-tar")
+            yield info.tobuf(tarfile.USTAR_FORMAT)
+            yield data
+            yield b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+        yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+    return StreamingResponse(tar_stream(), media_type="application/x-tar")
 
 
 @router.get("/{version_id}/stats", response_model=VersionStatsPublic)
