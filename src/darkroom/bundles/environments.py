@@ -74,7 +74,9 @@ def _site_packages(env: Path) -> Path:
 
 def _link_darkroom(env: Path) -> None:
     """Makes darkroom's packages importable after the environment's own (a .pth hook)."""
-    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:  # as darkroom's own interpreter sees them, no more
+        dirs.append(site.getusersitepackages())
     lines = [f"import site; site.addsitedir({d!r})" for d in dirs if Path(d).is_dir()]
     target = _site_packages(env)
     target.mkdir(parents=True, exist_ok=True)

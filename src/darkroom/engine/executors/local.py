@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from darkroom.db.models import utcnow
@@ -23,12 +24,17 @@ from darkroom.domain.runs import Claimed
 from darkroom.engine.executors.base import OutputLine
 from darkroom.errors import InvalidInput
 
-__all__ = ["LocalExecutor", "LocalHandle"]
+__all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
 RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 # Executors of this release that run container images: none yet (a Kubernetes or Docker
 # executor would be listed here); image sources are stored and shown, and refused at launch.
 IMAGE_EXECUTORS: tuple[str, ...] = ()
+# What a run keeps of the server's DARKROOM_* settings (the runtime's own), and what it loses of
+# the rest of the environment.
+RUN_SETTINGS = frozenset({"DARKROOM_CACHE", "DARKROOM_ENV_MAX_AGE_DAYS", "DARKROOM_ENV_MAX_BYTES"})
+STORAGE_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                             "PGPASSWORD"})  # fmt: skip
 
 
 @dataclass
@@ -67,13 +73,12 @@ class LocalExecutor:
 
     def start(self, claimed: Claimed, server_url: str) -> LocalHandle:
         env = {
-            **os.environ,
+            **run_environment(os.environ),
             "DARKROOM_URL": server_url,
             "DARKROOM_RUN_TOKEN": claimed.token,
             "DARKROOM_RUN_ID": str(claimed.run_id),
             "PYTHONUNBUFFERED": "1",
         }
-        env.pop("DARKROOM_TOKEN", None)
         process = subprocess.Popen(
             [self.python, "-m", "darkroom.runtime"],
             stdin=subprocess.DEVNULL,
@@ -117,6 +122,16 @@ class LocalExecutor:
 
     def kill(self, handle: LocalHandle) -> None:
         _signal_group(handle.process, signal.SIGKILL)
+
+
+def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment minus its secrets: a processing acts with its run token only,
+    so it gets neither the admin or user tokens, nor the database URL, nor storage credentials."""
+    return {
+        key: value for key, value in environ.items()
+        if not (key.startswith("DARKROOM_") and key not in RUN_SETTINGS)
+        and key not in STORAGE_SECRETS
+    }  # fmt: skip
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
