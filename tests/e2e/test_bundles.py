@@ -168,9 +168,9 @@ def test_run_local_then_push(cli, server, tmp_path):
     r = cli("processing", "run-local", str(folder), "--version", str(v["id"]))
     assert "edited: 1 assets" in r.out
     assert cli("processing", "push", str(folder)).code == 0
-    with Client(server.url, server.token) as dr:
-        revisions = [(x["number"], x["is_dev"]) for x in dr.list_revisions("wip")]
-    assert revisions == [(1, True), (2, True), (3, False)]
+    listed = cli("processing", "revisions", "wip", "--json").json()
+    assert [(x["number"], x["is_dev"]) for x in listed] == [(1, True), (2, True), (3, False)]
+    assert re.search(r"3\s+│\s+bundle\s+│\s+False", cli("processing", "revisions", "wip").out)
     r = cli("job", "launch", "wip", "--version", str(v["id"]), "--follow")
     assert "edited: 1 assets" in r.out
     assert cli("job", "list", "--json").json()[-1]["runs"][-1]["revision"] == 3

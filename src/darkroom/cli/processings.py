@@ -50,6 +50,19 @@ def show(ctx: typer.Context, processing: str, json_: JsonOpt = False) -> None:
         print_object(client.get_processing(processing), json_)
 
 
+@app.command("revisions")
+def revisions(ctx: typer.Context, processing: str, json_: JsonOpt = False) -> None:
+    """Every revision of a processing: number, source, development or not, when."""
+    with client_from(ctx) as client:
+        items = client.list_revisions(processing)
+    rows = [{**r, "source": r["source"].get("kind"), "dev": r["is_dev"],
+             "timeout": r["timeout_s"]} for r in items]  # fmt: skip
+    if json_:
+        print_json(items)
+        return
+    print_rows(rows, ("number", "source", "dev", "timeout", "created_at"), False, "revisions")
+
+
 @app.command("create")
 def create(
     ctx: typer.Context,
