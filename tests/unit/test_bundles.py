@@ -124,6 +124,19 @@ def test_links_devices_and_bombs_are_refused():
     assert "not a readable" in error_of(b"definitely not an archive").message
 
 
+def test_a_corrupt_entry_is_a_bad_archive_not_a_crash():
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("darkroom.yaml", MANIFEST)
+        z.writestr("main.py", MAIN * 50)
+    data = bytearray(raw.getvalue())
+    at = data.find(b"main.py") + 20  # inside main.py's compressed bytes
+    data[at : at + 10] = b"\xff" * 10
+    error = error_of(bytes(data))
+    assert isinstance(error, InvalidInput)
+    assert error.code == "bad_archive"
+
+
 def test_pinned_requirements_are_normalized():
     text = "# tools\nSix==1.16.0  # comment\nrequests[socks]==2.32.3 ; python_version > '3'\n"
     assert parse_requirements(text) == [

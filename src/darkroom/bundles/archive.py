@@ -16,10 +16,13 @@ import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from darkroom.bundles.manifest import MANIFEST, Manifest, bad, parse_manifest
 from darkroom.errors import PayloadTooLarge
@@ -73,72 +76,75 @@ def _clean(name: str) -> str:
     return "/".join(parts)
 
 
-def _entries(data: bytes) -> Iterator[tuple[str, int, bool, bytes | None, bool]]:
-    """(path, size, is_file, bytes-or-None-for-dirs, executable) of a zip or tar(.gz)."""
-    if data[:4] == b"PK\x03\x04":
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as exc:
-            raise bad(f"not a readable zip archive: {exc}", code="bad_archive") from exc
-        for info in archive.infolist():
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise bad(f"bundle entry {info.filename!r} is a symbolic link", info.filename,
-                          code="unsafe_bundle")  # fmt: skip
-            if info.is_dir():
-                yield info.filename, 0, False, None, False
-            else:
-                yield info.filename, info.file_size, True, None, bool(mode & 0o111)
-        return
+ZIP_MAGIC = b"PK\x03\x04"
+UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str
+    size: int  # as the archive declares it; reads never go past it
+    executable: bool
+    ref: Any  # the ZipInfo or TarInfo to read it by
+
+
+@contextmanager
+def _opened(data: bytes) -> Iterator[tuple[list[_Entry], Callable[[Any], bytes]]]:
+    """The archive's regular files, every header checked, and how to read one; links and
+    devices are refused here, before any content is read."""
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 (closed below)
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
+        if data[:4] == ZIP_MAGIC:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                entries = []
+                for info in archive.infolist():
+                    mode = info.external_attr >> 16
+                    if stat.S_ISLNK(mode):
+                        raise bad(f"bundle entry {info.filename!r} is a symbolic link",
+                                  info.filename, code="unsafe_bundle")  # fmt: skip
+                    path = _clean(info.filename)
+                    if not info.is_dir():
+                        entries.append(_Entry(path, info.file_size, bool(mode & 0o111), info))
+                yield entries, archive.read
+            return
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            entries = []
+            for member in tar:
+                if member.issym() or member.islnk():
+                    raise bad(f"bundle entry {member.name!r} is a link (to {member.linkname!r})",
+                              member.name, code="unsafe_bundle")  # fmt: skip
+                if not (member.isfile() or member.isdir()):
+                    raise bad(f"bundle entry {member.name!r} is not a regular file",
+                              member.name, code="unsafe_bundle")  # fmt: skip
+                path = _clean(member.name)
+                if member.isfile():
+                    entries.append(_Entry(path, member.size, bool(member.mode & 0o111), member))
+            yield entries, lambda member: tar.extractfile(member).read()  # type: ignore[union-attr]
+    except UNREADABLE as exc:
         raise bad(f"not a readable .zip or .tar.gz archive: {exc}", code="bad_archive") from exc
-    with tar:
-        for member in tar:
-            if member.issym() or member.islnk():
-                raise bad(f"bundle entry {member.name!r} is a link (to {member.linkname!r})",
-                          member.name, code="unsafe_bundle")  # fmt: skip
-            if not (member.isfile() or member.isdir()):
-                raise bad(f"bundle entry {member.name!r} is not a regular file", member.name,
-                          code="unsafe_bundle")  # fmt: skip
-            yield member.name, member.size, member.isfile(), None, bool(member.mode & 0o111)
 
 
 def _read_all(data: bytes, limits: Limits) -> tuple[dict[str, bytes], set[str]]:
-    """Checks every entry's header first, then reads the contents within the limits."""
-    paths: dict[str, str] = {}
-    executable: set[str] = set()
-    total = 0
-    for name, size, is_file, _, is_exec in _entries(data):
-        path = _clean(name)
-        if not is_file:
-            continue
-        if path.split("/")[0] in IGNORED_DIRS or path.endswith(IGNORED_SUFFIXES):
-            continue
-        total += size
-        if total > limits.max_unpacked_bytes:
-            raise PayloadTooLarge(f"the bundle expands to more than {limits.max_unpacked_bytes} "
-                                  "bytes", code="bundle_too_large")  # fmt: skip
-        if len(paths) >= limits.max_files:
-            raise PayloadTooLarge(f"the bundle has more than {limits.max_files} files",
-                                  code="bundle_too_large")  # fmt: skip
-        if path in paths:
-            raise bad(f"bundle entry {path!r} appears twice", path)
-        paths[path] = name
-        if is_exec:
-            executable.add(path)
-    files: dict[str, bytes] = {}
-    if data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for path, name in paths.items():
-                files[path] = archive.read(name)  # bounded by the declared sizes checked above
-    else:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            for path, name in paths.items():
-                extracted = tar.extractfile(name)
-                files[path] = extracted.read() if extracted else b""
-    return files, executable
+    """Checks every entry's header and the limits first, then reads the contents."""
+    with _opened(data) as (entries, read):
+        wanted: dict[str, _Entry] = {}
+        total = 0
+        for entry in entries:
+            path = entry.name
+            if path.split("/")[0] in IGNORED_DIRS or path.endswith(IGNORED_SUFFIXES):
+                continue
+            total += entry.size
+            if total > limits.max_unpacked_bytes:
+                raise PayloadTooLarge(f"the bundle expands to more than "
+                                      f"{limits.max_unpacked_bytes} bytes",
+                                      code="bundle_too_large")  # fmt: skip
+            if len(wanted) >= limits.max_files:
+                raise PayloadTooLarge(f"the bundle has more than {limits.max_files} files",
+                                      code="bundle_too_large")  # fmt: skip
+            if path in wanted:
+                raise bad(f"bundle entry {path!r} appears twice", path)
+            wanted[path] = entry
+        files = {path: read(entry.ref) for path, entry in wanted.items()}
+    return files, {path for path, entry in wanted.items() if entry.executable}
 
 
 def read_bundle(data: bytes, limits: Limits | None = None) -> Bundle:
@@ -147,10 +153,7 @@ def read_bundle(data: bytes, limits: Limits | None = None) -> Bundle:
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(f"the bundle is {len(data)} bytes; the limit is {limits.max_bytes}",
                               code="bundle_too_large")  # fmt: skip
-    files, executable = _read_all(data, limits)
-    if sum(len(v) for v in files.values()) > limits.max_unpacked_bytes:
-        raise PayloadTooLarge(f"the bundle expands to more than {limits.max_unpacked_bytes} "
-                              "bytes", code="bundle_too_large")  # fmt: skip
+    files, executable = _read_all(data, limits)  # reads stop at the declared, checked sizes
     if MANIFEST not in files:
         tops = {p.split("/")[0] for p in files}
         if len(tops) == 1 and f"{next(iter(tops))}/{MANIFEST}" in files:
