@@ -108,16 +108,24 @@ def requirements_key(python: str, requirements: list[str]) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()[:24]
 
 
-def _check_script(path: str, files: Mapping[str, bytes]) -> None:
-    if path not in files:
-        raise bad(f"{MANIFEST}: entrypoint script {path!r} is not in the bundle", MANIFEST,
-                  "entrypoint")  # fmt: skip
+def _parse(path: str, files: Mapping[str, bytes]) -> ast.Module:
+    """The module's syntax tree, compiled once to catch what parsing alone lets through (a
+    top-level `return`), or an error naming the file and line."""
     try:
-        compile(files[path].decode("utf-8"), path, "exec")
+        tree = ast.parse(files[path].decode("utf-8"), path)
+        compile(tree, path, "exec")
+        return tree
     except (SyntaxError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise bad(f"{path}{f' line {line}' if line else ''}: {getattr(exc, 'msg', exc)}",
                   path, line or 0) from exc  # fmt: skip
+
+
+def _check_script(path: str, files: Mapping[str, bytes]) -> None:
+    if path not in files:
+        raise bad(f"{MANIFEST}: entrypoint script {path!r} is not in the bundle", MANIFEST,
+                  "entrypoint")  # fmt: skip
+    _parse(path, files)
 
 
 def _check_entrypoint(entrypoint: str, files: Mapping[str, bytes]) -> None:
@@ -137,14 +145,10 @@ def _check_entrypoint(entrypoint: str, files: Mapping[str, bytes]) -> None:
     if path is None:
         raise bad(f"{MANIFEST}: entrypoint module {module!r} not found in the bundle (looked "
                   f"for {base}.py and {base}/__init__.py)", MANIFEST, "entrypoint")  # fmt: skip
-    try:
-        tree = ast.parse(files[path].decode("utf-8"), path)
-    except (SyntaxError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise bad(f"{path}{f' line {line}' if line else ''}: {getattr(exc, 'msg', exc)}",
-                  path, line or 0) from exc  # fmt: skip
     defined = {
-        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name
+        for node in _parse(path, files).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     if function not in defined:
         raise bad(f"{path} defines no function {function!r} (the entrypoint)", MANIFEST,
