@@ -169,18 +169,13 @@ def collect_garbage(
         elif path.is_dir() and (path / READY).exists() and path.name != keep:
             used = (path / LAST_USED).stat().st_mtime if (path / LAST_USED).exists() else 0.0
             envs.append((used, path))
-    removed = []
-    kept = []
-    for used, path in sorted(envs):
-        if now - used > max_age_s:
-            removed.append(path)
-        else:
-            kept.append((used, path))
-    total = sum(_size(p) for _, p in kept) + (_size(root / keep) if keep else 0)
-    for _, path in kept:  # oldest first
+    removed = [path for used, path in sorted(envs) if now - used > max_age_s]
+    kept = [(path, _size(path)) for used, path in sorted(envs) if now - used <= max_age_s]
+    total = sum(size for _, size in kept) + (_size(root / keep) if keep else 0)
+    for path, size in kept:  # oldest first
         if total <= max_bytes:
             break
-        total -= _size(path)
+        total -= size
         removed.append(path)
     for path in removed:
         with _locked(root / f"{path.name}.lock"):
