@@ -5,6 +5,8 @@ set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)  # the run sandbox
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)  # run limits
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -66,9 +66,14 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
+        socket: str | None = None,
     ) -> None:
+        """`socket`: reach the server over this Unix socket instead of TCP (how a sandboxed run
+        talks to it); `url` then only names the server in messages."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        if socket is not None and transport is None:
+            transport = httpx.HTTPTransport(uds=socket)
         self._http = httpx.Client(
             base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
         )

@@ -7,10 +7,11 @@ working directory, or the file named by `DARKROOM_CONFIG`), defaults.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -22,6 +23,8 @@ from pydantic_settings import (
 
 if TYPE_CHECKING:
     from darkroom.bundles.archive import Limits
+    from darkroom.domain.resources import RunResources
+    from darkroom.engine.executors.local import LocalExecutor
     from darkroom.engine.scheduler import SchedulerConfig
 
 __all__ = ["Settings", "get_settings"]
@@ -59,6 +62,35 @@ class Settings(BaseSettings):
     run_lease_s: float = 60.0
     run_heartbeat_s: float = 10.0
     cancel_grace_s: float = 10.0
+    sandbox: Literal["bwrap", "none"] = Field(
+        "bwrap", description="bwrap: every run in a bubblewrap sandbox; none: unsandboxed"
+    )
+    run_memory: int | str = Field("4GiB", description="memory limit of a run (data segment)")
+    run_disk: int | str = Field("1GiB", description="size of a run's temporary directory")
+    run_processes: int = 256
+    run_cpu_time_s: int | None = None
+
+    @property
+    def run_defaults(self) -> RunResources:
+        """Limits of runs whose processing asks for none (checked like a processing's)."""
+        from darkroom.domain.resources import RunResources, parse_resources
+
+        asked = parse_resources({"memory": self.run_memory, "disk": self.run_disk,
+                                 "processes": self.run_processes,
+                                 "cpu_time_s": self.run_cpu_time_s})  # fmt: skip
+        return RunResources(**{"cpu_time_s": None, **asked})
+
+    def executor(self) -> LocalExecutor:
+        """The local executor as configured; its sandbox hides darkroom's home and blobs."""
+        from darkroom.engine.executors.local import LocalExecutor
+
+        hidden = [self.home]
+        if "://" not in self.resolved_storage_url:
+            hidden.append(Path(self.resolved_storage_url))
+        instance = hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
+        return LocalExecutor(
+            sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=hidden, instance=instance
+        )
 
     @property
     def bundle_limits(self) -> Limits:

@@ -6,8 +6,10 @@ import os
 import re
 import subprocess
 
+import httpx
+
 from tests.helpers import free_port
-from tests.servers import DARKROOM
+from tests.servers import DARKROOM, start_server, stop_server
 
 
 def test_demo_pre_annotates_real_pages_with_the_real_model(tmp_path):
@@ -53,5 +55,26 @@ def test_demo_says_when_its_port_is_taken(tmp_path):
             [DARKROOM, "demo", *args], capture_output=True, text=True, timeout=120
         )
     assert proc.returncode == 1
-    assert "could not start" in proc.stderr
-    assert "is the port taken" in proc.stderr
+    assert f"port {port} on 127.0.0.1 is taken" in proc.stderr
+    assert not (tmp_path / "h").exists()
+
+
+def test_demo_never_empties_a_home_a_running_server_uses(tmp_path):
+    home = tmp_path / "shared-home"
+    server = start_server(home)
+    try:
+        args = ["--home", str(home), "--port", str(free_port()), "--pages", "1", "--no-serve"]
+        proc = subprocess.run(
+            [DARKROOM, "demo", *args], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 1
+        assert "used by a running darkroom server" in proc.stderr
+        assert (home / "darkroom.db").exists()
+        assert (
+            httpx.get(
+                f"{server.url}/api/v1/datasets", headers={"Authorization": f"Bearer {server.token}"}
+            ).status_code
+            == 200
+        )
+    finally:
+        stop_server(server)

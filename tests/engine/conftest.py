@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -96,3 +97,35 @@ def wait_for(
 
 def log_text(dr: Client, run_id: int) -> str:
     return "\n".join(line["text"] for line in dr.run_logs(run_id, limit=10000)["items"])
+
+
+def run_processes(run_id: int) -> list[int]:
+    """Host PIDs of a run's processes (inside a sandbox a run sees its own PID numbers): the
+    sandbox's bwrap and every process whose environment names the run."""
+    from darkroom.engine.executors.local import run_processes
+
+    return sorted(
+        set(run_processes().get(run_id, []) + _pids_with_env(f"DARKROOM_RUN_ID={run_id}"))
+    )
+
+
+def runtime_pid(run_id: int) -> int:
+    """The host PID of the run's `python -m darkroom.runtime` (its main process)."""
+    for pid in _pids_with_env(f"DARKROOM_RUN_ID={run_id}"):
+        if b"darkroom.runtime" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    raise AssertionError(f"no runtime process for run {run_id}")
+
+
+def _pids_with_env(entry: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.encode() in environ:
+            found.append(int(name))
+    return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import time
 import uuid
@@ -16,7 +15,14 @@ import pytest
 from darkroom.client import Client
 from darkroom.db.engine import make_engine
 from tests.conftest import PG_ADMIN_URL, _pg_url
-from tests.engine.conftest import ENGINE_ENV, SLEEP_SCHEMA, SLEEPER, log_text, wait_for
+from tests.engine.conftest import (
+    ENGINE_ENV,
+    SLEEP_SCHEMA,
+    SLEEPER,
+    log_text,
+    run_processes,
+    wait_for,
+)
 from tests.helpers import image_bytes
 from tests.servers import start_server, start_worker, stop_server
 
@@ -34,30 +40,48 @@ def _setup(dr: Client) -> int:
     return v["id"]
 
 
-def _orphan_pid(dr: Client, run_id: int) -> int:
-    text = wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
-    return int(re.search(r"pid (\d+)", text).group(1))
+def _run_pids(dr: Client, run_id: int) -> list[int]:
+    wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
+    pids = run_processes(run_id)
+    assert pids, "the run's processes are visible on the host"
+    return pids
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def _alive(pids: list[int]) -> list[int]:
+    """Those still running (a zombie waiting for its reaper counts as gone)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
     server = start_server(tmp_path / "home", ENGINE_ENV, "--no-scheduler")
     worker = start_worker(server)
-    orphan = None
+    orphans: list[int] = []
     try:
         with Client(server.url, server.token) as dr:
             version_id = _setup(dr)
             job = dr.launch_job("sleepy", version_id)
             run_id = job["runs"][0]["id"]
-            orphan = _orphan_pid(dr, run_id)
+            orphans = _run_pids(dr, run_id)
             assert dr.get_run(run_id)["status"] == "running"
-            os.killpg(worker.pid, signal.SIGKILL)
+            os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its process group
             worker.wait()
             killed_at = time.monotonic()
+            # its runs die with it: no process of the run survives the worker
+            wait_for(lambda: _alive(orphans), lambda alive: not alive, timeout_s=5)
             worker = start_worker(server)
             run = wait_for(
                 lambda: dr.get_run(run_id), lambda r: r["status"] != "running", 3 * LEASE_S
@@ -70,8 +94,7 @@ def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
             done = wait_for(lambda: dr.get_run(rerun["id"]), lambda r: r["status"] == "succeeded")
             assert done["worker_id"] != run["worker_id"]
     finally:
-        if orphan:
-            _kill(orphan)
+        _kill(orphans)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         stop_server(server)
@@ -80,14 +103,15 @@ def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
 def test_kill_9_of_serve_fails_its_run_as_lost_after_restart(tmp_path):
     home = tmp_path / "home"
     server = start_server(home, ENGINE_ENV)
-    orphan = None
+    orphans: list[int] = []
     try:
         with Client(server.url, server.token) as dr:
             version_id = _setup(dr)
             run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
-            orphan = _orphan_pid(dr, run_id)
-        os.killpg(server.process.pid, signal.SIGKILL)
+            orphans = _run_pids(dr, run_id)
+        os.kill(server.process.pid, signal.SIGKILL)
         stop_server(server)
+        wait_for(lambda: _alive(orphans), lambda alive: not alive, timeout_s=5)
         restarted_at = time.monotonic()
         server = start_server(home, ENGINE_ENV)
         with Client(server.url, server.token) as dr:
@@ -98,8 +122,7 @@ def test_kill_9_of_serve_fails_its_run_as_lost_after_restart(tmp_path):
             assert run["failure_reason"] == "lost"
             assert time.monotonic() - restarted_at < LEASE_S + 3
     finally:
-        if orphan:
-            _kill(orphan)
+        _kill(orphans)
         stop_server(server)
 
 
@@ -125,6 +148,7 @@ def test_four_workers_never_run_a_run_twice(tmp_path):
         **ENGINE_ENV,
         "DARKROOM_DATABASE_URL": _pg_url(name),
         "DARKROOM_MAX_CONCURRENT_RUNS": "2",
+        "DARKROOM_SANDBOX": "none",  # the recorder appends to a file of the test's
     }
     server = start_server(tmp_path / "home", env, "--no-scheduler")
     workers = []
@@ -170,7 +194,7 @@ def test_stopping_serve_fails_its_runs_as_interrupted(tmp_path):
         with Client(server.url, server.token) as dr:
             version_id = _setup(dr)
             run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
-            _orphan_pid(dr, run_id)
+            _run_pids(dr, run_id)
     finally:
         stop_server(server)  # SIGTERM: a graceful stop
     server = start_server(home, ENGINE_ENV)

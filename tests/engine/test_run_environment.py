@@ -45,5 +45,12 @@ def test_a_processing_does_not_see_the_servers_secrets(tmp_path: Path):
     finally:
         stop_server(srv)
     names = set(line.split()[1:])
-    assert {"DARKROOM_URL", "DARKROOM_RUN_TOKEN", "DARKROOM_RUN_ID"} <= names
-    assert not names & {"DARKROOM_ADMIN_TOKEN", "DARKROOM_HOME", "AWS_SECRET_ACCESS_KEY"}
+    assert {
+        "DARKROOM_URL",
+        "DARKROOM_SOCKET",
+        "DARKROOM_RUN_TOKEN_FILE",
+        "DARKROOM_RUN_ID",
+    } <= names
+    # the token is read from a file: no process environment holds it
+    assert not names & {"DARKROOM_ADMIN_TOKEN", "DARKROOM_HOME", "AWS_SECRET_ACCESS_KEY",
+                        "DARKROOM_RUN_TOKEN", "DARKROOM_DATABASE_URL"}  # fmt: skip

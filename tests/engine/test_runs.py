@@ -7,7 +7,14 @@ import time
 import pytest
 
 from darkroom.client import ApiError
-from tests.engine.conftest import IGNORES_TERM, SLEEP_SCHEMA, SLEEPER, log_text, wait_for
+from tests.engine.conftest import (
+    IGNORES_TERM,
+    SLEEP_SCHEMA,
+    SLEEPER,
+    log_text,
+    runtime_pid,
+    wait_for,
+)
 
 FAILING = """
 def run(ctx):
@@ -143,14 +150,13 @@ def test_timeout_kills_and_fails(dr, version, make_processing):
 
 def test_killed_process_fails_the_run(dr, version, make_processing):
     import os
-    import re
     import signal
 
     make_processing("victim", SLEEPER, parameters_schema=SLEEP_SCHEMA)
     job = dr.launch_job("victim", version["id"])
     run_id = job["runs"][0]["id"]
-    text = wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
-    os.kill(int(re.search(r"pid (\d+)", text).group(1)), signal.SIGKILL)
+    wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
+    os.kill(runtime_pid(run_id), signal.SIGKILL)
     run = wait_for(lambda: dr.get_run(run_id), lambda r: r["status"] == "failed")
     assert run["failure_reason"] == "killed"
     assert run["error_summary"] == "killed by SIGKILL"

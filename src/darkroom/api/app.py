@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from darkroom import __version__
 from darkroom import processings as processings_pkg
 from darkroom.api.errors import install_error_handlers
+from darkroom.api.headers import SecurityHeaders
 from darkroom.api.limits import BodySizeLimit
 from darkroom.api.routes import (
     assets,
@@ -35,9 +36,9 @@ from darkroom.db.engine import make_engine, make_session_factory, session_scope
 from darkroom.domain import processings as processings_domain
 from darkroom.domain.accounts import AdminBootstrap, ensure_admin
 from darkroom.domain.processings import RevisionSpec
-from darkroom.engine.executors import LocalExecutor
 from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError
+from darkroom.home_lock import hold_shared
 from darkroom.storage import BlobStore
 from darkroom.web import routes as web_routes
 from darkroom.web.render import page
@@ -113,7 +114,12 @@ def create_app(
     and a local executor in a background thread for as long as it is served.
     """
     settings = settings or get_settings()
-    executor = LocalExecutor()
+    executor = settings.executor()
+    if scheduler_url is not None:
+        executor.check_available()  # SandboxUnavailable: refuse to start, say how to fix it
+        if not executor.sandboxed:
+            log.warning("DARKROOM_SANDBOX=none: processings run unsandboxed, with this "
+                        "server's user, files and network")  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +146,7 @@ def create_app(
     )
     engine = make_engine(settings.resolved_database_url)
     app.state.settings = settings
+    app.state.home_lock = hold_shared(settings.home)
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.state.executor = executor
@@ -158,4 +165,5 @@ def create_app(
     for module in (health, datasets, versions, labels, assets, models, processings, jobs, runs):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -15,19 +15,27 @@ import fcntl
 import logging
 import os
 import shutil
+import signal
 import site
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from darkroom.bundles.manifest import requirements_key
 
-__all__ = ["EnvironmentBuildError", "PreparedEnvironment", "collect_garbage", "ensure_environment"]
+__all__ = [
+    "BuildCancelled",
+    "EnvironmentBuildError",
+    "PreparedEnvironment",
+    "collect_garbage",
+    "ensure_environment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +91,57 @@ def _link_darkroom(env: Path) -> None:
     (target / "zz_darkroom_runtime.pth").write_text("\n".join(lines) + "\n")
 
 
-def _run(cmd: list[str]) -> int:
-    """Runs with this process's stdout/stderr, which are the run's log."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return subprocess.call(cmd, stdin=subprocess.DEVNULL)
+class BuildCancelled(EnvironmentBuildError):
+    """The run was cancelled while its environment was being built."""
 
 
-def _build(tmp: Path, requirements: list[str]) -> None:
+Output = Callable[[str], None]
+
+
+def _run(cmd: list[str], output: Output | None, cancelled: threading.Event | None) -> int:
+    """Runs `cmd`, its output line by line to `output` (the run's log); killed at once when
+    `cancelled` is set."""
+    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    assert process.stdout is not None
+    watcher = None
+    if cancelled is not None:
+
+        def watch() -> None:
+            while process.poll() is None:
+                if cancelled.wait(0.1):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+    for raw in iter(process.stdout.readline, b""):
+        if output is not None:
+            output(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    process.stdout.close()
+    code = process.wait()
+    if cancelled is not None and cancelled.is_set():
+        raise BuildCancelled("cancelled while building the environment")
+    return code
+
+
+def _build(
+    tmp: Path, requirements: list[str], output: Output | None, cancelled: threading.Event | None
+) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
-    if _run([sys.executable, "-m", "venv", "--without-pip", str(tmp)]) != 0:
+    venv = [sys.executable, "-m", "venv", "--without-pip", str(tmp)]
+    if _run(venv, output, cancelled) != 0:
         raise EnvironmentBuildError(f"python -m venv {tmp} failed")
     if requirements:
         req = tmp / "requirements.txt"
         req.write_text("\n".join(requirements) + "\n")
-        log.info("pip install %s", " ".join(requirements))
+        if output is not None:
+            output(f"pip install {' '.join(requirements)}")
         code = _run([sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"),
                      "install", "--no-input", "--disable-pip-version-check",
-                     "--progress-bar", "off", "-r", str(req)])  # fmt: skip
+                     "--progress-bar", "off", "-r", str(req)], output, cancelled)  # fmt: skip
         if code != 0:
             raise EnvironmentBuildError(
                 f"pip install of the bundle's requirements failed (exit code {code}): "
@@ -110,8 +150,14 @@ def _build(tmp: Path, requirements: list[str]) -> None:
     _link_darkroom(tmp)
 
 
-def ensure_environment(root: Path, requirements: list[str]) -> PreparedEnvironment:
-    """The environment for these pins, built now if no run built it before."""
+def ensure_environment(
+    root: Path,
+    requirements: list[str],
+    output: Output | None = None,
+    cancelled: threading.Event | None = None,
+) -> PreparedEnvironment:
+    """The environment for these pins, built now if no run built it before; pip's output goes
+    to `output`. A build cancelled midway is removed at once."""
     start = time.monotonic()
     key = requirements_key(interpreter_identity(), requirements)
     path = root / key
@@ -121,7 +167,7 @@ def ensure_environment(root: Path, requirements: list[str]) -> PreparedEnvironme
             if not (path / READY).exists():
                 tmp = root / f"{key}.building-{os.getpid()}"
                 try:
-                    _build(tmp, requirements)
+                    _build(tmp, requirements, output, cancelled)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise

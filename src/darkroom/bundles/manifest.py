@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from darkroom import safe_yaml
+from darkroom.domain.resources import parse_resources
 from darkroom.errors import InvalidInput
 
 __all__ = ["MANIFEST", "Manifest", "parse_manifest", "parse_requirements", "requirements_key"]
@@ -36,7 +38,7 @@ __all__ = ["MANIFEST", "Manifest", "parse_manifest", "parse_requirements", "requ
 MANIFEST = "darkroom.yaml"
 KNOWN_KEYS = {
     "name", "type", "target", "description", "entrypoint", "parameters", "needs_model",
-    "timeout", "resources", "requirements", "image", "command",
+    "timeout", "resources", "requirements", "image", "command", "network",
 }  # fmt: skip
 IMAGE_RE = re.compile(r"^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$")
 
@@ -59,6 +61,20 @@ class Manifest:
     requirements: list[str] = field(default_factory=list)
     image: str | None = None
     command: list[str] = field(default_factory=list)
+
+
+def _resources(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`resources`, with the top-level `network: true` folded in (a run's network is one of its
+    resources); checked as the API checks them, errors naming the manifest."""
+    resources = dict(_typed(doc, "resources", dict, {}))
+    network = _typed(doc, "network", bool, None)
+    if network is not None:
+        resources["network"] = network
+    try:
+        parse_resources(resources)
+    except InvalidInput as exc:
+        raise bad(f"{MANIFEST}: {exc.message}", MANIFEST, *exc.details["loc"]) from exc
+    return resources
 
 
 def _typed(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -164,7 +180,7 @@ def parse_manifest(files: Mapping[str, bytes]) -> Manifest:
     if MANIFEST not in files:
         raise bad(f"the bundle has no {MANIFEST} at its top level", MANIFEST)
     try:
-        doc = yaml.safe_load(files[MANIFEST].decode("utf-8"))
+        doc = safe_yaml.load(files[MANIFEST].decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise bad(f"{MANIFEST} is not UTF-8 text", MANIFEST) from exc
     except yaml.YAMLError as exc:
@@ -226,6 +242,6 @@ def parse_manifest(files: Mapping[str, bytes]) -> Manifest:
         name=name, type=type_, target=target,
         description=str(_typed(doc, "description", str, "")), entrypoint=entrypoint,
         parameters=parameters, needs_model=bool(_typed(doc, "needs_model", bool, False)),
-        timeout_s=timeout, resources=_typed(doc, "resources", dict, {}),
+        timeout_s=timeout, resources=_resources(doc),
         requirements=requirements, image=image, command=command,
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from darkroom.client import Client
 from darkroom.config import Settings
 from darkroom.demo.model import doclaynet_path
 from darkroom.demo.pages import render_pages
+from darkroom.home_lock import HomeInUse, lock_exclusive
 
 DEMO_LABELS = ["Title", "Text", "Section-header", "Table", "Picture"]
 STARTUP_TIMEOUT_S = 60
@@ -42,10 +44,16 @@ def demo(
         model_file = doclaynet_path()
     except FileNotFoundError as exc:
         fail(str(exc))
-    if home.exists():
-        shutil.rmtree(home)
-    settings = Settings(home=home, host=host, port=port, database_url=None, storage_url=None)
     url = local_url(host, port)
+    _check_port_free(host, port)  # before anything is deleted
+    if home.exists():
+        try:
+            lock = lock_exclusive(home)
+        except HomeInUse as exc:
+            fail(exc.message)
+        shutil.rmtree(home)
+        lock.close()
+    settings = Settings(home=home, host=host, port=port, database_url=None, storage_url=None)
     app = create_app(settings, scheduler_url=url)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="darkroom-demo-server", daemon=True)
@@ -71,6 +79,15 @@ def demo(
         thread.join(30)
     if not ok:
         raise typer.Exit(1)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            fail(f"port {port} on {host} is taken (another darkroom?); try --port")
 
 
 def _wait_for(url: str, thread: threading.Thread) -> None:

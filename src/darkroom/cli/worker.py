@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from darkroom.cli.output import console
+from darkroom.cli.output import console, fail
 from darkroom.client import DEFAULT_URL
 from darkroom.config import Settings
 from darkroom.db.engine import make_engine, make_session_factory
-from darkroom.engine.executors import LocalExecutor
 from darkroom.engine.scheduler import Scheduler, SchedulerConfig
+from darkroom.errors import DarkroomError
+from darkroom.home_lock import hold_shared
 
 
 def worker(
@@ -41,7 +42,15 @@ def worker(
     )
     url = server_url or os.environ.get("DARKROOM_URL", DEFAULT_URL)
     sessions = make_session_factory(make_engine(settings.resolved_database_url))
-    scheduler = Scheduler(sessions, LocalExecutor(), url, config)
+    executor = settings.executor()
+    try:
+        executor.check_available()
+    except DarkroomError as exc:
+        fail(exc.message)
+    if not executor.sandboxed:
+        console.print("darkroom worker: DARKROOM_SANDBOX=none, processings run unsandboxed")
+    scheduler = Scheduler(sessions, executor, url, config)
+    home_lock = hold_shared(settings.home)  # `darkroom demo` must not empty it under us
 
     def _stop(signum: int, _frame: object) -> None:
         console.print(f"darkroom worker: {signal.Signals(signum).name}, stopping")
@@ -51,3 +60,4 @@ def worker(
     signal.signal(signal.SIGINT, _stop)
     console.print(f"darkroom worker {scheduler.worker_id}: runs call back {url}", highlight=False)
     scheduler.run()
+    home_lock.close()

@@ -26,7 +26,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
-from darkroom.domain.versions import get_version, in_organization
+from darkroom.domain.versions import get_version, get_writable_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.storage import BlobStore
 
@@ -75,7 +75,7 @@ def add_asset(
     max_bytes: int | None = None,
     tags: Sequence[str] = (),
 ) -> Asset:
-    version = get_version(session, principal, version_id)
+    version = get_writable_version(session, principal, version_id)
     filename = clean_filename(filename)
     if session.scalar(
         select(Asset.id).where(Asset.version_id == version.id, Asset.filename == filename)
@@ -220,5 +220,7 @@ def update_asset(
 
 def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:
     """Deletes the row and its annotations; the blob stays until garbage collection."""
-    session.delete(get_asset(session, principal, asset_id))
+    asset = get_asset(session, principal, asset_id)
+    get_writable_version(session, principal, asset.version_id)
+    session.delete(asset)
     session.flush()

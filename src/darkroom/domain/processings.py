@@ -23,6 +23,7 @@ from darkroom.domain.blobs import register_blobs
 from darkroom.domain.datasets import check_name
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import check_schema
+from darkroom.domain.resources import parse_resources
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.storage import BlobStore
 
@@ -67,6 +68,7 @@ class RevisionSpec:
         a caller naming a blob by hash must not get to run bytes it did not push."""
         _check_source(self.source, allow_builtin=allow_builtin, allow_bundle=allow_bundle)
         check_schema(self.parameters_schema)
+        parse_resources(self.resources)
         if not 1 <= self.timeout_s <= MAX_TIMEOUT_S:
             raise InvalidInput(
                 f"timeout_s must be between 1 and {MAX_TIMEOUT_S}", details={"loc": ["timeout_s"]}

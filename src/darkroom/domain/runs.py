@@ -7,7 +7,7 @@ and a worker only finishes or heartbeats runs it still owns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -25,6 +25,7 @@ __all__ = [
     "finish_run",
     "heartbeat",
     "report_progress",
+    "running_among",
 ]
 
 ERROR_SUMMARY_MAX = 1000
@@ -39,6 +40,7 @@ class Claimed:
     token: str
     timeout_s: int
     source: dict
+    resources: dict = field(default_factory=dict)
 
 
 def claim_runs(session: Session, worker_id: str, limit: int) -> list[Claimed]:
@@ -66,11 +68,19 @@ def claim_runs(session: Session, worker_id: str, limit: int) -> list[Claimed]:
     claimed = []
     for run in session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id)):
         token = create_run_token(session, run, run.job.created_by)
+        revision = run.revision
+        resources = dict(revision.resources or {})
         claimed.append(
-            Claimed(run.id, run.job_id, token, run.revision.timeout_s, run.revision.source)
+            Claimed(run.id, run.job_id, token, revision.timeout_s, revision.source, resources)
         )
     session.flush()
     return claimed
+
+
+def running_among(session: Session, run_ids: list[int]) -> set[int]:
+    """Those of `run_ids` whose status is running."""
+    stmt = select(Run.id).where(Run.id.in_(run_ids), Run.status == RunStatus.running)
+    return set(session.scalars(stmt))
 
 
 def heartbeat(session: Session, worker_id: str, run_ids: list[int]) -> set[int]:

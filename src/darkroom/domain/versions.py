@@ -29,6 +29,7 @@ __all__ = [
     "create_version",
     "delete_version",
     "get_version",
+    "get_writable_version",
     "in_organization",
     "list_versions",
     "update_version",
@@ -79,6 +80,17 @@ def get_version(session: Session, principal: Principal, version_id: int) -> Data
         raise NotFound.of("version", version_id)
     if not _run_may_use(principal, version):
         raise Forbidden(f"this run's token cannot reach version {version_id}")
+    return version
+
+
+def get_writable_version(session: Session, principal: Principal, version_id: int) -> DatasetVersion:
+    """The version, if the caller may change its assets: a run only the versions its own job
+    produced (its outputs), never its input."""
+    version = get_version(session, principal, version_id)
+    if principal.is_run and version.produced_by_job_id != principal.job_id:
+        raise Forbidden(
+            f"a run writes only to its job's output versions; version {version_id} is its input"
+        )
     return version
 
 

@@ -98,6 +98,10 @@ class Scheduler:
 
     def run(self) -> None:
         log.info("scheduler %s started (max %d runs)", self.worker_id, self.config.max_concurrent)
+        try:
+            self.end_leftovers()
+        except Exception:
+            log.exception("could not look for leftover run processes")
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -107,6 +111,25 @@ class Scheduler:
             self._wake.wait(self.config.poll_s)
             self._wake.clear()
         self._shutdown()
+
+    def end_leftovers(self, runs_to_end: set[int] | None = None) -> list[int]:
+        """Kills processes on this machine of runs that are no longer running (a worker killed
+        with -9 before its runs could be stopped); with `runs_to_end`, of those runs only."""
+        found = self.executor.leftover_runs()
+        found = {r: pids for r, pids in found.items() if r not in self._active}
+        if runs_to_end is not None:
+            found = {r: pids for r, pids in found.items() if r in runs_to_end}
+        if not found:
+            return []
+        with session_scope(self.sessions) as session:
+            running = runs.running_among(session, list(found))
+        ended = []
+        for run_id, pids in found.items():
+            if run_id not in running or runs_to_end is not None:
+                log.warning("run %s: killing leftover processes %s", run_id, pids)
+                self.executor.kill_processes(pids)
+                ended.append(run_id)
+        return ended
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -201,6 +224,11 @@ class Scheduler:
             summary = f"killed by {signal.Signals(-code).name}"
         else:
             summary = active.last_stderr or f"exit code {code}"
+        if status == RunStatus.failed and active.outcome is None:
+            why = self.executor.failure_reason(active.handle, code, active.last_stderr)
+            if why:
+                summary = why
+                self._system_line(active, f"run {run_id} {why}")
         self._system_line(active, f"run {run_id} {status} (exit code {code}) after {took:.2f} s")
         self._flush(active)
         with session_scope(self.sessions) as session:
@@ -227,6 +255,7 @@ class Scheduler:
             lost = runs.fail_lost_runs(session, self.config.lease_s)
         if lost:
             log.warning("runs %s lost their worker; marked failed", lost)
+            self.end_leftovers(set(lost))
         for run_id, active in list(self._active.items()):
             if owned is not None and run_id not in owned:
                 log.warning("run %s is no longer ours; killing its process", run_id)
@@ -251,3 +280,4 @@ class Scheduler:
             for active in list(self._active.values()):
                 self._reap(active)
             time.sleep(0.05)
+        self.executor.close()

@@ -5,9 +5,11 @@ mapping) or `classes.txt` / `obj.names`."""
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 
 import yaml
 
+from darkroom import safe_yaml
 from darkroom.domain.annotations import ShapeIn
 from darkroom.errors import InvalidInput
 from darkroom.formats.archive import SafeZip
@@ -27,12 +29,12 @@ def _class_names(archive: SafeZip) -> list[str]:
         base = posixpath.basename(path)
         if base in ("data.yaml", "data.yml", "dataset.yaml"):
             try:
-                doc = yaml.safe_load(archive.read(path))
+                doc = safe_yaml.load(archive.read(path))
             except yaml.YAMLError as exc:
                 raise InvalidInput(f"{path}: invalid YAML ({exc})", code="invalid_yolo") from exc
             names = doc.get("names") if isinstance(doc, dict) else None
             if isinstance(names, dict):
-                return [str(names[k]) for k in sorted(names, key=int)]
+                return _names_by_index(path, names)
             if isinstance(names, list):
                 return [str(n) for n in names]
             raise InvalidInput(f"{path}: no 'names' list or mapping", code="invalid_yolo")
@@ -44,6 +46,22 @@ def _class_names(archive: SafeZip) -> list[str]:
         "YOLO archive needs class names: data.yaml with 'names', or classes.txt",
         code="invalid_yolo",
     )
+
+
+def _names_by_index(path: str, names: dict[Any, Any]) -> list[str]:
+    """Ultralytics' `names: {0: person, 1: car}`, in class-index order; keys must be the
+    indices 0..N-1 (as integers or digit strings)."""
+    try:
+        indexed = {int(k): str(v) for k, v in names.items() if not isinstance(k, bool | float)}
+    except (TypeError, ValueError):
+        indexed = {}
+    if len(indexed) != len(names) or sorted(indexed) != list(range(len(names))):
+        raise InvalidInput(
+            f"{path}: 'names' as a mapping must have the class indices 0..{len(names) - 1} as "
+            f"keys, not {sorted(map(str, names))[:5]}",
+            code="invalid_yolo", details={"loc": [path, "names"]},
+        )  # fmt: skip
+    return [indexed[i] for i in range(len(names))]
 
 
 def label_path_for(image_path: str) -> str:

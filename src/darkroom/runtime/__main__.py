@@ -26,7 +26,9 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
     if kind == "bundle":
         from darkroom.runtime.bundle import BUNDLE_DIR_ENV
 
-        root = os.environ[BUNDLE_DIR_ENV]
+        root = os.environ.get(BUNDLE_DIR_ENV)
+        if root is None:
+            raise RuntimeError(f"a bundle runs with {BUNDLE_DIR_ENV} set by its executor")
         sys.path.insert(0, root)
         entrypoint = source["entrypoint"]
         if entrypoint.endswith(".py") and ":" not in entrypoint:  # a script, run as __main__
@@ -51,12 +53,7 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         ctx = ProcessingContext.from_env()
-        source = ctx.processing["source"]
-        if source.get("kind") == "bundle" and "DARKROOM_BUNDLE_DIR" not in os.environ:
-            from darkroom.runtime.bundle import run_bundle
-
-            return run_bundle(ctx)  # prepares, then runs this module again in its environment
-        entry = load_entrypoint(source)
+        entry = load_entrypoint(ctx.processing["source"])
     except Exception:
         traceback.print_exc()
         return 2

@@ -58,17 +58,26 @@ class ProcessingContext:
 
     @classmethod
     def from_env(cls) -> ProcessingContext:
-        """The context of the run this process executes, from `DARKROOM_*` variables."""
+        """The context of the run this process executes, from `DARKROOM_*` variables.
+
+        The token comes from `DARKROOM_RUN_TOKEN_FILE` (how the sandbox passes it, so that no
+        process environment holds it) or `DARKROOM_RUN_TOKEN`; `DARKROOM_SOCKET`, when set, is
+        the Unix socket the server is reached through (a sandbox has no other network)."""
         try:
             url = os.environ["DARKROOM_URL"]
-            token = os.environ["DARKROOM_RUN_TOKEN"]
+            token_file = os.environ.get("DARKROOM_RUN_TOKEN_FILE")
+            token = (
+                Path(token_file).read_text().strip()
+                if token_file
+                else os.environ["DARKROOM_RUN_TOKEN"]
+            )
             run_id = int(os.environ["DARKROOM_RUN_ID"])
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, OSError) as exc:
             raise RuntimeError(
-                "not inside a darkroom run: DARKROOM_URL, DARKROOM_RUN_TOKEN and DARKROOM_RUN_ID "
-                "must be set"
+                "not inside a darkroom run: DARKROOM_URL, DARKROOM_RUN_TOKEN (or "
+                "DARKROOM_RUN_TOKEN_FILE) and DARKROOM_RUN_ID must be set"
             ) from exc
-        client = Client(url, token)
+        client = Client(url, token, socket=os.environ.get("DARKROOM_SOCKET"))
         return cls(client, run_id, client.run_context(run_id))
 
     # -- inputs -------------------------------------------------------------------------------

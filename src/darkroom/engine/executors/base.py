@@ -40,3 +40,14 @@ class Executor(Protocol):
     def cancel(self, handle: Handle, grace_s: float) -> None: ...
 
     def kill(self, handle: Handle) -> None: ...
+
+    def failure_reason(self, handle: Handle, code: int, last_stderr: str) -> str | None:
+        """An error summary for a failed run when the executor knows better than its last
+        stderr line (a limit it ran into)."""
+
+    def leftover_runs(self) -> dict[int, list[int]]:
+        """Processes of runs found on this machine, by run id (survivors of a killed worker)."""
+
+    def kill_processes(self, pids: list[int]) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,30 +1,49 @@
-"""The local executor: one subprocess per run, in its own process group.
+"""The local executor: each run a process tree on this machine, sandboxed by default.
 
-`python -m darkroom.runtime` runs with the run's token in its environment. Two reader threads
-turn stdout and stderr into timestamped lines; the scheduler drains them into the run's log.
-Cancelling sends SIGTERM to the whole group, then SIGKILL after the grace period, so a
-processing's own children go too.
+`start` hands the run to a preparation thread (model weights, bundle and its environment, into
+the cache; pip's output goes to the run's log); the next `poll` from the scheduler's thread then
+starts `python -m darkroom.runtime` — inside a bubblewrap sandbox (`darkroom.engine.sandbox`)
+unless `DARKROOM_SANDBOX=none` — under the run's limits. Two reader threads turn its stdout and
+stderr into timestamped lines the scheduler drains into the log.
+
+Cancelling sends SIGTERM to every process of the run, then SIGKILL after the grace period; the
+sandbox's PID namespace ends with its main process, so daemons a run started go too. Processes
+are tied to the scheduler's thread (parent-death signal), and `leftover_runs` finds any that
+outlived a killed worker so the scheduler can end them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from darkroom.client import Client
 from darkroom.db.models import utcnow
+from darkroom.domain.resources import RunResources, format_bytes
 from darkroom.domain.runs import Claimed
+from darkroom.engine import sandbox
 from darkroom.engine.executors.base import OutputLine
+from darkroom.engine.preparation import Prepared, cache_root, prepare_run
+from darkroom.engine.relay import SocketRelay
 from darkroom.errors import InvalidInput
+from darkroom.runtime.bundle import BUNDLE_DIR_ENV
 
-__all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
+__all__ = ["LocalExecutor", "LocalHandle", "run_environment", "run_processes"]
+
+log = logging.getLogger(__name__)
 
 RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 # Executors of this release that run container images: none yet (a Kubernetes or Docker
@@ -35,22 +54,72 @@ IMAGE_EXECUTORS: tuple[str, ...] = ()
 RUN_SETTINGS = frozenset({"DARKROOM_CACHE", "DARKROOM_ENV_MAX_AGE_DAYS", "DARKROOM_ENV_MAX_BYTES"})
 STORAGE_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                              "PGPASSWORD"})  # fmt: skip
+# Variables a sandboxed run keeps: locale, time zone, and numeric libraries' thread settings.
+SANDBOX_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
+SANDBOX_PASSTHROUGH_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_")
+INSTANCE_ENV = "DARKROOM_INSTANCE"
+RUN_DIR = "/run/darkroom"
+RUN_CACHE = f"{RUN_DIR}/cache"
+MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Failed to allocate",
+                "out of memory")  # fmt: skip
 
 
 @dataclass
 class LocalHandle:
     run_id: int
-    process: subprocess.Popen[bytes]
+    limits: RunResources
     lines: queue.SimpleQueue[OutputLine] = field(default_factory=queue.SimpleQueue)
+    process: subprocess.Popen[bytes] | None = None
+    preparing: threading.Thread | None = None
+    prepared: Prepared | None = None
+    prep_error: BaseException | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
     readers: list[threading.Thread] = field(default_factory=list)
     kill_at: float | None = None  # monotonic time to SIGKILL after a SIGTERM
+    workdir: Path | None = None  # unsandboxed runs' working directory, removed at the end
+    token: str = ""
+    server_url: str = ""
+
+    def say(self, text: str, stream: str = "system") -> None:
+        self.lines.put(OutputLine(utcnow(), stream, text))
 
 
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        *,
+        sandbox_mode: str = "bwrap",
+        defaults: RunResources | None = None,
+        hidden: Iterable[Path] = (),
+        instance: str = "darkroom",
+        python: str = sys.executable,
+    ) -> None:
+        """`hidden`: folders a sandboxed run must not see even if darkroom's interpreter lives
+        there (darkroom's home, the blob store). `defaults`: limits of runs that ask for none.
+        `instance` names the darkroom (its database) the runs belong to: run ids of two
+        darkrooms on one machine collide, and neither may end the other's runs."""
+        if sandbox_mode not in sandbox.SANDBOX_MODES:
+            raise ValueError(f"DARKROOM_SANDBOX must be one of {sandbox.SANDBOX_MODES}")
+        self.sandbox_mode = sandbox_mode
+        self.defaults = defaults or RunResources()
         self.python = python
+        self.instance = instance
+        self.cache = cache_root()
+        self._hidden = [*hidden, self.cache]
+        self._runtime_paths: list[Path] | None = None
+        self._relays: dict[str, SocketRelay] = {}
+        self._run_dir: Path | None = None
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.sandbox_mode == "bwrap"
+
+    def check_available(self) -> None:
+        """Raises SandboxUnavailable when runs cannot be sandboxed as configured."""
+        if self.sandboxed:
+            sandbox.check_bwrap()
 
     def check(self, source: dict) -> None:
         if source.get("kind") == "image":
@@ -71,33 +140,163 @@ class LocalExecutor:
                 code="executor_unsupported",
             )
 
+    # -- start ---------------------------------------------------------------------------------
+
     def start(self, claimed: Claimed, server_url: str) -> LocalHandle:
+        handle = LocalHandle(claimed.run_id, self.defaults.merged(claimed.resources))
+        handle.token, handle.server_url = claimed.token, server_url
+        handle.preparing = threading.Thread(
+            target=self._prepare, args=(handle,), name=f"run-{claimed.run_id}-prepare", daemon=True
+        )
+        handle.preparing.start()
+        return handle
+
+    def _prepare(self, handle: LocalHandle) -> None:
+        try:
+            with Client(handle.server_url, handle.token) as client:
+                handle.prepared = prepare_run(
+                    client, handle.run_id, handle.say, handle.cancelled, self.cache
+                )
+        except BaseException as exc:  # reported by poll, from the scheduler's thread
+            handle.prep_error = exc
+
+    def _spawn(self, handle: LocalHandle) -> None:
+        """Starts the run's process. Called from the scheduler's thread: the parent-death
+        signal is tied to the thread that forks, and that thread lives as long as the worker."""
+        if self.sandboxed:
+            process = self._spawn_sandboxed(handle)
+        else:
+            process = self._spawn_unsandboxed(handle)
+        handle.process = process
+        for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
+            reader = threading.Thread(
+                target=_read_lines, args=(pipe, name, handle.lines), daemon=True,
+                name=f"run-{handle.run_id}-{name}",
+            )  # fmt: skip
+            reader.start()
+            handle.readers.append(reader)
+
+    def _spawn_sandboxed(self, handle: LocalHandle) -> subprocess.Popen[bytes]:
+        prepared = handle.prepared
+        assert prepared is not None
+        limits = handle.limits
+        # What was prepared is mounted at fixed places: no host path of the cache shows inside.
+        mounts: list[tuple[Path, str]] = []
+        python = self.python
+        extra: dict[str, str] = {}
+        if prepared.weights is not None:
+            mounts.append((prepared.weights, f"{RUN_CACHE}/models/{prepared.weights.name}"))
+        if prepared.bundle is not None and prepared.environment is not None:
+            mounts += [
+                (prepared.bundle, f"{RUN_DIR}/bundle"),
+                (prepared.environment, f"{RUN_DIR}/env"),
+            ]
+            python = f"{RUN_DIR}/env/bin/python"
+            extra[BUNDLE_DIR_ENV] = f"{RUN_DIR}/bundle"
+        if self._runtime_paths is None:
+            self._runtime_paths = sandbox.runtime_paths(self._hidden)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in SANDBOX_PASSTHROUGH or k.startswith(SANDBOX_PASSTHROUGH_PREFIXES)
+        }
+        env.update({
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DARKROOM_URL": "http://darkroom",
+            "DARKROOM_SOCKET": sandbox.SOCKET_PATH,
+            "DARKROOM_RUN_TOKEN_FILE": sandbox.TOKEN_PATH,
+            "DARKROOM_RUN_ID": str(handle.run_id),
+            "DARKROOM_CACHE": RUN_CACHE,
+            "TMPDIR": "/tmp",
+            **extra,
+        })  # fmt: skip
+        spec = sandbox.SandboxSpec(
+            argv=[python, "-m", "darkroom.runtime"],
+            env=env,
+            token=handle.token,
+            socket=self._relay(handle.server_url),
+            ro_paths=self._runtime_paths,
+            mounts=mounts,
+            network=limits.network,
+            disk_bytes=limits.disk_bytes,
+            hostname=_hostname(self.instance, handle.run_id),
+        )
+        return sandbox.spawn(
+            spec,
+            prefix=_limit_prefix(limits),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # bwrap's own processes (one is PID 1 inside, readable there) keep nothing of ours
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+            start_new_session=True,
+        )
+
+    def _spawn_unsandboxed(self, handle: LocalHandle) -> subprocess.Popen[bytes]:
+        prepared = handle.prepared
+        assert prepared is not None
+        python, extra = self.python, {}
+        if prepared.bundle is not None and prepared.environment is not None:
+            python = str(prepared.environment / "bin" / "python")
+            extra[BUNDLE_DIR_ENV] = str(prepared.bundle)
+        handle.workdir = Path(tempfile.mkdtemp(prefix=f"darkroom-run-{handle.run_id}-"))
+        token_file = handle.workdir / ".darkroom-run-token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(handle.token)
         env = {
             **run_environment(os.environ),
-            "DARKROOM_URL": server_url,
-            "DARKROOM_RUN_TOKEN": claimed.token,
-            "DARKROOM_RUN_ID": str(claimed.run_id),
+            "DARKROOM_URL": handle.server_url,
+            "DARKROOM_RUN_TOKEN_FILE": str(token_file),
+            "DARKROOM_RUN_ID": str(handle.run_id),
+            "DARKROOM_CACHE": str(self.cache),
+            INSTANCE_ENV: self.instance,
             "PYTHONUNBUFFERED": "1",
+            **extra,
         }
-        process = subprocess.Popen(
-            [self.python, "-m", "darkroom.runtime"],
+        setpriv = shutil.which("setpriv")
+        die = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+        return subprocess.Popen(
+            [*_limit_prefix(handle.limits), *die, python, "-m", "darkroom.runtime"],
+            cwd=handle.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group, for cancel and timeout
         )
-        handle = LocalHandle(claimed.run_id, process)
-        for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
-            reader = threading.Thread(
-                target=_read_lines, args=(pipe, name, handle.lines), daemon=True,
-                name=f"run-{claimed.run_id}-{name}",
-            )  # fmt: skip
-            reader.start()
-            handle.readers.append(reader)
-        return handle
+
+    def _relay(self, server_url: str) -> Path:
+        relay = self._relays.get(server_url)
+        if relay is None:
+            if self._run_dir is None:
+                self._run_dir = Path(tempfile.mkdtemp(prefix="darkroom-executor-"))
+            relay = SocketRelay(self._run_dir / f"server-{len(self._relays)}.sock", server_url)
+            relay.start()
+            self._relays[server_url] = relay
+        return relay.path
+
+    # -- watch ---------------------------------------------------------------------------------
 
     def poll(self, handle: LocalHandle) -> int | None:
+        if handle.process is None:
+            if handle.preparing is not None and handle.preparing.is_alive():
+                return None
+            if handle.cancelled.is_set():
+                return -signal.SIGTERM
+            if handle.prep_error is not None:
+                error = handle.prep_error
+                handle.say(f"{type(error).__name__}: {error}", "stderr")
+                return 2
+            try:
+                self._spawn(handle)
+            except Exception as exc:
+                log.exception("could not start run %s", handle.run_id)
+                handle.say(f"could not start the run: {exc}", "stderr")
+                return 2
+            return None
         code = handle.process.poll()
         if code is None:
             if handle.kill_at is not None and time.monotonic() >= handle.kill_at:
@@ -105,6 +304,10 @@ class LocalExecutor:
             return None
         for reader in handle.readers:
             reader.join(timeout=5)
+        if handle.workdir is not None:
+            shutil.rmtree(handle.workdir, ignore_errors=True)
+        if self.sandboxed and code > 128 and (code - 128) in signal.valid_signals():
+            code = -(code - 128)  # bwrap reports a signal death as 128 + signal
         return code
 
     def drain(self, handle: LocalHandle) -> list[OutputLine]:
@@ -115,13 +318,52 @@ class LocalExecutor:
             except queue.Empty:
                 return out
 
+    def failure_reason(self, handle: LocalHandle, code: int, last_stderr: str) -> str | None:
+        """An error summary naming the limit a failed run ran into, if one did."""
+        limits = handle.limits
+        if code == -signal.SIGXCPU and limits.cpu_time_s:
+            return f"exceeded its CPU time limit of {limits.cpu_time_s} s"
+        if code != 0 and limits.memory_bytes and any(s in last_stderr for s in MEMORY_SIGNS):
+            return (f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
+                    f"({last_stderr[:200]})")  # fmt: skip
+        if code != 0 and limits.disk_bytes and os.strerror(errno.ENOSPC) in last_stderr:
+            return f"exceeded its temporary disk limit of {format_bytes(limits.disk_bytes)}"
+        return None
+
+    # -- stop ----------------------------------------------------------------------------------
+
     def cancel(self, handle: LocalHandle, grace_s: float) -> None:
-        if handle.kill_at is None:
-            _signal_group(handle.process, signal.SIGTERM)
-            handle.kill_at = time.monotonic() + grace_s
+        if handle.kill_at is not None:
+            return
+        handle.cancelled.set()  # stops a preparation (an environment build) at once
+        handle.kill_at = time.monotonic() + grace_s
+        if handle.process is None:
+            return
+        if self.sandboxed:  # not bwrap itself: it would take the sandbox down at once
+            for pid in _descendants(handle.process.pid):
+                if _comm(pid) != "bwrap":
+                    _signal(pid, signal.SIGTERM)
+        else:
+            _signal_group(handle.process.pid, signal.SIGTERM)
 
     def kill(self, handle: LocalHandle) -> None:
-        _signal_group(handle.process, signal.SIGKILL)
+        handle.cancelled.set()
+        if handle.process is not None:
+            _signal_group(handle.process.pid, signal.SIGKILL)
+
+    def leftover_runs(self) -> dict[int, list[int]]:
+        return run_processes(self.instance)
+
+    def kill_processes(self, pids: Iterable[int]) -> None:
+        for pid in pids:
+            for child in [pid, *_descendants(pid)]:
+                _signal(child, signal.SIGKILL)
+
+    def close(self) -> None:
+        for relay in self._relays.values():
+            relay.close()
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
 
 
 def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -134,9 +376,108 @@ def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
+def run_processes(instance: str | None = None) -> dict[int, list[int]]:
+    """Run processes on this machine, by run id: sandboxes by their host name, unsandboxed
+    runtimes by their environment; of one darkroom `instance`, or of all. The scheduler ends
+    those of runs no longer running."""
+    found: dict[int, list[int]] = {}
+    for pid in _pids():
+        run_id = _run_of(pid, instance)
+        if run_id is not None:
+            found.setdefault(run_id, []).append(pid)
+    return found
+
+
+def _limit_prefix(limits: RunResources) -> list[str]:
+    """`prlimit` options that set the run's rlimits before it execs the run (or its sandbox)."""
+    prlimit = shutil.which("prlimit")
+    options = []
+    if limits.memory_bytes:
+        options.append(f"--data={limits.memory_bytes}:{limits.memory_bytes}")
+    if limits.cpu_time_s:
+        options.append(f"--cpu={limits.cpu_time_s}:{limits.cpu_time_s + 5}")
+    if not options:
+        return []
+    if prlimit is None:
+        log.warning("prlimit (util-linux) is missing: runs are not memory/CPU limited")
+        return []
+    return [prlimit, *options, "--"]
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        parent = _parent_of(pid)
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    out, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _hostname(instance: str, run_id: int) -> str:
+    return f"darkroom-{instance}-run-{run_id}"
+
+
+def _run_of(pid: int, instance: str | None) -> int | None:
+    """The run a process belongs to: a sandbox's outer bwrap by its `--hostname`, or an
+    unsandboxed runtime by its environment."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    names = [os.path.basename(a) for a in argv[:8]]
+    if b"bwrap" in names and b"--hostname" in argv:
+        name = argv[argv.index(b"--hostname") + 1].decode(errors="replace")
+        prefix, _, run_id = name.rpartition("-run-")
+        ours = prefix.startswith("darkroom-") and instance in (None, prefix[len("darkroom-") :])
+        return int(run_id) if ours and run_id.isdigit() else None
+    if b"darkroom.runtime" in argv and b"-m" in argv:
+        try:
+            environ = dict(
+                item.split(b"=", 1)
+                for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                if b"=" in item
+            )
+        except OSError:
+            return None
+        value = environ.get(b"DARKROOM_RUN_ID", b"")
+        if instance is not None and environ.get(INSTANCE_ENV.encode()) != instance.encode():
+            return None
+        return int(value) if value.isdigit() else None
+    return None
 
 
 def _read_lines(pipe: object, stream: str, out: queue.SimpleQueue[OutputLine]) -> None:
