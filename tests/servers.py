@@ -25,7 +25,7 @@ class Server:
     home: Path
     env: dict[str, str]
     process: subprocess.Popen[str]
-    captured: str = ""
+    log: Path
 
     @property
     def token(self) -> str:
@@ -33,7 +33,7 @@ class Server:
 
     def output(self) -> str:
         """What the server printed; complete once it is stopped."""
-        return self.captured
+        return self.log.read_text(errors="replace")
 
 
 def start_server(home: Path, extra_env: dict[str, str] | None = None, *args: str) -> Server:
@@ -47,39 +47,41 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None, *args: str
         **(extra_env or {}),
     }
     env.pop("DARKROOM_TOKEN", None)
-    proc = subprocess.Popen(
-        [DARKROOM, "serve", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # A file, not a pipe: a busy server's access log would fill a pipe nobody reads and block it.
+    home.parent.mkdir(parents=True, exist_ok=True)
+    log = home.parent / f"serve-{port}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [DARKROOM, "serve", "--port", str(port), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out, _ = proc.communicate()
-            raise RuntimeError(f"darkroom serve exited {proc.returncode}: {out}")
+            raise RuntimeError(f"darkroom serve exited {proc.returncode}: {log.read_text()}")
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                return Server(url, home, env, proc)
+                return Server(url, home, env, proc, log)
         except httpx.TransportError:
             time.sleep(0.1)
     proc.kill()
-    out, _ = proc.communicate()
-    raise RuntimeError(f"darkroom serve did not answer in time: {out}")
+    proc.wait()
+    raise RuntimeError(f"darkroom serve did not answer in time: {log.read_text()}")
 
 
 def stop_server(server: Server) -> None:
     if server.process.poll() is None:
         os.killpg(server.process.pid, signal.SIGTERM)
     try:
-        out, _ = server.process.communicate(timeout=10)
+        server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(server.process.pid, signal.SIGKILL)
-        out, _ = server.process.communicate()
-    server.captured += out or ""
+        server.process.wait()
 
 
 def start_worker(server: Server, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:

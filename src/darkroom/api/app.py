@@ -123,6 +123,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        home_lock = hold_shared(settings.home)  # `darkroom demo` must not empty it under us
         scheduler = None
         if scheduler_url is not None:
             scheduler = Scheduler(app.state.sessions, executor, scheduler_url, settings.scheduler)
@@ -133,6 +134,7 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            home_lock.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -146,7 +148,6 @@ def create_app(
     )
     engine = make_engine(settings.resolved_database_url)
     app.state.settings = settings
-    app.state.home_lock = hold_shared(settings.home)
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.state.executor = executor

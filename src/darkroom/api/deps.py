@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from darkroom.api.schemas import MAX_DB_INT
 from darkroom.config import Settings
 from darkroom.db.engine import session_scope
 from darkroom.domain.accounts import Principal, authenticate
@@ -76,7 +77,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_page(
-    after: Annotated[int | None, Query(ge=0, description="id of the last item seen")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_DB_INT, description="id of the last item seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> PageRequest:
     return PageRequest(after, limit)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from darkroom.errors import DarkroomError
@@ -62,6 +63,24 @@ def install_error_handlers(
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    # Bad input that reached the database or a parser before a check caught it: still the
+    # client's error, never a 500.
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return error_response(422, "too_deep", "input nested too deeply")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return error_response(422, "out_of_range", f"a number is out of range: {exc}")
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        orig = exc.orig
+        if isinstance(orig, OverflowError) or isinstance(exc, DataError):
+            detail = str(orig).splitlines()[0] if orig is not None else "invalid value"
+            return error_response(422, "unstorable_value", f"a value cannot be stored: {detail}")
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
 
 T = TypeVar("T")
+
+MAX_DB_INT = 2**63 - 1
+# Ids, cursors and counts that reach the database: a signed 64-bit column on SQLite and
+# PostgreSQL alike, so anything larger is a 422 here rather than an overflow there.
+DbInt = Annotated[int, Interval(ge=0, le=MAX_DB_INT)]
 
 
 class Public(BaseModel):
@@ -47,7 +53,7 @@ class DatasetPublic(Public):
 class VersionCreate(BaseModel):
     name: str
     description: str = ""
-    parent_version_id: int | None = None
+    parent_version_id: DbInt | None = None
 
 
 class VersionUpdate(BaseModel):
@@ -88,7 +94,7 @@ class LabelCreate(BaseModel):
 class LabelUpdate(BaseModel):
     name: str | None = None
     color: str | None = None
-    position: int | None = Field(None, ge=0)
+    position: DbInt | None = None
 
 
 class LabelPublic(Public):
@@ -137,6 +143,8 @@ class AssetsCreated(BaseModel):
 
 
 class ShapeCreate(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     kind: str = Field(description="rectangle | polygon | classification | point")
     label: str = Field(description="label name in the asset's version")
     bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels, for rectangles")
@@ -320,11 +328,11 @@ class RunPublic(BaseModel):
 
 
 class JobCreate(BaseModel):
-    processing: int | str = Field(description="processing id or name")
-    target_version_id: int
-    model_version_id: int | None = None
+    processing: DbInt | str = Field(description="processing id or name")
+    target_version_id: DbInt
+    model_version_id: DbInt | None = None
     parameters: dict[str, Any] | None = None
-    revision: int | None = Field(
+    revision: DbInt | None = Field(
         default=None, description="a revision number; default: the newest regular revision"
     )
 
@@ -369,12 +377,12 @@ class LogLinePublic(Public):
 
 
 class ProgressReport(BaseModel):
-    done: int = Field(ge=0)
-    total: int | None = Field(None, ge=0)
+    done: DbInt
+    total: DbInt | None = None
 
 
 class RunAnnotationItem(BaseModel):
-    asset_id: int
+    asset_id: DbInt
     shapes: list[ShapeCreate]
 
 

@@ -24,6 +24,7 @@ from darkroom.db.models import (
 )
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
+from darkroom.domain.datasets import has_control_characters
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.versions import get_version, get_writable_version, in_organization
@@ -55,7 +56,7 @@ class AssetFilter:
 def clean_filename(name: str) -> str:
     """A relative POSIX path without `..`, `.` or empty parts; refuses names that escape."""
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
+    if not parts or ".." in parts or has_control_characters(name):
         raise InvalidInput(f"invalid file name {name!r}", details={"filename": name})
     cleaned = posixpath.join(*parts)
     if len(cleaned) > 500:

@@ -13,9 +13,17 @@ from darkroom.errors import Conflict, InvalidInput, NotFound
 __all__ = ["create_dataset", "delete_dataset", "get_dataset", "list_datasets", "update_dataset"]
 
 
+def has_control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def check_name(name: str, what: str) -> str:
-    """Names are trimmed, non-empty and at most 200 characters."""
+    """Names are trimmed, non-empty, at most 200 characters, without control characters (a
+    NUL cannot even be stored in PostgreSQL text)."""
     name = name.strip()
+    if has_control_characters(name):
+        raise InvalidInput(f"{what} name must not contain control characters",
+                           details={"field": "name"})  # fmt: skip
     if not name:
         raise InvalidInput(f"{what} name must not be empty", details={"field": "name"})
     if len(name) > 200:

@@ -1,20 +1,139 @@
-"""Processing parameters: a JSON Schema with defaults, checked at creation and at launch."""
+"""Processing parameters: a JSON Schema with defaults, checked at creation and at launch.
+
+Schemas come from users, so validating with them must not reach out or stall: references are
+local only (`#/…`; nothing is ever fetched, from the network or from files), and `pattern`,
+`patternProperties` and `additionalProperties` match with RE2, whose time is linear in the
+input (a Python regex like `^(a+)+$` doubles its time per character).
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import re2
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from darkroom.errors import InvalidInput
 
 __all__ = ["check_schema", "resolve_parameters"]
 
+REF_KEYS = ("$ref", "$dynamicRef")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+# No resource is known and none is retrieved: a non-local reference is unresolvable.
+NO_REMOTE = Registry()
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        shown = repr(instance) if len(instance) <= 80 else repr(instance[:80]) + "…"
+        yield ValidationError(f"{shown} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _regex(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(
+    validator: Any, allowed: Any, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = [_regex(p) for p in schema.get("patternProperties", {})]
+    extras = sorted(
+        k for k in instance if k not in known and not any(p.search(k) for p in patterns)
+    )
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif not allowed and extras:
+        yield ValidationError(
+            f"Additional properties are not allowed ({', '.join(map(repr, extras))} unexpected)"
+        )
+
+
+ParametersValidator = validators.extend(
+    Draft202012Validator,
+    {"pattern": _pattern, "patternProperties": _pattern_properties,
+     "additionalProperties": _additional_properties},
+)  # fmt: skip
+
+
+def _errors(schema: dict[str, Any], instance: Any) -> list[ValidationError]:
+    """Validation errors, path order; a reference that does not resolve locally is one too
+    (schemas stored before references were checked)."""
+    try:
+        errors = list(ParametersValidator(schema, registry=NO_REMOTE).iter_errors(instance))
+    except Unresolvable as exc:
+        raise _unsafe(f"unresolvable reference: {exc}", []) from exc
+    return sorted(errors, key=lambda e: list(e.path))
+
+
+def _check_safe(node: Any, path: list[str | int]) -> None:
+    """Local references only; every pattern valid RE2."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_safe(item, [*path, i])
+        return
+    if not isinstance(node, dict):
+        return
+    for key in REF_KEYS:
+        ref = node.get(key)
+        if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+            raise _unsafe(f"{key} {ref!r}: only local references (#/...) are allowed; "
+                          "nothing is fetched", [*path, key])  # fmt: skip
+    if "$id" in node and path:
+        raise _unsafe("$id is allowed at the top of the schema only", [*path, "$id"])
+    patterns = []
+    if isinstance(node.get("pattern"), str):
+        patterns.append((node["pattern"], [*path, "pattern"]))
+    if isinstance(node.get("patternProperties"), dict):
+        patterns += [(p, [*path, "patternProperties", p]) for p in node["patternProperties"]]
+        if "unevaluatedProperties" in node:
+            raise _unsafe("unevaluatedProperties with patternProperties is not supported",
+                          [*path, "unevaluatedProperties"])  # fmt: skip
+    for pattern, where in patterns:
+        try:
+            _regex(pattern)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc)
+            raise _unsafe(f"pattern {pattern!r} is not supported: patterns are RE2 (no "
+                          f"backreferences or lookaround): {reason}", where) from exc  # fmt: skip
+    for key, value in node.items():
+        if key not in ("default", "const", "enum", "examples"):
+            _check_safe(value, [*path, key])
+
+
+def _unsafe(message: str, loc: list[str | int]) -> InvalidInput:
+    return InvalidInput(f"parameters_schema: {message}", code="invalid_schema",
+                        details={"loc": ["parameters_schema", *loc]})  # fmt: skip
+
 
 def check_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Refuses a schema that is not an object schema, or whose defaults break it."""
+    """Refuses a schema that is not an object schema, refers outside itself, uses a pattern
+    RE2 cannot run, or whose defaults break it."""
+    _check_safe(schema, [])
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -29,7 +148,7 @@ def check_schema(schema: dict[str, Any]) -> dict[str, Any]:
             details={"loc": ["parameters_schema", "type"]},
         )  # fmt: skip
     defaults = _defaults(schema)
-    errors = sorted(Draft202012Validator(schema).iter_errors(defaults), key=lambda e: list(e.path))
+    errors = _errors(schema, defaults)
     if errors:
         raise InvalidInput(
             f"parameters_schema defaults do not validate: {errors[0].message}",
@@ -55,7 +174,7 @@ def resolve_parameters(schema: dict[str, Any], given: dict[str, Any] | None) -> 
     """
     strict = {"additionalProperties": False, **schema}
     resolved = {**_defaults(schema), **(given or {})}
-    errors = sorted(Draft202012Validator(strict).iter_errors(resolved), key=lambda e: list(e.path))
+    errors = _errors(strict, resolved)
     if errors:
         first = errors[0]
         loc = ["parameters", *first.path]

@@ -17,8 +17,23 @@ from darkroom.formats.records import ExportImage, ParsedDataset, ParsedImage, Sk
 __all__ = ["parse_coco", "write_coco"]
 
 
-def _fail(message: str) -> InvalidInput:
-    return InvalidInput(f"COCO file: {message}", code="invalid_coco")
+def _fail(message: str, loc: list[Any] | None = None) -> InvalidInput:
+    return InvalidInput(f"COCO file: {message}", code="invalid_coco",
+                        details={"loc": loc} if loc else None)  # fmt: skip
+
+
+def _key(value: Any, loc: list[Any]) -> int | str | None:
+    """An id or a reference to one: an integer or a string (COCO's are integers)."""
+    if value is None or (isinstance(value, int | str) and not isinstance(value, bool)):
+        return value
+    where = ".".join(str(p) for p in loc)
+    raise _fail(f"{where} must be an integer or a string, not {type(value).__name__}", loc)
+
+
+def _numbers(values: Any) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
 
 
 def parse_coco(data: bytes) -> ParsedDataset:
@@ -26,6 +41,8 @@ def parse_coco(data: bytes) -> ParsedDataset:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise _fail("JSON nested too deeply") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise _fail("expected an object with an 'images' list")
     categories = doc.get("categories") or []
@@ -35,25 +52,26 @@ def parse_coco(data: bytes) -> ParsedDataset:
 
     skipped: list[Skipped] = []
     cat_names: dict[Any, str] = {}
-    for cat in categories:
+    for i, cat in enumerate(categories):
         if not isinstance(cat, dict) or "id" not in cat or not str(cat.get("name", "")).strip():
             skipped.append(Skipped(f"category {cat!r}"[:120], "category without id or name"))
             continue
-        cat_names[cat["id"]] = str(cat["name"]).strip()
+        cat_names[_key(cat["id"], ["categories", i, "id"])] = str(cat["name"]).strip()
 
     images: dict[Any, ParsedImage] = {}
-    for img in doc["images"]:
+    for i, img in enumerate(doc["images"]):
         if not isinstance(img, dict) or "id" not in img or not img.get("file_name"):
             skipped.append(Skipped(f"image {img!r}"[:120], "image without id or file_name"))
             continue
-        images[img["id"]] = ParsedImage(str(img["file_name"]))
+        images[_key(img["id"], ["images", i, "id"])] = ParsedImage(str(img["file_name"]))
 
-    for ann in annotations:
-        ident = f"annotation {ann.get('id', '?')}" if isinstance(ann, dict) else "annotation"
+    for i, ann in enumerate(annotations):
+        ident = f"annotation {ann.get('id', '?')}"[:120] if isinstance(ann, dict) else "annotation"
         if not isinstance(ann, dict):
             skipped.append(Skipped(ident, "not an object"))
             continue
-        image = images.get(ann.get("image_id"))
+        _key(ann.get("category_id"), ["annotations", i, "category_id"])
+        image = images.get(_key(ann.get("image_id"), ["annotations", i, "image_id"]))
         if image is None:
             skipped.append(Skipped(ident, f"unknown image_id {ann.get('image_id')!r}"))
             continue
@@ -65,6 +83,9 @@ def parse_coco(data: bytes) -> ParsedDataset:
         seg = ann.get("segmentation")
         if isinstance(seg, list) and seg and all(isinstance(r, list) for r in seg):
             for ring in seg:
+                if not _numbers(ring):
+                    skipped.append(Skipped(ident, "polygon with values that are not numbers"))
+                    continue
                 if len(ring) < 6 or len(ring) % 2:
                     skipped.append(Skipped(ident, "polygon with fewer than 3 points"))
                     continue
@@ -72,8 +93,8 @@ def parse_coco(data: bytes) -> ParsedDataset:
                 image.shapes.append(ShapeIn("polygon", label, points=pts, score=score))
             continue
         bbox = ann.get("bbox")
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            skipped.append(Skipped(ident, "no bbox [x, y, w, h]"))
+        if not _numbers(bbox) or len(bbox) != 4:
+            skipped.append(Skipped(ident, "no bbox [x, y, w, h] of numbers"))
             continue
         image.shapes.append(ShapeIn("rectangle", label, bbox=bbox, score=score))
 

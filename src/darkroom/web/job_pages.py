@@ -10,6 +10,7 @@ from sse_starlette import EventSourceResponse
 
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
+from darkroom.api.schemas import DbInt
 from darkroom.db.models import ACTIVE_STATUSES
 from darkroom.domain import jobs, logs, processings, versions
 from darkroom.domain.accounts import user_names
@@ -32,7 +33,7 @@ def jobs_page(
     user: UserDep,
     status: str | None = None,
     processing: str | None = None,
-    before: int | None = None,
+    before: DbInt | None = None,
 ) -> HTMLResponse:
     """Every job on the organization's versions, newest first, by pages of JOBS_PAGE."""
     flt = jobs.JobFilter(None, status or None, processing or None)
@@ -52,10 +53,10 @@ def jobs_page(
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(
     request: Request,
-    job_id: int,
+    job_id: DbInt,
     session: SessionDep,
     user: UserDep,
-    run: Annotated[int | None, Query()] = None,
+    run: Annotated[DbInt | None, Query()] = None,
 ) -> HTMLResponse:
     job = jobs.get_job(session, user, job_id)
     selected = next((r for r in job.runs if r.id == run), job.runs[-1])
@@ -70,15 +71,17 @@ def job_page(
 
 
 @router.get("/ui/runs/{run_id}/progress", response_class=HTMLResponse)
-def run_progress(request: Request, run_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+def run_progress(
+    request: Request, run_id: DbInt, session: SessionDep, user: UserDep
+) -> HTMLResponse:
     """The progress bar's fragment; it polls itself while the run is active."""
     selected = jobs.get_run(session, user, run_id)
     return page(request, "_progress.html", selected=selected, progress=progress_of(selected))
 
 
 @router.get("/ui/runs/{run_id}/events")
-def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep,
-               after: int = 0) -> EventSourceResponse:  # fmt: skip
+def run_events(request: Request, run_id: DbInt, session: SessionDep, user: UserDep,
+               after: DbInt = 0) -> EventSourceResponse:  # fmt: skip
     jobs.get_run(session, user, run_id)
     last = request.headers.get("last-event-id", "")
     if last.isdigit():
@@ -87,13 +90,13 @@ def run_events(request: Request, run_id: int, session: SessionDep, user: UserDep
 
 
 @router.post("/ui/jobs/{job_id}/rerun")
-def rerun(request: Request, job_id: int, session: SessionDep, user: UserDep) -> Response:
+def rerun(request: Request, job_id: DbInt, session: SessionDep, user: UserDep) -> Response:
     new_run = jobs.rerun(session, user, job_id)
     commit_and_wake(request, session)
     return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
 
 
 @router.post("/ui/runs/{run_id}/cancel")
-def cancel(run_id: int, session: SessionDep, user: UserDep) -> Response:
+def cancel(run_id: DbInt, session: SessionDep, user: UserDep) -> Response:
     run = jobs.cancel_run(session, user, run_id)
     return RedirectResponse(f"/jobs/{run.job_id}?run={run.id}", status_code=303)

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from darkroom.api.deps import SessionDep, commit_and_wake
+from darkroom.api.schemas import DbInt
 from darkroom.domain import jobs, labels, model_registry, processings, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
@@ -27,7 +28,7 @@ router = APIRouter()
 
 
 def _process_context(
-    session: Session, user: Principal, version_id: int, processing: str | None, model: str | None,
+    session: Session, user: Principal, version_id: DbInt, processing: str | None, model: str | None,
     model_version: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     version = versions.get_version(session, user, version_id)
@@ -65,7 +66,7 @@ def _process_context(
 @router.get("/versions/{version_id}/process", response_class=HTMLResponse)
 def process_form(
     request: Request,
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     user: UserDep,
     processing: str | None = None,
@@ -87,7 +88,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 @router.post("/versions/{version_id}/process", response_class=HTMLResponse)
 def launch_from_form(
     request: Request,
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     user: UserDep,
     form: Annotated[dict[str, str], Depends(form_fields)],

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from darkroom.api.deps import SessionDep, StoreDep
 from darkroom.api.routes.assets import get_asset_image
+from darkroom.api.schemas import DbInt
 from darkroom.db.models import AuthorKind
 from darkroom.domain import annotations, assets, datasets, jobs, labels, versions
 from darkroom.domain.accounts import Principal, user_names
@@ -33,7 +34,7 @@ def datasets_page(request: Request, session: SessionDep, user: UserDep) -> HTMLR
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(
-    request: Request, dataset_id: int, session: SessionDep, user: UserDep
+    request: Request, dataset_id: DbInt, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     ds = datasets.get_dataset(session, user, dataset_id)
     items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
@@ -48,7 +49,7 @@ def _asset_filter(label: str | None, tag: str | None, annotated: str | None) -> 
     )
 
 
-def _grid(session: Session, user: Principal, version_id: int, after: int | None,
+def _grid(session: Session, user: Principal, version_id: DbInt, after: DbInt | None,
           flt: assets.AssetFilter, version_labels: list[Any]) -> dict[str, Any]:  # fmt: skip
     """One page of tiles: the assets, then all their shapes in one query."""
     result = assets.list_assets(session, user, version_id, PageRequest(after, GRID_PAGE), flt)
@@ -60,7 +61,7 @@ def _grid(session: Session, user: Principal, version_id: int, after: int | None,
 @router.get("/versions/{version_id}", response_class=HTMLResponse)
 def version_page(
     request: Request,
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     user: UserDep,
     label: str | None = None,
@@ -84,10 +85,10 @@ def version_page(
 @router.get("/versions/{version_id}/grid", response_class=HTMLResponse)
 def version_grid(
     request: Request,
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     user: UserDep,
-    after: int,
+    after: DbInt,
     label: str | None = None,
     tag: str | None = None,
     annotated: str | None = None,
@@ -103,7 +104,7 @@ def version_grid(
 
 @router.get("/versions/{version_id}/jobs", response_class=HTMLResponse)
 def version_jobs_page(
-    request: Request, version_id: int, session: SessionDep, user: UserDep
+    request: Request, version_id: DbInt, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     """The Jobs tab: what ran on this version, newest first."""
     version = versions.get_version(session, user, version_id)
@@ -114,7 +115,7 @@ def version_jobs_page(
 
 
 def _labels_page(
-    request: Request, session: Session, user: Principal, version_id: int, error: str | None = None
+    request: Request, session: Session, user: Principal, version_id: DbInt, error: str | None = None
 ) -> HTMLResponse:
     version = versions.get_version(session, user, version_id)
     stats = versions.version_stats(session, user, version_id)
@@ -125,14 +126,14 @@ def _labels_page(
 
 @router.get("/versions/{version_id}/labels", response_class=HTMLResponse)
 def labels_page(
-    request: Request, version_id: int, session: SessionDep, user: UserDep
+    request: Request, version_id: DbInt, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     """Settings -> Labels: what a pre-annotation may write; add, rename, recolour, delete."""
     return _labels_page(request, session, user, version_id)
 
 
 def _label_change(
-    request: Request, session: Session, user: Principal, version_id: int, change: Any
+    request: Request, session: Session, user: Principal, version_id: DbInt, change: Any
 ) -> Response:
     try:
         change()
@@ -145,7 +146,7 @@ def _label_change(
 @router.post("/versions/{version_id}/labels", response_class=HTMLResponse)
 def add_label(
     request: Request,
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     user: UserDep,
     name: Annotated[str, Form()] = "",
@@ -159,7 +160,7 @@ def add_label(
 @router.post("/ui/labels/{label_id}", response_class=HTMLResponse)
 def edit_label(
     request: Request,
-    label_id: int,
+    label_id: DbInt,
     session: SessionDep,
     user: UserDep,
     name: Annotated[str, Form()] = "",
@@ -174,7 +175,7 @@ def edit_label(
 @router.post("/ui/labels/{label_id}/delete", response_class=HTMLResponse)
 def remove_label(
     request: Request,
-    label_id: int,
+    label_id: DbInt,
     session: SessionDep,
     user: UserDep,
     force: Annotated[bool, Form()] = False,
@@ -185,7 +186,9 @@ def remove_label(
 
 
 @router.get("/assets/{asset_id}", response_class=HTMLResponse)
-def asset_page(request: Request, asset_id: int, session: SessionDep, user: UserDep) -> HTMLResponse:
+def asset_page(
+    request: Request, asset_id: DbInt, session: SessionDep, user: UserDep
+) -> HTMLResponse:
     """The full image with every author's shapes, listed by author (a person or a run)."""
     asset = assets.get_asset(session, user, asset_id)
     version = versions.get_version(session, user, asset.version_id)
@@ -198,7 +201,9 @@ def asset_page(request: Request, asset_id: int, session: SessionDep, user: UserD
 
 
 @router.get("/ui/assets/{asset_id}/thumbnail")
-def asset_thumbnail(asset_id: int, session: SessionDep, user: UserDep, store: StoreDep) -> Response:
+def asset_thumbnail(
+    asset_id: DbInt, session: SessionDep, user: UserDep, store: StoreDep
+) -> Response:
     asset = assets.get_asset(session, user, asset_id)
     return Response(thumbnail(store, asset.blob_sha256, 256), media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=31536000, immutable"})  # fmt: skip
@@ -206,7 +211,7 @@ def asset_thumbnail(asset_id: int, session: SessionDep, user: UserDep, store: St
 
 @router.get("/ui/assets/{asset_id}/image")
 def asset_image(
-    asset_id: int, request: Request, session: SessionDep, user: UserDep, store: StoreDep
+    asset_id: DbInt, request: Request, session: SessionDep, user: UserDep, store: StoreDep
 ) -> Response:
     """The original bytes, as the API serves them, for the cookie-authenticated asset view."""
     return get_asset_image(asset_id, request, session, user, store)

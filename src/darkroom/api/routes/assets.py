@@ -12,6 +12,7 @@ from darkroom.api.schemas import (
     AnnotationWrite,
     AssetPublic,
     AssetUpdate,
+    DbInt,
 )
 from darkroom.domain import annotations, assets, labels
 from darkroom.domain.annotations import ShapeIn
@@ -24,13 +25,13 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 @router.get("/{asset_id}", response_model=AssetPublic)
-def get_asset(asset_id: int, session: SessionDep, principal: RunOrUserDep) -> AssetPublic:
+def get_asset(asset_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> AssetPublic:
     return AssetPublic.of(assets.get_asset(session, principal, asset_id))
 
 
 @router.patch("/{asset_id}", response_model=AssetPublic)
 def update_asset(
-    asset_id: int, body: AssetUpdate, session: SessionDep, principal: PrincipalDep
+    asset_id: DbInt, body: AssetUpdate, session: SessionDep, principal: PrincipalDep
 ) -> AssetPublic:
     asset = assets.update_asset(
         session, principal, asset_id, tags=body.tags, metadata=body.metadata
@@ -39,14 +40,14 @@ def update_asset(
 
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_asset(asset_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_asset(asset_id: DbInt, session: SessionDep, principal: PrincipalDep) -> Response:
     assets.delete_asset(session, principal, asset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{asset_id}/image", response_class=Response)
 def get_asset_image(
-    asset_id: int, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
+    asset_id: DbInt, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
 ) -> Response:
     asset = assets.get_asset(session, principal, asset_id)
     etag = f'"{asset.blob_sha256}"'
@@ -63,7 +64,7 @@ def get_asset_image(
 
 @router.get("/{asset_id}/thumbnail", response_class=Response)
 def get_asset_thumbnail(
-    asset_id: int,
+    asset_id: DbInt,
     session: SessionDep,
     principal: RunOrUserDep,
     store: StoreDep,
@@ -80,7 +81,7 @@ def get_asset_thumbnail(
 
 
 def _annotations_page(
-    session: SessionDep, principal: RunOrUserDep, asset_id: int
+    session: SessionDep, principal: RunOrUserDep, asset_id: DbInt
 ) -> AnnotationsPublic:
     asset = assets.get_asset(session, principal, asset_id)
     names = labels.label_names(session, asset.version_id)
@@ -90,14 +91,14 @@ def _annotations_page(
 
 @router.get("/{asset_id}/annotations", response_model=AnnotationsPublic)
 def list_annotations(
-    asset_id: int, session: SessionDep, principal: RunOrUserDep
+    asset_id: DbInt, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationsPublic:
     """Every author's annotation of the asset, each with its shapes."""
     return _annotations_page(session, principal, asset_id)
 
 
 def _write(
-    asset_id: int,
+    asset_id: DbInt,
     body: AnnotationWrite,
     session: SessionDep,
     principal: RunOrUserDep,
@@ -111,7 +112,7 @@ def _write(
 
 @router.post("/{asset_id}/annotations", response_model=AnnotationPublic, status_code=201)
 def add_annotations(
-    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
+    asset_id: DbInt, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationPublic:
     """Appends shapes to the caller's annotation of the asset."""
     return _write(asset_id, body, session, principal, replace=False)
@@ -119,7 +120,7 @@ def add_annotations(
 
 @router.put("/{asset_id}/annotations", response_model=AnnotationPublic)
 def replace_annotations(
-    asset_id: int, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
+    asset_id: DbInt, body: AnnotationWrite, session: SessionDep, principal: RunOrUserDep
 ) -> AnnotationPublic:
     """Replaces the caller's shapes on the asset; other authors' shapes are untouched."""
     return _write(asset_id, body, session, principal, replace=True)

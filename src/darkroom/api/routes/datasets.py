@@ -7,6 +7,7 @@ from darkroom.api.schemas import (
     DatasetCreate,
     DatasetPublic,
     DatasetUpdate,
+    DbInt,
     Page,
     VersionCreate,
     VersionPublic,
@@ -27,13 +28,13 @@ def create_dataset(body: DatasetCreate, session: SessionDep, principal: Principa
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic)
-def get_dataset(dataset_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def get_dataset(dataset_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
     return datasets.get_dataset(session, principal, dataset_id)
 
 
 @router.patch("/{dataset_id}", response_model=DatasetPublic)
 def update_dataset(
-    dataset_id: int, body: DatasetUpdate, session: SessionDep, principal: PrincipalDep
+    dataset_id: DbInt, body: DatasetUpdate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     return datasets.update_dataset(
         session, principal, dataset_id, name=body.name, description=body.description
@@ -41,14 +42,14 @@ def update_dataset(
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_dataset(dataset_id: DbInt, session: SessionDep, principal: PrincipalDep) -> Response:
     datasets.delete_dataset(session, principal, dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{dataset_id}/versions", response_model=Page[VersionPublic])
 def list_versions(
-    dataset_id: int, session: SessionDep, principal: PrincipalDep, page: PageDep
+    dataset_id: DbInt, session: SessionDep, principal: PrincipalDep, page: PageDep
 ) -> object:
     return versions.list_versions(session, principal, dataset_id, page)
 
@@ -57,7 +58,7 @@ def list_versions(
     "/{dataset_id}/versions", response_model=VersionPublic, status_code=status.HTTP_201_CREATED
 )
 def create_version(
-    dataset_id: int, body: VersionCreate, session: SessionDep, principal: PrincipalDep
+    dataset_id: DbInt, body: VersionCreate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     """An empty version, or a copy of `parent_version_id` (rows copied, image bytes shared)."""
     return versions.create_version(

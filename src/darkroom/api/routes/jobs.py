@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
-from darkroom.api.schemas import JobCreate, JobPublic, Page, RerunRequest, RunPublic
+from darkroom.api.schemas import DbInt, JobCreate, JobPublic, Page, RerunRequest, RunPublic
 from darkroom.domain import jobs
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -16,7 +16,7 @@ def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    version_id: int | None = None,
+    version_id: DbInt | None = None,
     status: Annotated[str | None, Query(description="the latest run's status")] = None,
     processing: Annotated[str | None, Query(description="processing id or name")] = None,
 ) -> Page[JobPublic]:
@@ -42,13 +42,13 @@ def launch_job(
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+def get_job(job_id: DbInt, session: SessionDep, principal: PrincipalDep) -> JobPublic:
     return JobPublic.of(jobs.get_job(session, principal, job_id))
 
 
 @router.post("/{job_id}/rerun", response_model=RunPublic, status_code=status.HTTP_201_CREATED)
 def rerun_job(
-    job_id: int,
+    job_id: DbInt,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,

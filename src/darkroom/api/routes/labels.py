@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from darkroom.api.deps import PrincipalDep, SessionDep
-from darkroom.api.schemas import LabelPublic, LabelUpdate
+from darkroom.api.schemas import DbInt, LabelPublic, LabelUpdate
 from darkroom.domain import labels
 
 router = APIRouter(prefix="/labels", tags=["labels"])
@@ -11,7 +11,7 @@ router = APIRouter(prefix="/labels", tags=["labels"])
 
 @router.patch("/{label_id}", response_model=LabelPublic)
 def update_label(
-    label_id: int, body: LabelUpdate, session: SessionDep, principal: PrincipalDep
+    label_id: DbInt, body: LabelUpdate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     """Rename, recolour or move a label; its shapes keep pointing at it."""
     return labels.update_label(
@@ -21,7 +21,7 @@ def update_label(
 
 @router.delete("/{label_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_label(
-    label_id: int, session: SessionDep, principal: PrincipalDep, force: bool = False
+    label_id: DbInt, session: SessionDep, principal: PrincipalDep, force: bool = False
 ) -> Response:
     """Refused with 409 `label_in_use` when shapes use it, unless `?force=true`."""
     labels.delete_label(session, principal, label_id, force=force)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
 
 from darkroom.api.deps import PageDep, PrincipalDep, RunOrUserDep, SessionDep, SettingsDep, StoreDep
-from darkroom.api.schemas import ModelCreate, ModelPublic, ModelVersionPublic, Page
+from darkroom.api.schemas import DbInt, ModelCreate, ModelPublic, ModelVersionPublic, Page
 from darkroom.domain import model_registry
 from darkroom.errors import InvalidInput
 
@@ -25,12 +25,12 @@ def create_model(body: ModelCreate, session: SessionDep, principal: PrincipalDep
 
 
 @router.get("/models/{model_id}", response_model=ModelPublic)
-def get_model(model_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def get_model(model_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
     return model_registry.get_model(session, principal, model_id)
 
 
 @router.get("/models/{model_id}/versions", response_model=Page[ModelVersionPublic])
-def list_model_versions(model_id: int, session: SessionDep, principal: PrincipalDep) -> object:
+def list_model_versions(model_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
     versions = model_registry.list_model_versions(session, principal, model_id)
     return Page[ModelVersionPublic](items=[ModelVersionPublic.of(v) for v in versions], next=None)
 
@@ -58,7 +58,7 @@ def _labels(raw: str | None) -> list[str] | None:
     status_code=status.HTTP_201_CREATED,
 )
 def upload_model_version(
-    model_id: int,
+    model_id: DbInt,
     file: Annotated[UploadFile, File(description="ONNX weights")],
     session: SessionDep,
     principal: PrincipalDep,
@@ -80,14 +80,18 @@ def upload_model_version(
 
 @router.get("/model-versions/{version_id}", response_model=ModelVersionPublic)
 def get_model_version(
-    version_id: int, session: SessionDep, principal: RunOrUserDep
+    version_id: DbInt, session: SessionDep, principal: RunOrUserDep
 ) -> ModelVersionPublic:
     return ModelVersionPublic.of(model_registry.get_model_version(session, principal, version_id))
 
 
 @router.get("/model-versions/{version_id}/weights", response_class=Response)
 def download_weights(
-    version_id: int, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
+    version_id: DbInt,
+    request: Request,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    store: StoreDep,
 ) -> Response:
     version = model_registry.get_model_version(session, principal, version_id)
     headers = {"ETag": f'"{version.weights_sha256}"'}

@@ -11,6 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
 from darkroom.api.schemas import (
+    DbInt,
     LogLinePublic,
     ModelVersionPublic,
     OutputVersionCreate,
@@ -37,19 +38,19 @@ STREAM_BATCH = 500
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def get_run(run_id: int, session: SessionDep, principal: RunOrUserDep) -> RunPublic:
+def get_run(run_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> RunPublic:
     return RunPublic.of(jobs.get_run(session, principal, run_id))
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
-def cancel_run(run_id: int, session: SessionDep, principal: PrincipalDep) -> RunPublic:
+def cancel_run(run_id: DbInt, session: SessionDep, principal: PrincipalDep) -> RunPublic:
     """A pending run is cancelled at once; a running one gets SIGTERM, then SIGKILL."""
     return RunPublic.of(jobs.cancel_run(session, principal, run_id))
 
 
 @router.get("/{run_id}/logs", response_model=Page[LogLinePublic])
 def list_run_logs(
-    run_id: int,
+    run_id: DbInt,
     session: SessionDep,
     principal: RunOrUserDep,
     after: Annotated[int, Query(ge=0, description="last seq seen")] = 0,
@@ -66,7 +67,7 @@ def list_run_logs(
 
 @router.get("/{run_id}/logs/stream", response_class=EventSourceResponse)
 def stream_run_logs(
-    run_id: int,
+    run_id: DbInt,
     request: Request,
     session: SessionDep,
     principal: RunOrUserDep,
@@ -76,13 +77,18 @@ def stream_run_logs(
     """Server-sent events: `log` events (id = seq) as lines land, then one `end` event with
     the run's final state. Reconnecting with `Last-Event-ID` resumes after that line."""
     jobs.get_run(session, principal, run_id)  # 404 before the stream opens
-    if last_event_id and last_event_id.isdigit():
+    if (
+        last_event_id
+        and last_event_id.isascii()
+        and last_event_id.isdigit()
+        and len(last_event_id) < 19
+    ):
         after = max(after, int(last_event_id))
     return EventSourceResponse(run_log_events(request, principal, run_id, after))
 
 
 async def run_log_events(
-    request: Request, principal: Principal, run_id: int, after: int
+    request: Request, principal: Principal, run_id: DbInt, after: DbInt
 ) -> AsyncIterator[dict[str, Any]]:
     """`log` events after seq `after` as lines land, then one `end` event (the API's stream and
     the job page's share it)."""
@@ -116,7 +122,7 @@ async def run_log_events(
 
 
 @router.get("/{run_id}/context", response_model=RunContext)
-def get_run_context(run_id: int, session: SessionDep, principal: RunOrUserDep) -> RunContext:
+def get_run_context(run_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> RunContext:
     run = jobs.get_run(session, principal, run_id)
     job = run.job
     if job.target_version_id is None:
@@ -148,7 +154,7 @@ def get_run_context(run_id: int, session: SessionDep, principal: RunOrUserDep) -
 
 @router.get("/{run_id}/bundle", response_class=Response)
 def get_run_bundle(
-    run_id: int, session: SessionDep, principal: RunOrUserDep, store: StoreDep
+    run_id: DbInt, session: SessionDep, principal: RunOrUserDep, store: StoreDep
 ) -> Response:
     """The bundle (canonical .tar.gz) the run executes; its run token may read it."""
     run = jobs.get_run(session, principal, run_id)
@@ -161,14 +167,14 @@ def get_run_bundle(
 
 @router.post("/{run_id}/progress", response_model=RunPublic)
 def report_run_progress(
-    run_id: int, body: ProgressReport, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt, body: ProgressReport, session: SessionDep, principal: RunOrUserDep
 ) -> RunPublic:
     return RunPublic.of(runs.report_progress(session, principal, run_id, body.done, body.total))
 
 
 @router.post("/{run_id}/annotations", response_model=RunAnnotationsAdded, status_code=201)
 def add_run_annotations(
-    run_id: int, body: RunAnnotations, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt, body: RunAnnotations, session: SessionDep, principal: RunOrUserDep
 ) -> RunAnnotationsAdded:
     """Shapes on many assets at once, authored by the run (its token's)."""
     jobs.get_run(session, principal, run_id)
@@ -181,7 +187,7 @@ def add_run_annotations(
 
 @router.post("/{run_id}/clear-previous-annotations")
 def clear_previous_run_annotations(
-    run_id: int, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt, session: SessionDep, principal: RunOrUserDep
 ) -> dict[str, int]:
     """Deletes what the job's earlier runs annotated (a re-run replaces them)."""
     return {"deleted": annotations.clear_previous_runs(session, principal, run_id)}
@@ -191,7 +197,7 @@ def clear_previous_run_annotations(
     "/{run_id}/output-version", response_model=VersionPublic, status_code=status.HTTP_201_CREATED
 )
 def create_run_output_version(
-    run_id: int, body: OutputVersionCreate, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt, body: OutputVersionCreate, session: SessionDep, principal: RunOrUserDep
 ) -> object:
     """A version produced by the run's job, with the input version as parent."""
     jobs.get_run(session, principal, run_id)

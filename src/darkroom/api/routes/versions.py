@@ -19,8 +19,10 @@ from darkroom.api.deps import (
     StoreDep,
 )
 from darkroom.api.schemas import (
+    MAX_DB_INT,
     AssetPublic,
     AssetsCreated,
+    DbInt,
     ImportReportPublic,
     LabelCreate,
     LabelPublic,
@@ -37,13 +39,13 @@ router = APIRouter(prefix="/versions", tags=["versions"])
 
 
 @router.get("/{version_id}", response_model=VersionPublic)
-def get_version(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
+def get_version(version_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> object:
     return versions.get_version(session, principal, version_id)
 
 
 @router.patch("/{version_id}", response_model=VersionPublic)
 def update_version(
-    version_id: int, body: VersionUpdate, session: SessionDep, principal: PrincipalDep
+    version_id: DbInt, body: VersionUpdate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     return versions.update_version(
         session, principal, version_id, name=body.name, description=body.description
@@ -51,14 +53,14 @@ def update_version(
 
 
 @router.delete("/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_version(version_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_version(version_id: DbInt, session: SessionDep, principal: PrincipalDep) -> Response:
     versions.delete_version(session, principal, version_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{version_id}/images", response_class=Response)
 def get_images(
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     principal: RunOrUserDep,
     store: StoreDep,
@@ -69,6 +71,8 @@ def get_images(
     one request per batch instead of one per image."""
     try:
         wanted = [int(x) for x in ids.split(",") if x.strip()]
+        if any(not 0 <= x <= MAX_DB_INT for x in wanted):
+            raise ValueError
     except ValueError:
         raise InvalidInput(
             "ids must be comma-separated integers", details={"loc": ["ids"]}
@@ -92,12 +96,12 @@ def get_images(
 
 
 @router.get("/{version_id}/stats", response_model=VersionStatsPublic)
-def get_version_stats(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
+def get_version_stats(version_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> object:
     return versions.version_stats(session, principal, version_id)
 
 
 @router.get("/{version_id}/labels", response_model=Page[LabelPublic])
-def list_labels(version_id: int, session: SessionDep, principal: RunOrUserDep) -> object:
+def list_labels(version_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> object:
     """All labels of the version in their order (a version has few; never paginated)."""
     return Page[LabelPublic](
         items=labels.list_labels(session, principal, version_id),  # type: ignore[arg-type]
@@ -109,14 +113,14 @@ def list_labels(version_id: int, session: SessionDep, principal: RunOrUserDep) -
     "/{version_id}/labels", response_model=LabelPublic, status_code=status.HTTP_201_CREATED
 )
 def create_label(
-    version_id: int, body: LabelCreate, session: SessionDep, principal: PrincipalDep
+    version_id: DbInt, body: LabelCreate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     return labels.create_label(session, principal, version_id, body.name, body.color)
 
 
 @router.get("/{version_id}/assets", response_model=Page[AssetPublic])
 def list_assets(
-    version_id: int,
+    version_id: DbInt,
     session: SessionDep,
     principal: RunOrUserDep,
     page: PageDep,
@@ -136,7 +140,7 @@ def list_assets(
     "/{version_id}/assets", response_model=AssetsCreated, status_code=status.HTTP_201_CREATED
 )
 def upload_assets(
-    version_id: int,
+    version_id: DbInt,
     files: Annotated[list[UploadFile], File(description="one or many images")],
     session: SessionDep,
     principal: RunOrUserDep,
@@ -162,7 +166,7 @@ def upload_assets(
 
 @router.post("/{version_id}/import", response_model=ImportReportPublic)
 def import_annotations(
-    version_id: int,
+    version_id: DbInt,
     format: Format,
     file: Annotated[UploadFile, File(description="a zip, or a COCO JSON file")],
     session: SessionDep,
@@ -184,7 +188,7 @@ def import_annotations(
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export_version(
-    version_id: int, format: Format, session: SessionDep, principal: PrincipalDep, store: StoreDep
+    version_id: DbInt, format: Format, session: SessionDep, principal: PrincipalDep, store: StoreDep
 ) -> FileResponse:
     version = versions.get_version(session, principal, version_id)
     fd, path = tempfile.mkstemp(suffix=".zip", prefix="darkroom-export-")
