@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     run_disk: int | str = Field("1GiB", description="size of a run's temporary directory")
     run_processes: int = 256
     run_cpu_time_s: int | None = None
+    blob_gc_interval_s: float = Field(6 * 3600, description="0 turns the periodic GC off")
+    blob_gc_grace_s: float = 3600
 
     @property
     def run_defaults(self) -> RunResources:

@@ -8,10 +8,12 @@ live under `derived/` and can be rebuilt from the blobs at any time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,6 +130,30 @@ class BlobStore:
             while chunk := fh.read(chunk_bytes):
                 yield chunk
 
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob as (sha256, modification time in epoch seconds); a garbage
+        collector compares them with the database. Temporary files of uploads that never
+        finished are removed on the way once a day old."""
+        if self.is_local:
+            for dirpath, _, names in os.walk(self.root):
+                rel = os.path.relpath(dirpath, self.root)
+                if rel == ".tmp":
+                    for name in names:
+                        path = os.path.join(dirpath, name)
+                        with contextlib.suppress(OSError):
+                            if time.time() - os.path.getmtime(path) > 86400:
+                                os.unlink(path)
+                    continue
+                for name in names:
+                    if _is_sha(name) and rel == f"{name[:2]}/{name[2:4]}":
+                        with contextlib.suppress(OSError):
+                            yield name, os.path.getmtime(os.path.join(dirpath, name))
+            return
+        for path, info in self.fs.find(self.root, detail=True).items():
+            name = path.rsplit("/", 1)[-1]
+            if _is_sha(name) and path.endswith(f"{name[:2]}/{name[2:4]}/{name}"):
+                yield name, _mtime(info)
+
     def delete(self, sha256: str) -> None:
         key = self.key(sha256)
         if self.is_local:
@@ -169,3 +195,16 @@ class BlobStore:
     def copy_to(self, sha256: str, target: BinaryIO) -> None:
         with self.open(sha256) as fh:
             shutil.copyfileobj(fh, target, CHUNK_BYTES)
+
+
+def _is_sha(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _mtime(info: dict) -> float:
+    """An fsspec listing's modification time (S3: LastModified), epoch seconds; unknown counts
+    as the future, so such a file is never taken for an old stray."""
+    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    if value is None:
+        return float("inf")
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)

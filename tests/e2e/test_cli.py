@@ -84,3 +84,33 @@ def test_delete_asks_unless_yes(cli):
         "deleted": True,
     }
     assert cli("dataset", "list", "--json").json() == []
+
+
+def test_admin_gc_deletes_strays_and_unreferenced_blobs(cli, server):
+    """A refused upload's bytes (no row) and a deleted asset's blob go; a fresh stray stays."""
+    import os
+    import time
+
+    from darkroom.client import Client
+    from darkroom.storage import BlobStore
+    from tests.helpers import image_bytes
+
+    store = BlobStore(str(server.home / "blobs"))
+    stray = store.put_bytes(image_bytes(seed=11)).sha256
+    fresh = store.put_bytes(image_bytes(seed=12)).sha256
+    past = time.time() - 7200
+    os.utime(store.local_path(stray), (past, past))
+    with Client(server.url, server.token) as dr:
+        v = dr.create_version(dr.create_dataset("gc")["id"], "v1")
+        asset = dr.upload_assets(v["id"], [("a.jpg", image_bytes(seed=13))])[0]
+        dr.delete_asset(asset["id"])
+    dry = cli("admin", "gc", "--dry-run", "--grace-s", "3600", "--json")
+    assert dry.code == 0, dry.err
+    assert dry.json() == {"unreferenced": [], "strays": [stray], "dry_run": True}
+    assert store.exists(stray)
+    done = cli("admin", "gc", "--grace-s", "0", "--json")
+    assert done.code == 0, done.err
+    found = done.json()
+    assert found["unreferenced"] == [asset["blob_sha256"]]
+    assert set(found["strays"]) == {stray, fresh}
+    assert not store.exists(stray)

@@ -31,12 +31,61 @@ def test_collects_only_unreferenced_blobs(tmp_path, sqlite_template):
         kept_sha, gone_sha, gone_id = kept.blob_sha256, gone.blob_sha256, gone.id
     with session_scope(sessions) as session:
         assets.delete_asset(session, who, gone_id)
+    with session_scope(sessions) as session:  # within the grace period: spared
+        assert blobs.collect_garbage(session, store).rows == []
     with session_scope(sessions) as session:
-        assert blobs.collect_garbage(session, store, dry_run=True) == [gone_sha]
+        assert blobs.collect_garbage(session, store, dry_run=True, grace_s=0).rows == [gone_sha]
         assert store.exists(gone_sha)
-        assert blobs.collect_garbage(session, store) == [gone_sha]
+        assert blobs.collect_garbage(session, store, grace_s=0).rows == [gone_sha]
     assert not store.exists(gone_sha)
     assert store.exists(kept_sha)
     with session_scope(sessions) as session:
-        assert blobs.collect_garbage(session, store) == []
+        assert blobs.collect_garbage(session, store, grace_s=0).rows == []
+    engine.dispose()
+
+
+def test_stray_files_without_rows_go_once_older_than_the_grace(tmp_path, sqlite_template):
+    """A refused upload or a killed import leaves bytes and no row: found by listing the store."""
+    import os
+    import shutil
+    import time
+
+    shutil.copy(sqlite_template, tmp_path / "db.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.db'}")
+    sessions = make_session_factory(engine)
+    store = BlobStore(str(tmp_path / "blobs"))
+    old = store.put_bytes(image_bytes(seed=3)).sha256
+    new = store.put_bytes(image_bytes(seed=4)).sha256
+    past = time.time() - 7200
+    os.utime(store.local_path(old), (past, past))
+    with session_scope(sessions) as session:
+        found = blobs.collect_garbage(session, store, grace_s=3600)
+    assert (found.rows, found.strays) == ([], [old])
+    assert not store.exists(old)
+    assert store.exists(new)
+    engine.dispose()
+
+
+def test_registering_a_known_blob_again_renews_its_grace(tmp_path, sqlite_template):
+    """Bytes uploaded again while unreferenced must not be collected under the new asset."""
+    import shutil
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from darkroom.db.models import Blob, utcnow
+
+    shutil.copy(sqlite_template, tmp_path / "db.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.db'}")
+    sessions = make_session_factory(engine)
+    store = BlobStore(str(tmp_path / "blobs"))
+    sha = store.put_bytes(image_bytes(seed=5)).sha256
+    with session_scope(sessions) as session:
+        blobs.register_blobs(session, [(sha, 10, "image/jpeg")])
+        session.execute(update(Blob).values(created_at=utcnow() - timedelta(days=1)))
+    with session_scope(sessions) as session:
+        blobs.register_blobs(session, [(sha, 10, "image/jpeg")])  # uploaded again
+    with session_scope(sessions) as session:
+        assert blobs.collect_garbage(session, store, grace_s=3600).rows == []
+    assert store.exists(sha)
     engine.dispose()

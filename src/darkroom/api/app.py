@@ -39,6 +39,7 @@ from darkroom.domain.processings import RevisionSpec
 from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError
 from darkroom.home_lock import hold_shared
+from darkroom.maintenance import PeriodicGC
 from darkroom.storage import BlobStore
 from darkroom.web import routes as web_routes
 from darkroom.web.render import page
@@ -124,6 +125,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         home_lock = hold_shared(settings.home)  # `darkroom demo` must not empty it under us
+        gc = None
+        if settings.blob_gc_interval_s > 0:
+            gc = PeriodicGC(app.state.sessions, app.state.store, settings.blob_gc_interval_s,
+                            settings.blob_gc_grace_s)  # fmt: skip
+            gc.start()
         scheduler = None
         if scheduler_url is not None:
             scheduler = Scheduler(app.state.sessions, executor, scheduler_url, settings.scheduler)
@@ -134,6 +140,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if gc is not None:
+                gc.stop()
             home_lock.close()
 
     app = FastAPI(

@@ -8,6 +8,7 @@ import typer
 
 from darkroom import __version__
 from darkroom.cli import (
+    admin,
     assets,
     datasets,
     demo,
@@ -67,6 +68,7 @@ app.add_typer(models.app, name="model", help="Models (ONNX detectors).")
 app.add_typer(models.version_app, name="model-version", help="Upload and show model versions.")
 app.add_typer(processings.app, name="processing", help="Processings and their revisions.")
 app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
+app.add_typer(admin.app, name="admin", help="Maintenance: blob garbage collection.")
 
 if __name__ == "__main__":
     app()
