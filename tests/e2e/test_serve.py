@@ -113,3 +113,31 @@ def test_interrupted_upload_leaves_nothing(server):
         headers=h,
     )
     assert ok.status_code == 201
+
+
+def test_a_hundred_concurrent_writers_on_sqlite_all_succeed(tmp_path):
+    """They queue for SQLite's one writer without holding worker threads: no 500, no stall."""
+    import asyncio
+    import time
+
+    srv = start_server(tmp_path / "home", {"DARKROOM_ADMIN_TOKEN": "drk_fixed"})
+    try:
+
+        async def write_all() -> list[tuple[int, float]]:
+            headers = {"Authorization": "Bearer drk_fixed"}
+            limits = httpx.Limits(max_connections=100)
+            async with httpx.AsyncClient(base_url=srv.url, headers=headers, timeout=60,
+                                         limits=limits) as client:  # fmt: skip
+
+                async def one(i: int) -> tuple[int, float]:
+                    start = time.monotonic()
+                    r = await client.post("/api/v1/datasets", json={"name": f"w{i}"})
+                    return r.status_code, time.monotonic() - start
+
+                return await asyncio.gather(*(one(i) for i in range(100)))
+
+        results = asyncio.run(write_all())
+    finally:
+        stop_server(srv)
+    assert [code for code, _ in results] == [201] * 100
+    assert max(took for _, took in results) < 20

@@ -158,6 +158,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
+    app.state.serialize_writes = engine.dialect.name == "sqlite"
+    app.state.write_lock = None
     app.state.executor = executor
     app.state.scheduler = None
     app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -30,7 +31,26 @@ __all__ = [
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def write_slot(request: Request) -> AsyncIterator[None]:
+    """On SQLite, one writing request at a time, queued on the event loop.
+
+    SQLite has one writer; a request that waited for its lock inside a worker thread held that
+    thread, and with 40+ concurrent writers every thread waited while the lock holder needed one
+    more to commit: stalls, then "database is locked". Waiting here costs no thread."""
+    state = request.app.state
+    if request.method in READ_METHODS or not state.serialize_writes:
+        yield
+        return
+    if state.write_lock is None:
+        state.write_lock = asyncio.Lock()
+    async with state.write_lock:
+        yield
+
+
+WriteSlot = Annotated[None, Depends(write_slot, scope="function")]
+
+
+def get_session(request: Request, _slot: WriteSlot) -> Iterator[Session]:
     write = request.method not in READ_METHODS
     with session_scope(request.app.state.sessions, write=write) as session:
         yield session
