@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from darkroom.errors import DarkroomError
@@ -77,6 +77,10 @@ def install_error_handlers(
     @app.exception_handler(StatementError)
     async def _statement(request: Request, exc: StatementError) -> JSONResponse:
         orig = exc.orig
+        if isinstance(exc, IntegrityError):  # a concurrent request wrote the same thing first
+            log.info("integrity error on %s %s: %s", request.method, request.url.path, orig)
+            return error_response(409, "conflict", "a concurrent change conflicted with this "
+                                  "one; read the current state and retry")  # fmt: skip
         if isinstance(orig, OverflowError) or isinstance(exc, DataError):
             detail = str(orig).splitlines()[0] if orig is not None else "invalid value"
             return error_response(422, "unstorable_value", f"a value cannot be stored: {detail}")

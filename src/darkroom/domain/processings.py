@@ -210,6 +210,15 @@ def list_revisions(
     return list(session.scalars(stmt.order_by(ProcessingRevision.number)))
 
 
+def _lock(session: Session, processing: Processing) -> None:
+    """Serializes edits of one processing (PostgreSQL row lock; SQLite has one writer anyway),
+    so two concurrent edits or pushes cannot both take the same revision number."""
+    if processing.id is not None:
+        session.execute(
+            select(Processing.id).where(Processing.id == processing.id).with_for_update()
+        )
+
+
 def _add_revision(
     session: Session,
     processing: Processing,
@@ -218,6 +227,7 @@ def _add_revision(
     is_dev: bool = False,
     bundle_sha256: str | None = None,
 ) -> ProcessingRevision:
+    _lock(session, processing)
     number = session.scalar(
         select(func.coalesce(func.max(ProcessingRevision.number), 0)).where(
             ProcessingRevision.processing_id == processing.id
@@ -297,6 +307,8 @@ def update_processing(
     processing = get_processing(session, principal, ident)
     if processing.organization_id != principal.organization_id:
         raise Forbidden(f"processing {processing.name!r} is public and not yours to edit")
+    _lock(session, processing)
+    session.refresh(processing)
     if description is not None:
         processing.description = description
     if needs_model is not None:
@@ -355,6 +367,7 @@ def push_bundle(
         session.add(processing)
         previous = None
     else:
+        _lock(session, processing)
         previous = session.scalars(
             select(ProcessingRevision)
             .where(ProcessingRevision.processing_id == processing.id,
