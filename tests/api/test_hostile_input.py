@@ -147,3 +147,35 @@ def test_security_headers_on_pages_and_api(anon: TestClient) -> None:
         headers = anon.get(path).headers
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
+
+
+def _truncated_idat_png() -> bytes:
+    """A PNG whose chunks are well framed, CRCs right and IEND present, but whose image data
+    stops halfway: accepted before, and its thumbnail then failed with a 500."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), "blue").save(buf, "PNG")
+    png, out, i = buf.getvalue(), [], 8
+    while i < len(png):
+        (n,) = struct.unpack(">I", png[i : i + 4])
+        kind, data = png[i + 4 : i + 8], png[i + 8 : i + 8 + n]
+        data = data[: len(data) // 2] if kind == b"IDAT" else data
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        out.append(struct.pack(">I", len(data)) + kind + data + crc)
+        i += 12 + n
+    return png[:8] + b"".join(out)
+
+
+def test_a_png_with_truncated_image_data_is_refused_and_stores_nothing(
+    api: TestClient, version: dict, app
+) -> None:
+    blobs_dir = app.state.settings.home.parent / "blobs"
+    before = sorted(p.name for p in blobs_dir.rglob("*") if p.is_file())
+    files = {"files": ("t.png", _truncated_idat_png(), "image/png")}
+    error = _error(api.post(f"/api/v1/versions/{version['id']}/assets", files=files), 422)
+    assert error["code"] == "corrupt_image"
+    assert sorted(p.name for p in blobs_dir.rglob("*") if p.is_file()) == before

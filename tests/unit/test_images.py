@@ -57,3 +57,31 @@ def test_unsupported_image_format_is_415():
     Image.new("RGB", (16, 16)).save(ico, "ICO")
     with pytest.raises(UnsupportedMediaType, match="ICO images are not supported"):
         probe(ico.getvalue())
+
+
+@pytest.mark.slow
+def test_a_90_megapixel_png_thumbnail_stays_under_500_mb(tmp_path):
+    """PNGs cannot be decoded at reduced scale: the thumbnail is taken before any copy."""
+    import subprocess
+    import sys
+
+    make = f"""
+import numpy as np
+from PIL import Image
+a = np.zeros((9000, 10000, 3), np.uint8); a[:, :, 0] = np.arange(10000) % 256
+Image.fromarray(a).save({str(tmp_path / "big.png")!r}, compress_level=1)
+"""
+    subprocess.run([sys.executable, "-c", make], check=True)
+    measure = f"""
+import resource
+from darkroom.storage import BlobStore
+from darkroom.domain.thumbnails import thumbnail
+store = BlobStore({str(tmp_path / "blobs")!r})
+sha = store.put(open({str(tmp_path / "big.png")!r}, "rb")).sha256
+thumbnail(store, sha, 256)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", measure], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    peak_mb = int(out.stdout.split()[-1])
+    assert peak_mb < 500, out.stdout

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -61,6 +63,8 @@ def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
             if width * height > max_pixels:
                 raise _too_large(filename, width, height, max_pixels)
             if _has_end_marker(fp, fmt):
+                if fmt == "PNG":
+                    _check_png_stream(fp)
                 return ImageInfo(fmt, MIME_BY_FORMAT[fmt], width, height)
             if fmt == "JPEG":
                 img.draft(
@@ -90,6 +94,7 @@ def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
 
 JPEG_EOI = b"\xff\xd9"
 PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+PNG_READ_BYTES = 1024 * 1024
 
 
 def _has_end_marker(fp: BinaryIO, fmt: str) -> bool:
@@ -99,6 +104,45 @@ def _has_end_marker(fp: BinaryIO, fmt: str) -> bool:
         return False
     fp.seek(-len(marker), 2)
     return fp.read(len(marker)) == marker
+
+
+def _check_png_stream(fp: BinaryIO) -> None:
+    """Walks a PNG's chunks (CRCs checked) and inflates its image data to the end without
+    keeping it: a truncated or corrupt IDAT behind a valid IEND is caught here, in constant
+    memory, instead of failing later when a thumbnail or a run decodes it."""
+    fp.seek(8)
+    inflate = zlib.decompressobj()
+    while True:
+        head = fp.read(8)
+        if len(head) < 8:
+            raise ValueError("PNG ends before its IEND chunk")
+        length, kind = struct.unpack(">I4s", head)
+        crc = zlib.crc32(kind)
+        remaining = length
+        while remaining:
+            piece = fp.read(min(remaining, PNG_READ_BYTES))
+            if not piece:
+                raise ValueError(f"PNG chunk {kind!r} is truncated")
+            remaining -= len(piece)
+            crc = zlib.crc32(piece, crc)
+            if kind == b"IDAT":
+                _inflate_away(inflate, piece)
+        if fp.read(4) != struct.pack(">I", crc & 0xFFFFFFFF):
+            raise ValueError(f"PNG chunk {kind!r} has a bad CRC")
+        if kind == b"IEND":
+            break
+    if not inflate.eof:
+        raise ValueError("PNG image data (IDAT) is truncated")
+
+
+def _inflate_away(inflate: Any, data: bytes) -> None:
+    """Inflates `data`, discarding the output a megabyte at a time."""
+    while data:
+        try:
+            inflate.decompress(data, PNG_READ_BYTES)
+        except zlib.error as exc:
+            raise ValueError(f"PNG image data (IDAT) is corrupt: {exc}") from exc
+        data = inflate.unconsumed_tail
 
 
 def _too_large(filename: str, width: int, height: int, max_pixels: int) -> PayloadTooLarge:
