@@ -295,3 +295,30 @@ def test_a_run_token_cannot_write_into_its_input_version(dr: Client, version: di
     assert run["status"] == "failed"
     assert "HTTP 403" in run["error_summary"], run
     assert dr.version_stats(version["id"])["assets"] == 5
+
+
+SPINNER = """
+def run(ctx):
+    n = 0
+    while True:
+        n += 1
+"""
+
+
+def test_a_cpu_hog_fails_with_its_cpu_time_limit_named(dr: Client, version: dict) -> None:
+    dr.create_processing(name="spin", type="custom", source={"kind": "inline", "code": SPINNER},
+                         resources={"cpu_time_s": 1})  # fmt: skip
+    run_id = dr.launch_job("spin", version["id"])["runs"][0]["id"]
+    run = wait_for(lambda: dr.get_run(run_id), lambda r: r["status"] not in ("pending", "running"))
+    assert run["status"] == "failed"
+    assert run["error_summary"] == "exceeded its CPU time limit of 1 s", run
+
+
+def test_resources_are_checked_when_a_processing_is_saved(dr: Client) -> None:
+    from darkroom.client import ApiError
+
+    with pytest.raises(ApiError) as err:
+        dr.create_processing(name="greedy", type="custom", resources={"memory": "lots"},
+                             source={"kind": "inline", "code": SPINNER})  # fmt: skip
+    assert err.value.status == 422
+    assert err.value.details["loc"] == ["resources", "memory"]
