@@ -287,3 +287,16 @@ def test_processing_page_shows_bundle_and_image_revisions(web, api):
     assert "push a new bundle to change it" in html
     listed = web.get("/processings").text
     assert re.search(r'href="/processings/\d+">boxer</a>.*?<td>1 <span', listed, re.S)
+
+
+def test_processing_page_says_when_runs_get_the_network(web, api):
+    from tests.api.test_bundles_api import push
+
+    push(api)
+    assert "sandboxed, no network but darkroom" in web.get("/processings/boxer").text
+    push(api, {"darkroom.yaml": b"name: boxer\ntype: custom\nentrypoint: main:run\n"
+               b"network: true\nresources: {memory: 2GiB}\n",
+               "main.py": b"def run(ctx):\n    pass\n"})  # fmt: skip
+    html = web.get("/processings/boxer").text
+    assert "network access" in html
+    assert "memory 2GiB" in html

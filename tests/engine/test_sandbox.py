@@ -322,3 +322,27 @@ def test_resources_are_checked_when_a_processing_is_saved(dr: Client) -> None:
                              source={"kind": "inline", "code": SPINNER})  # fmt: skip
     assert err.value.status == 422
     assert err.value.details["loc"] == ["resources", "memory"]
+
+
+CONNECT = """
+import socket
+
+def run(ctx):
+    with socket.create_connection(("127.0.0.1", ctx.parameters["port"]), timeout=2):
+        print("connected", flush=True)
+"""
+
+
+def test_network_true_gives_a_run_the_network(dr: Client, version: dict, engine_server) -> None:
+    port = int(engine_server.url.rsplit(":", 1)[1])
+    schema = {"type": "object", "properties": {"port": {"type": "integer"}}}
+    for name, network in (("offline", False), ("online", True)):
+        dr.create_processing(name=name, type="custom", parameters_schema=schema,
+                             source={"kind": "inline", "code": CONNECT},
+                             resources={"network": network})  # fmt: skip
+    outcomes = {}
+    for name in ("offline", "online"):
+        run_id = dr.launch_job(name, version["id"], parameters={"port": port})["runs"][0]["id"]
+        run = wait_for(lambda r=run_id: dr.get_run(r), lambda r: r["finished_at"] is not None)
+        outcomes[name] = run["status"]
+    assert outcomes == {"offline": "failed", "online": "succeeded"}
