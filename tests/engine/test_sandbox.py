@@ -346,3 +346,33 @@ def test_network_true_gives_a_run_the_network(dr: Client, version: dict, engine_
         run = wait_for(lambda r=run_id: dr.get_run(r), lambda r: r["finished_at"] is not None)
         outcomes[name] = run["status"]
     assert outcomes == {"offline": "failed", "online": "succeeded"}
+
+
+FORKER = """
+import os, time
+
+def run(ctx):
+    children = []
+    for _ in range(100):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+    print("forked", len(children), flush=True)
+"""
+
+
+def test_a_fork_bomb_fails_with_its_process_limit_named(dr: Client, version: dict) -> None:
+    from darkroom.engine.cgroups import PidsCgroups
+
+    if not PidsCgroups().available:
+        pytest.skip("no writable cgroup pids hierarchy here: the limit is not enforced")
+    dr.create_processing(name="forker", type="custom", source={"kind": "inline", "code": FORKER},
+                         resources={"processes": 20})  # fmt: skip
+    run_id = dr.launch_job("forker", version["id"])["runs"][0]["id"]
+    run = wait_for(lambda: dr.get_run(run_id), lambda r: r["finished_at"] is not None)
+    assert run["status"] == "failed"
+    assert run["error_summary"] == "exceeded its process limit of 20", run
+    assert "forked" not in log_text(dr, run_id)
+    assert run_processes(run_id) == []

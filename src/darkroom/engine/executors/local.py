@@ -35,6 +35,7 @@ from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources, format_bytes
 from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
+from darkroom.engine.cgroups import PidsCgroups
 from darkroom.engine.executors.base import OutputLine
 from darkroom.engine.preparation import Prepared, cache_root, prepare_run
 from darkroom.engine.relay import SocketRelay
@@ -77,6 +78,8 @@ class LocalHandle:
     readers: list[threading.Thread] = field(default_factory=list)
     kill_at: float | None = None  # monotonic time to SIGKILL after a SIGTERM
     workdir: Path | None = None  # unsandboxed runs' working directory, removed at the end
+    cgroup: Path | None = None  # its process limit's cgroup, removed at the end
+    limit_hit: bool = False  # a fork was refused by the process limit
     token: str = ""
     server_url: str = ""
 
@@ -111,6 +114,7 @@ class LocalExecutor:
         self._runtime_paths: list[Path] | None = None
         self._relays: dict[str, SocketRelay] = {}
         self._run_dir: Path | None = None
+        self.cgroups = PidsCgroups()
 
     @property
     def sandboxed(self) -> bool:
@@ -163,6 +167,9 @@ class LocalExecutor:
     def _spawn(self, handle: LocalHandle) -> None:
         """Starts the run's process. Called from the scheduler's thread: the parent-death
         signal is tied to the thread that forks, and that thread lives as long as the worker."""
+        if handle.limits.processes:
+            name = f"darkroom-{self.instance}-run-{handle.run_id}"
+            handle.cgroup = self.cgroups.create(name, handle.limits.processes)
         if self.sandboxed:
             process = self._spawn_sandboxed(handle)
         else:
@@ -226,7 +233,7 @@ class LocalExecutor:
         )
         return sandbox.spawn(
             spec,
-            prefix=_limit_prefix(limits),
+            prefix=self._prefix(handle),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -259,7 +266,7 @@ class LocalExecutor:
         setpriv = shutil.which("setpriv")
         die = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
         return subprocess.Popen(
-            [*_limit_prefix(handle.limits), *die, python, "-m", "darkroom.runtime"],
+            [*self._prefix(handle), *die, python, "-m", "darkroom.runtime"],
             cwd=handle.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -267,6 +274,11 @@ class LocalExecutor:
             env=env,
             start_new_session=True,  # its own process group, for cancel and timeout
         )
+
+    def _prefix(self, handle: LocalHandle) -> list[str]:
+        """Joins the run's cgroup, then sets its rlimits, then execs what follows."""
+        join = PidsCgroups.join_prefix(handle.cgroup) if handle.cgroup is not None else []
+        return [*join, *_limit_prefix(handle.limits)]
 
     def _relay(self, server_url: str) -> Path:
         relay = self._relays.get(server_url)
@@ -306,6 +318,9 @@ class LocalExecutor:
             reader.join(timeout=5)
         if handle.workdir is not None:
             shutil.rmtree(handle.workdir, ignore_errors=True)
+        if handle.cgroup is not None:
+            handle.limit_hit = PidsCgroups.hit_limit(handle.cgroup)
+            PidsCgroups.remove(handle.cgroup)
         if self.sandboxed and code > 128 and (code - 128) in signal.valid_signals():
             code = -(code - 128)  # bwrap reports a signal death as 128 + signal
         return code
@@ -323,6 +338,8 @@ class LocalExecutor:
         limits = handle.limits
         if code == -signal.SIGXCPU and limits.cpu_time_s:
             return f"exceeded its CPU time limit of {limits.cpu_time_s} s"
+        if code != 0 and handle.limit_hit:
+            return f"exceeded its process limit of {limits.processes}"
         if code != 0 and limits.memory_bytes and any(s in last_stderr for s in MEMORY_SIGNS):
             return (f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
                     f"({last_stderr[:200]})")  # fmt: skip
