@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import time
-import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.helpers import zip_bytes
 
 BIG = 2**64
 
@@ -110,27 +111,19 @@ def test_coco_ids_of_the_wrong_type_are_422_naming_the_field(
     assert error["details"]["loc"] == loc
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_a_yaml_alias_bomb_is_refused(api: TestClient, version: dict) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
     for i, prev in zip("bcdefghij", "abcdefghi", strict=True):
         bomb += f"{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
     bomb += "names: *j\n"
-    files = {"file": ("y.zip", _zip({"data.yaml": bomb.encode()}), "application/zip")}
+    files = {"file": ("y.zip", zip_bytes({"data.yaml": bomb.encode()}), "application/zip")}
     error = _error(api.post(f"/api/v1/versions/{version['id']}/import?format=yolo", files=files),
                    422)  # fmt: skip
     assert "aliases" in error["message"]
 
 
 def test_yolo_names_mapping_with_non_integer_keys_is_422(api: TestClient, version: dict) -> None:
-    files = {"file": ("y.zip", _zip({"data.yaml": b"names: {cat: 0, dog: 1}\n"}),
+    files = {"file": ("y.zip", zip_bytes({"data.yaml": b"names: {cat: 0, dog: 1}\n"}),
                       "application/zip")}  # fmt: skip
     error = _error(api.post(f"/api/v1/versions/{version['id']}/import?format=yolo", files=files),
                    422)  # fmt: skip

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import shutil
+from collections.abc import Iterator
 
-from darkroom.db.engine import make_engine, make_session_factory, session_scope
+import pytest
+
+from darkroom.db.engine import SessionFactory, make_engine, make_session_factory, session_scope
 from darkroom.domain import accounts, assets, blobs, datasets, versions
 from darkroom.storage import BlobStore
 from tests.helpers import image_bytes
@@ -44,16 +48,20 @@ def test_collects_only_unreferenced_blobs(tmp_path, sqlite_template):
     engine.dispose()
 
 
-def test_stray_files_without_rows_go_once_older_than_the_grace(tmp_path, sqlite_template):
-    """A refused upload or a killed import leaves bytes and no row: found by listing the store."""
-    import os
-    import shutil
-    import time
-
+@pytest.fixture
+def gc_env(tmp_path, sqlite_template) -> Iterator[tuple[SessionFactory, BlobStore]]:
     shutil.copy(sqlite_template, tmp_path / "db.db")
     engine = make_engine(f"sqlite:///{tmp_path / 'db.db'}")
-    sessions = make_session_factory(engine)
-    store = BlobStore(str(tmp_path / "blobs"))
+    yield make_session_factory(engine), BlobStore(str(tmp_path / "blobs"))
+    engine.dispose()
+
+
+def test_stray_files_without_rows_go_once_older_than_the_grace(gc_env):
+    """A refused upload or a killed import leaves bytes and no row: found by listing the store."""
+    import os
+    import time
+
+    sessions, store = gc_env
     old = store.put_bytes(image_bytes(seed=3)).sha256
     new = store.put_bytes(image_bytes(seed=4)).sha256
     past = time.time() - 7200
@@ -63,22 +71,17 @@ def test_stray_files_without_rows_go_once_older_than_the_grace(tmp_path, sqlite_
     assert (found.rows, found.strays) == ([], [old])
     assert not store.exists(old)
     assert store.exists(new)
-    engine.dispose()
 
 
-def test_registering_a_known_blob_again_renews_its_grace(tmp_path, sqlite_template):
+def test_registering_a_known_blob_again_renews_its_grace(gc_env):
     """Bytes uploaded again while unreferenced must not be collected under the new asset."""
-    import shutil
     from datetime import timedelta
 
     from sqlalchemy import update
 
     from darkroom.db.models import Blob, utcnow
 
-    shutil.copy(sqlite_template, tmp_path / "db.db")
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.db'}")
-    sessions = make_session_factory(engine)
-    store = BlobStore(str(tmp_path / "blobs"))
+    sessions, store = gc_env
     sha = store.put_bytes(image_bytes(seed=5)).sha256
     with session_scope(sessions) as session:
         blobs.register_blobs(session, [(sha, 10, "image/jpeg")])
@@ -88,4 +91,3 @@ def test_registering_a_known_blob_again_renews_its_grace(tmp_path, sqlite_templa
     with session_scope(sessions) as session:
         assert blobs.collect_garbage(session, store, grace_s=3600).rows == []
     assert store.exists(sha)
-    engine.dispose()
