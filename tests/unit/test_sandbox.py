@@ -87,3 +87,12 @@ def test_defaults_are_overridden_by_what_a_processing_asks():
     assert (limits.memory_bytes, limits.network, limits.disk_bytes) == (1024**3, True, 1024**3)
     assert format_bytes(2 * 1024**3) == "2 GiB"
     assert format_bytes(1536 * 1024**2) == "1.5 GiB"
+
+
+def test_a_home_that_holds_darkrooms_python_is_refused_at_start(tmp_path):
+    """Hiding the home would hide the interpreter from runs: say so instead of failing them."""
+    from darkroom.config import Settings
+
+    assert Settings(home=tmp_path / "home").executor().check_available() is None
+    with pytest.raises(sandbox.SandboxUnavailable, match="lies inside a folder runs must not see"):
+        Settings(home=Path(sys.base_prefix)).executor().check_available()

@@ -124,6 +124,16 @@ class LocalExecutor:
         """Raises SandboxUnavailable when runs cannot be sandboxed as configured."""
         if self.sandboxed:
             sandbox.check_bwrap()
+            self._runtime_paths = sandbox.runtime_paths(self._hidden)
+            needed = [Path(sys.base_prefix).resolve(), Path(sandbox.__file__).resolve().parents[2]]
+            missing = [p for p in needed if not any(p == r or r in p.parents
+                                                    for r in self._runtime_paths)]  # fmt: skip
+            if missing:
+                raise sandbox.SandboxUnavailable(
+                    f"darkroom's Python ({', '.join(map(str, missing))}) lies inside a folder runs "
+                    f"must not see ({', '.join(map(str, self._hidden))}): move DARKROOM_HOME or "
+                    "DARKROOM_CACHE out of it"
+                )
 
     def check(self, source: dict) -> None:
         if source.get("kind") == "image":
