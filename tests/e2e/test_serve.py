@@ -141,3 +141,17 @@ def test_a_hundred_concurrent_writers_on_sqlite_all_succeed(tmp_path):
         stop_server(srv)
     assert [code for code, _ in results] == [201] * 100
     assert max(took for _, took in results) < 20
+
+
+def test_serve_refuses_to_start_without_bwrap_and_says_how_to_install_it(tmp_path):
+    import os
+    import subprocess
+
+    from tests.servers import DARKROOM
+
+    env = {**os.environ, "DARKROOM_HOME": str(tmp_path / "home"), "PATH": str(tmp_path)}
+    proc = subprocess.run([DARKROOM, "serve", "--port", "1"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode != 0
+    assert "apt-get install bubblewrap" in proc.stderr + proc.stdout
+    assert "DARKROOM_SANDBOX=none" in proc.stderr + proc.stdout
