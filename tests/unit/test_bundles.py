@@ -197,3 +197,21 @@ def test_environment_gc_by_age_then_size(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
         "fresh", "half-built.building-1", "recent",
     ]  # fmt: skip
+
+
+def test_a_cancelled_environment_build_is_removed_at_once(tmp_path):
+    import threading
+
+    from darkroom.bundles.environments import BuildCancelled, ensure_environment
+
+    cancelled = threading.Event()
+    lines: list[str] = []
+
+    def output(line: str) -> None:
+        lines.append(line)
+        cancelled.set()  # cancel as soon as pip says anything
+
+    threading.Timer(0.5, cancelled.set).start()  # or while the venv is being created
+    with pytest.raises(BuildCancelled):
+        ensure_environment(tmp_path / "envs", ["six==1.16.0"], output, cancelled)
+    assert [p.name for p in (tmp_path / "envs").iterdir() if ".building-" in p.name] == []
