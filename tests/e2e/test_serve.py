@@ -119,6 +119,7 @@ def test_a_hundred_concurrent_writers_on_sqlite_all_succeed(tmp_path):
     """They queue for SQLite's one writer without holding worker threads: no 500, no stall."""
     import asyncio
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     srv = start_server(tmp_path / "home", {"DARKROOM_ADMIN_TOKEN": "drk_fixed"})
     try:
@@ -136,7 +137,9 @@ def test_a_hundred_concurrent_writers_on_sqlite_all_succeed(tmp_path):
 
                 return await asyncio.gather(*(one(i) for i in range(100)))
 
-        results = asyncio.run(write_all())
+        # in a thread of its own: the browser tests leave an event loop in the main thread
+        with ThreadPoolExecutor(1) as pool:
+            results = pool.submit(asyncio.run, write_all()).result()
     finally:
         stop_server(srv)
     assert [code for code, _ in results] == [201] * 100
