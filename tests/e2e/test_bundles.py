@@ -5,9 +5,11 @@ another organization's data."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,62 @@ def test_a_bundles_token_cannot_read_another_organization(cli, server, tmp_path)
     assert "READ" not in r.out
     with Client(server.url, server.token) as dr, pytest.raises(ApiError):
         dr.get_dataset(theirs_ds["id"])
+
+
+EVIL_SETUP = """
+import os, sys
+home, cache = {home!r}, {cache!r}
+def attempt(name, fn):
+    try:
+        print("ATTEMPT", name, "succeeded", fn(), flush=True)
+    except Exception as exc:
+        print("ATTEMPT", name, "denied", type(exc).__name__, flush=True)
+attempt("read_admin_token", lambda: open(os.path.join(home, "admin-token")).read())
+attempt("plant_in_home", lambda: open(os.path.join(home, "planted.txt"), "w").write("x"))
+attempt("plant_in_other_env",
+        lambda: open(os.path.join(cache, "envs", "other-env", "planted.pth"), "w").write("x"))
+sys.exit("evil build done")
+"""
+
+
+def test_a_bundles_requirement_builds_in_a_sandbox_too(tmp_path):
+    """An sdist's setup.py runs during the environment build: it must not reach darkroom's
+    home or other environments either."""
+    import tarfile
+
+    from tests.servers import start_server, stop_server
+    from tests.unit.test_bundles import tar_gz
+
+    home, cache, links = tmp_path / "home", tmp_path / "cache", tmp_path / "links"
+    (cache / "envs" / "other-env").mkdir(parents=True)  # another bundle's environment
+    links.mkdir()
+    src = tmp_path / "evilpkg-1.0"
+    src.mkdir()
+    (src / "setup.py").write_text(EVIL_SETUP.format(home=str(home), cache=str(cache)))
+    (src / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n")
+    with tarfile.open(links / "evilpkg-1.0.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="evilpkg-1.0")
+    env = {"DARKROOM_CACHE": str(cache),
+           "PIP_FIND_LINKS": f"{links} {os.environ.get('PIP_FIND_LINKS', '')}".strip()}  # fmt: skip
+    server = start_server(home, env)
+    try:
+        with Client(server.url, server.token) as dr:
+            v = dr.create_version(dr.create_dataset("d")["id"], "v1")
+            files = {"darkroom.yaml": b"name: evil\ntype: custom\nentrypoint: main:run\n",
+                     "main.py": b"def run(ctx):\n    pass\n",
+                     "requirements.txt": b"evilpkg==1.0\n"}  # fmt: skip
+            dr.push_bundle(tar_gz(files))
+            run_id = dr.launch_job("evil", v["id"])["runs"][0]["id"]
+            deadline = time.monotonic() + 240
+            while (run := dr.get_run(run_id))["finished_at"] is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+            log = "\n".join(x["text"] for x in dr.run_logs(run_id, limit=10000)["items"])
+    finally:
+        stop_server(server)
+    assert run["status"] == "failed"
+    attempts = dict(re.findall(r"ATTEMPT (\w+) (succeeded|denied)", log))
+    assert attempts == {"read_admin_token": "denied", "plant_in_home": "denied",
+                        "plant_in_other_env": "denied"}, log  # fmt: skip
+    assert not (home / "planted.txt").exists()
+    assert list(cache.rglob("planted*")) == []

@@ -96,6 +96,8 @@ class BuildCancelled(EnvironmentBuildError):
 
 
 Output = Callable[[str], None]
+# Wraps a build command so that it runs confined, writing only to the given folder.
+Wrap = Callable[[list[str], Path], list[str]]
 
 
 def _run(cmd: list[str], output: Output | None, cancelled: threading.Event | None) -> int:
@@ -127,21 +129,29 @@ def _run(cmd: list[str], output: Output | None, cancelled: threading.Event | Non
 
 
 def _build(
-    tmp: Path, requirements: list[str], output: Output | None, cancelled: threading.Event | None
+    tmp: Path,
+    requirements: list[str],
+    output: Output | None,
+    cancelled: threading.Event | None,
+    wrap: Wrap | None,
 ) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
+
+    def confined(cmd: list[str]) -> list[str]:
+        return wrap(cmd, tmp) if wrap is not None else cmd
+
     venv = [sys.executable, "-m", "venv", "--without-pip", str(tmp)]
-    if _run(venv, output, cancelled) != 0:
+    if _run(confined(venv), output, cancelled) != 0:
         raise EnvironmentBuildError(f"python -m venv {tmp} failed")
     if requirements:
         req = tmp / "requirements.txt"
         req.write_text("\n".join(requirements) + "\n")
         if output is not None:
             output(f"pip install {' '.join(requirements)}")
-        code = _run([sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"),
+        code = _run(confined([sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"),
                      "install", "--no-input", "--disable-pip-version-check",
-                     "--progress-bar", "off", "-r", str(req)], output, cancelled)  # fmt: skip
+                     "--progress-bar", "off", "-r", str(req)]), output, cancelled)  # fmt: skip
         if code != 0:
             raise EnvironmentBuildError(
                 f"pip install of the bundle's requirements failed (exit code {code}): "
@@ -155,9 +165,11 @@ def ensure_environment(
     requirements: list[str],
     output: Output | None = None,
     cancelled: threading.Event | None = None,
+    wrap: Wrap | None = None,
 ) -> PreparedEnvironment:
     """The environment for these pins, built now if no run built it before; pip's output goes
-    to `output`. A build cancelled midway is removed at once."""
+    to `output`. A build cancelled midway is removed at once. `wrap` confines the build's
+    commands (the executor's sandbox: an sdist's setup.py is untrusted code)."""
     start = time.monotonic()
     key = requirements_key(interpreter_identity(), requirements)
     path = root / key
@@ -167,7 +179,7 @@ def ensure_environment(
             if not (path / READY).exists():
                 tmp = root / f"{key}.building-{os.getpid()}"
                 try:
-                    _build(tmp, requirements, output, cancelled)
+                    _build(tmp, requirements, output, cancelled, wrap)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darkroom.bundles import read_bundle, unpack
-from darkroom.bundles.environments import ensure_environment
+from darkroom.bundles.environments import Wrap, ensure_environment
 from darkroom.client import Client
 
 __all__ = ["Prepared", "cache_root", "prepare_run"]
@@ -41,7 +41,10 @@ def prepare_run(
     output: Callable[[str], None],
     cancelled: threading.Event,
     cache: Path | None = None,
+    wrap: Wrap | None = None,
 ) -> Prepared:
+    """Readies what the run needs; `wrap` confines the commands that build a bundle's
+    environment (see `darkroom.bundles.environments`)."""
     cache = cache or cache_root()
     context = client.run_context(run_id)
     source = context["processing"]["source"]
@@ -57,7 +60,7 @@ def prepare_run(
     if source.get("kind") == "bundle":
         bundle = _bundle_dir(client, run_id, source["sha256"], cache)
         requirements = list(source.get("requirements", []))
-        env = ensure_environment(cache / "envs", requirements, output, cancelled)
+        env = ensure_environment(cache / "envs", requirements, output, cancelled, wrap)
         what = "built" if env.built else "reused"
         output(f"environment {env.key} {what} in {env.seconds:.2f} s "
                f"({len(requirements)} pinned requirements)")  # fmt: skip

@@ -17,6 +17,8 @@ namespace ends with it, daemons included.
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import functools
 import os
 import shutil
@@ -34,6 +36,7 @@ __all__ = [
     "SANDBOX_MODES",
     "SandboxSpec",
     "SandboxUnavailable",
+    "build_command",
     "bwrap_command",
     "check_bwrap",
     "runtime_paths",
@@ -100,6 +103,16 @@ def check_bwrap() -> str:
     return path
 
 
+def _isolation_args() -> list[str]:
+    """Own user, PID, IPC, UTS and cgroup namespaces, as nobody with no capability, ended with
+    its parent, in a session of its own (no terminal to inject keystrokes into), and the
+    system's read-only files."""
+    return ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--uid", str(NOBODY), "--gid", str(NOBODY),
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            *_system_binds()]  # fmt: skip
+
+
 def _system_binds() -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -162,10 +175,7 @@ def spawn(
 
 
 def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[str]:
-    args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--uid", str(NOBODY), "--gid", str(NOBODY),
-            "--hostname", spec.hostname, "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", *_system_binds()]  # fmt: skip
+    args = [bwrap, *_isolation_args(), "--hostname", spec.hostname]
     if not spec.network:
         args.append("--unshare-net")
     etc = ETC_FILES + (NETWORK_ETC_FILES if spec.network else ())
@@ -190,6 +200,52 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
     return [*args, "--", *spec.argv]
+
+
+def build_command(cmd: list[str], writable: Path, ro_paths: list[Path]) -> list[str]:
+    """`cmd` (venv creation, pip install of a bundle's requirements) in a sandbox of its own:
+    an sdist's setup.py is a stranger's code too. It gets the network (pip needs its index)
+    and pip's configuration, writes only to the environment being built (`writable`) and its
+    own tmpfs, and sees nothing of darkroom's home, database, blobs or other environments."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise SandboxUnavailable(f"bwrap is not installed: {INSTALL_HINT}")
+    args = [bwrap, *_isolation_args()]
+    for name in (*ETC_FILES, *NETWORK_ETC_FILES, "pip.conf", "xdg/pip"):
+        path = Path("/etc") / name
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--tmpfs", "/tmp"]
+    for path in _outermost([p.resolve() for p in [*ro_paths, *_pip_sources()]]):
+        args += ["--ro-bind", str(path), str(path)]
+    writable.mkdir(parents=True, exist_ok=True)
+    args += ["--bind", str(writable), str(writable), "--proc", "/proc", "--dev", "/dev",
+             "--chdir", "/tmp", "--clearenv"]  # fmt: skip
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+           "LANG": "C.UTF-8"}  # fmt: skip
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return [*args, "--", *cmd]
+
+
+def _pip_sources() -> list[Path]:
+    """Local folders and files pip's configuration points at (find-links, file:// indexes,
+    constraints), so that pip in a build sandbox finds what it would find outside."""
+    values = [v for k, v in os.environ.items() if k.startswith("PIP_")]
+    user = Path.home() / ".config" / "pip" / "pip.conf"
+    for conf in (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), user):
+        parser = configparser.ConfigParser()
+        with contextlib.suppress(OSError, configparser.Error):
+            parser.read(conf)
+            values += [v for section in parser.values() for v in section.values()]
+    paths = [conf for conf in (user,) if conf.exists()]
+    for value in values:
+        for token in value.split():
+            token = token.removeprefix("file://")
+            if token.startswith("/") and Path(token).exists():
+                paths.append(Path(token))
+    return paths
 
 
 PASSWD = f"nobody:x:{NOBODY}:{NOBODY}:darkroom run:/tmp:/usr/sbin/nologin\n"

@@ -167,12 +167,18 @@ class LocalExecutor:
 
     def _prepare(self, handle: LocalHandle) -> None:
         try:
+            wrap = self._confine_build if self.sandboxed else None
             with Client(handle.server_url, handle.token) as client:
                 handle.prepared = prepare_run(
-                    client, handle.run_id, handle.say, handle.cancelled, self.cache
+                    client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap
                 )
         except BaseException as exc:  # reported by poll, from the scheduler's thread
             handle.prep_error = exc
+
+    def _confine_build(self, cmd: list[str], writable: Path) -> list[str]:
+        if self._runtime_paths is None:
+            self._runtime_paths = sandbox.runtime_paths(self._hidden)
+        return sandbox.build_command(cmd, writable, self._runtime_paths)
 
     def _spawn(self, handle: LocalHandle) -> None:
         """Starts the run's process. Called from the scheduler's thread: the parent-death
