@@ -323,6 +323,8 @@ class LocalExecutor:
             except Exception as exc:
                 log.exception("could not start run %s", handle.run_id)
                 handle.say(f"could not start the run: {exc}", "stderr")
+                if handle.cgroup is not None:
+                    PidsCgroups.remove(handle.cgroup)
                 return 2
             return None
         code = handle.process.poll()
