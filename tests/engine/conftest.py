@@ -102,7 +102,7 @@ def log_text(dr: Client, run_id: int) -> str:
 def run_processes(run_id: int) -> list[int]:
     """Host PIDs of a run's processes (inside a sandbox a run sees its own PID numbers): the
     sandbox's bwrap and every process whose environment names the run."""
-    from darkroom.engine.executors.local import run_processes
+    from darkroom.engine.processes import run_processes
 
     return sorted(
         set(run_processes().get(run_id, []) + _pids_with_env(f"DARKROOM_RUN_ID={run_id}"))

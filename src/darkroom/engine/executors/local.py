@@ -38,11 +38,18 @@ from darkroom.engine import sandbox
 from darkroom.engine.cgroups import PidsCgroups
 from darkroom.engine.executors.base import OutputLine
 from darkroom.engine.preparation import Prepared, cache_root, prepare_run
+from darkroom.engine.processes import (
+    INSTANCE_ENV,
+    command_name,
+    descendants,
+    run_name,
+    run_processes,
+)
 from darkroom.engine.relay import SocketRelay
 from darkroom.errors import InvalidInput
 from darkroom.runtime.bundle import BUNDLE_DIR_ENV
 
-__all__ = ["LocalExecutor", "LocalHandle", "run_environment", "run_processes"]
+__all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,6 @@ STORAGE_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_
 # Variables a sandboxed run keeps: locale, time zone, and numeric libraries' thread settings.
 SANDBOX_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
 SANDBOX_PASSTHROUGH_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_")
-INSTANCE_ENV = "DARKROOM_INSTANCE"
 RUN_DIR = "/run/darkroom"
 RUN_CACHE = f"{RUN_DIR}/cache"
 MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Failed to allocate",
@@ -124,10 +130,10 @@ class LocalExecutor:
         """Raises SandboxUnavailable when runs cannot be sandboxed as configured."""
         if self.sandboxed:
             sandbox.check_bwrap()
-            self._runtime_paths = sandbox.runtime_paths(self._hidden)
+            paths = self._sandbox_paths()
             needed = [Path(sys.base_prefix).resolve(), Path(sandbox.__file__).resolve().parents[2]]
             missing = [p for p in needed if not any(p == r or r in p.parents
-                                                    for r in self._runtime_paths)]  # fmt: skip
+                                                    for r in paths)]  # fmt: skip
             if missing:
                 raise sandbox.SandboxUnavailable(
                     f"darkroom's Python ({', '.join(map(str, missing))}) lies inside a folder runs "
@@ -175,16 +181,20 @@ class LocalExecutor:
         except BaseException as exc:  # reported by poll, from the scheduler's thread
             handle.prep_error = exc
 
-    def _confine_build(self, cmd: list[str], writable: Path) -> list[str]:
+    def _sandbox_paths(self) -> list[Path]:
+        """darkroom's own Python, mounted read-only into sandboxes; found once."""
         if self._runtime_paths is None:
             self._runtime_paths = sandbox.runtime_paths(self._hidden)
-        return sandbox.build_command(cmd, writable, self._runtime_paths)
+        return self._runtime_paths
+
+    def _confine_build(self, cmd: list[str], writable: Path) -> list[str]:
+        return sandbox.build_command(cmd, writable, self._sandbox_paths())
 
     def _spawn(self, handle: LocalHandle) -> None:
         """Starts the run's process. Called from the scheduler's thread: the parent-death
         signal is tied to the thread that forks, and that thread lives as long as the worker."""
         if handle.limits.processes:
-            name = f"darkroom-{self.instance}-run-{handle.run_id}"
+            name = run_name(self.instance, handle.run_id)
             handle.cgroup = self.cgroups.create(name, handle.limits.processes)
         if self.sandboxed:
             process = self._spawn_sandboxed(handle)
@@ -216,8 +226,6 @@ class LocalExecutor:
             ]
             python = f"{RUN_DIR}/env/bin/python"
             extra[BUNDLE_DIR_ENV] = f"{RUN_DIR}/bundle"
-        if self._runtime_paths is None:
-            self._runtime_paths = sandbox.runtime_paths(self._hidden)
         env = {
             k: v
             for k, v in os.environ.items()
@@ -241,11 +249,11 @@ class LocalExecutor:
             env=env,
             token=handle.token,
             socket=self._relay(handle.server_url),
-            ro_paths=self._runtime_paths,
+            ro_paths=self._sandbox_paths(),
             mounts=mounts,
             network=limits.network,
             disk_bytes=limits.disk_bytes,
-            hostname=_hostname(self.instance, handle.run_id),
+            hostname=run_name(self.instance, handle.run_id),
         )
         return sandbox.spawn(
             spec,
@@ -375,8 +383,8 @@ class LocalExecutor:
         if handle.process is None:
             return
         if self.sandboxed:  # not bwrap itself: it would take the sandbox down at once
-            for pid in _descendants(handle.process.pid):
-                if _comm(pid) != "bwrap":
+            for pid in descendants(handle.process.pid):
+                if command_name(pid) != "bwrap":
                     _signal(pid, signal.SIGTERM)
         else:
             _signal_group(handle.process.pid, signal.SIGTERM)
@@ -391,7 +399,7 @@ class LocalExecutor:
 
     def kill_processes(self, pids: Iterable[int]) -> None:
         for pid in pids:
-            for child in [pid, *_descendants(pid)]:
+            for child in [pid, *descendants(pid)]:
                 _signal(child, signal.SIGKILL)
 
     def close(self) -> None:
@@ -409,18 +417,6 @@ def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
         if not (key.startswith("DARKROOM_") and key not in RUN_SETTINGS)
         and key not in STORAGE_SECRETS
     }  # fmt: skip
-
-
-def run_processes(instance: str | None = None) -> dict[int, list[int]]:
-    """Run processes on this machine, by run id: sandboxes by their host name, unsandboxed
-    runtimes by their environment; of one darkroom `instance`, or of all. The scheduler ends
-    those of runs no longer running."""
-    found: dict[int, list[int]] = {}
-    for pid in _pids():
-        run_id = _run_of(pid, instance)
-        if run_id is not None:
-            found.setdefault(run_id, []).append(pid)
-    return found
 
 
 def _limit_prefix(limits: RunResources) -> list[str]:
@@ -447,72 +443,6 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid in _pids():
-        parent = _parent_of(pid)
-        if parent is not None:
-            children.setdefault(parent, []).append(pid)
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _hostname(instance: str, run_id: int) -> str:
-    return f"darkroom-{instance}-run-{run_id}"
-
-
-def _run_of(pid: int, instance: str | None) -> int | None:
-    """The run a process belongs to: a sandbox's outer bwrap by its `--hostname`, or an
-    unsandboxed runtime by its environment."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    names = [os.path.basename(a) for a in argv[:8]]
-    if b"bwrap" in names and b"--hostname" in argv:
-        name = argv[argv.index(b"--hostname") + 1].decode(errors="replace")
-        prefix, _, run_id = name.rpartition("-run-")
-        ours = prefix.startswith("darkroom-") and instance in (None, prefix[len("darkroom-") :])
-        return int(run_id) if ours and run_id.isdigit() else None
-    if b"darkroom.runtime" in argv and b"-m" in argv:
-        try:
-            environ = dict(
-                item.split(b"=", 1)
-                for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                if b"=" in item
-            )
-        except OSError:
-            return None
-        value = environ.get(b"DARKROOM_RUN_ID", b"")
-        if instance is not None and environ.get(INSTANCE_ENV.encode()) != instance.encode():
-            return None
-        return int(value) if value.isdigit() else None
-    return None
 
 
 def _read_lines(pipe: object, stream: str, out: queue.SimpleQueue[OutputLine]) -> None:
