@@ -22,13 +22,17 @@ log = logging.getLogger(__name__)
 DEFAULT_GRACE_S = 3600.0
 
 
+def _upsert(session: Session, model: Any) -> Any:
+    """An INSERT with ON CONFLICT clauses, in the session's dialect (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
 def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(factory(model).on_conflict_do_nothing(), rows)
+    session.execute(_upsert(session, model).on_conflict_do_nothing(), rows)
 
 
 def register_blobs(session: Session, blobs: Iterable[tuple[str, int, str]]) -> None:
@@ -38,9 +42,7 @@ def register_blobs(session: Session, blobs: Iterable[tuple[str, int, str]]) -> N
     rows = {sha: {"sha256": sha, "size": size, "mime": mime} for sha, size, mime in blobs}
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = factory(Blob)
+    stmt = _upsert(session, Blob)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Blob.sha256], set_={"created_at": stmt.excluded.created_at}
     )
