@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from darkroom.api.schemas import MAX_DB_INT
+from darkroom.api.schemas import DbInt
 from darkroom.config import Settings
 from darkroom.db.engine import session_scope
 from darkroom.domain.accounts import Principal, authenticate
@@ -97,9 +97,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_page(
-    after: Annotated[
-        int | None, Query(ge=0, le=MAX_DB_INT, description="id of the last item seen")
-    ] = None,
+    after: Annotated[DbInt | None, Query(description="id of the last item seen")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> PageRequest:
     return PageRequest(after, limit)
