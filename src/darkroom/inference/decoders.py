@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
 from darkroom.inference.detections import Detections
 from darkroom.inference.suppression import batched_nms
 
@@ -51,9 +52,9 @@ def _select(
 def decode_yolov8(
     output: np.ndarray,
     num_classes: int,
-    confidence_threshold: float = 0.25,
-    iou_threshold: float = 0.45,
-    max_detections: int = 300,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    iou_threshold: float = IOU_THRESHOLD,
+    max_detections: int = MAX_DETECTIONS,
 ) -> Detections:
     out = _squeeze(output)
     check_layout("yolov8", out.shape, num_classes)
@@ -64,9 +65,9 @@ def decode_yolov8(
 def decode_yolov5(
     output: np.ndarray,
     num_classes: int,
-    confidence_threshold: float = 0.25,
-    iou_threshold: float = 0.45,
-    max_detections: int = 300,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    iou_threshold: float = IOU_THRESHOLD,
+    max_detections: int = MAX_DETECTIONS,
 ) -> Detections:
     preds = _squeeze(output)
     check_layout("yolov5", preds.shape, num_classes)

@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from darkroom.inference.decoders import DECODERS, check_layout
+from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
 from darkroom.inference.detections import Detections
 from darkroom.inference.letterboxing import Letterbox, letterbox
 from darkroom.inference.session import read_model_info
@@ -29,9 +30,9 @@ class YoloPredictor:
         family: str,
         num_classes: int,
         input_size: tuple[int, int] | None = None,
-        confidence_threshold: float = 0.25,
-        iou_threshold: float = 0.45,
-        max_detections: int = 300,
+        confidence_threshold: float = CONFIDENCE_THRESHOLD,
+        iou_threshold: float = IOU_THRESHOLD,
+        max_detections: int = MAX_DETECTIONS,
     ) -> None:
         info = read_model_info(session)
         self.session = session
