@@ -36,8 +36,11 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(home: Path, extra_env: dict[str, str] | None = None, *args: str) -> Server:
-    port = free_port()
+def start_server(
+    home: Path, extra_env: dict[str, str] | None = None, *args: str, port: int | None = None
+) -> Server:
+    """A `darkroom serve` on `port` (a free one by default: a restart passes the old one)."""
+    port = port or free_port()
     env = {
         **os.environ,
         "DARKROOM_HOME": str(home),

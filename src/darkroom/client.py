@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tarfile
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +34,13 @@ DEFAULT_TIMEOUT_S = 60.0
 TRANSFER_TIMEOUT_S = 3600.0
 
 JSON = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 2.0
 
 
 class ApiError(Exception):
@@ -67,11 +77,17 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
         socket: str | None = None,
+        retry_for_s: float = 0.0,
     ) -> None:
         """`socket`: reach the server over this Unix socket instead of TCP (how a sandboxed run
-        talks to it); `url` then only names the server in messages."""
+        talks to it); `url` then only names the server in messages.
+
+        `retry_for_s`: how long to keep retrying, with backoff, a request that could not reach
+        the server or got 502/503/504 — only requests that are safe to repeat: GET, PUT,
+        DELETE, and writes sent with an `Idempotency-Key` (the runtime's). 0: never retry."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        self.retry_for_s = retry_for_s
         if socket is not None and transport is None:
             transport = httpx.HTTPTransport(uds=socket)
         self._http = httpx.Client(
@@ -99,12 +115,29 @@ class Client:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach darkroom at {self.url}: {exc}") from exc
-        _raise_for_error(response)
-        return response
+        retryable = method in IDEMPOTENT_METHODS or "Idempotency-Key" in (
+            kwargs.get("headers") or {}
+        )
+        deadline = time.monotonic() + (self.retry_for_s if retryable else 0.0)
+        delay = RETRY_FIRST_DELAY_S
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise ApiError(
+                        0, "unreachable", f"cannot reach darkroom at {self.url}: {exc}"
+                    ) from exc
+                log.warning("%s %s: %s; retrying in %.1f s", method, path, exc, delay)
+            else:
+                give_up = time.monotonic() + delay > deadline
+                if response.status_code not in RETRY_STATUSES or give_up:
+                    _raise_for_error(response)
+                    return response
+                log.warning("%s %s: HTTP %d; retrying in %.1f s",
+                            method, path, response.status_code, delay)  # fmt: skip
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._send(method, path, **kwargs)
@@ -220,7 +253,9 @@ class Client:
     def upload_assets(
         self, version_id: int, files: Sequence[str | Path | tuple[str, bytes | BinaryIO]]
     ) -> list[JSON]:
-        """Uploads images (paths, or (filename, bytes or file) pairs) in one request."""
+        """Uploads images (paths, or (filename, bytes or file) pairs) in one request.
+
+        Only bytes can be sent twice, so only an upload of bytes alone is retried."""
         parts: list[tuple[str, tuple[str, Any]]] = []
         opened: list[BinaryIO] = []
         try:
@@ -231,9 +266,11 @@ class Client:
                     fh = open(item, "rb")  # noqa: SIM115 - closed below
                     opened.append(fh)
                     parts.append(("files", (Path(item).name, fh)))
+            in_memory = all(isinstance(content, bytes) for _, (_, content) in parts)
             return self._json(
-                "POST", f"/versions/{version_id}/assets", files=parts, timeout=TRANSFER_TIMEOUT_S
-            )["items"]
+                "POST", f"/versions/{version_id}/assets", files=parts, timeout=TRANSFER_TIMEOUT_S,
+                headers=_idempotent() if in_memory else None,
+            )["items"]  # fmt: skip
         finally:
             for fh in opened:
                 fh.close()
@@ -425,8 +462,13 @@ class Client:
     def get_job(self, job_id: int) -> JSON:
         return self._json("GET", f"/jobs/{job_id}")
 
-    def rerun_job(self, job_id: int, parameters: dict[str, Any] | None = None) -> JSON:
-        body = {"parameters": parameters} if parameters is not None else {}
+    def rerun_job(
+        self, job_id: int, parameters: dict[str, Any] | None = None, *, resume: bool = False
+    ) -> JSON:
+        """The job's next run; `resume` skips the assets its earlier runs finished."""
+        body: JSON = {"parameters": parameters} if parameters is not None else {}
+        if resume:
+            body["resume"] = True
         return self._json("POST", f"/jobs/{job_id}/rerun", json=body)
 
     def get_run(self, run_id: int) -> JSON:
@@ -464,24 +506,46 @@ class Client:
                 continue  # the server dropped us: reconnect after `after`
 
     # -- runtime (with a run token) -----------------------------------------------------------
+    # Writes carry an Idempotency-Key, so that a retry after a lost answer does not repeat them.
 
     def run_context(self, run_id: int) -> JSON:
         return self._json("GET", f"/runs/{run_id}/context")
 
     def report_run_progress(self, run_id: int, done: int, total: int | None) -> JSON:
-        return self._json("POST", f"/runs/{run_id}/progress", json={"done": done, "total": total})
+        return self._json(
+            "POST", f"/runs/{run_id}/progress", json={"done": done, "total": total},
+            headers=_idempotent(),
+        )  # fmt: skip
 
-    def add_run_annotations(self, run_id: int, items: list[JSON]) -> JSON:
-        return self._json("POST", f"/runs/{run_id}/annotations", json={"items": items})
+    def add_run_annotations(self, run_id: int, items: list[JSON], done: Sequence[int] = ()) -> JSON:
+        """Shapes on many assets (`{"asset_id", "shapes"}` items) in one transaction; `done`:
+        assets finished without shapes."""
+        return self._json(
+            "POST", f"/runs/{run_id}/annotations", json={"items": items, "done": list(done)},
+            headers=_idempotent(),
+        )  # fmt: skip
 
     def clear_previous_run_annotations(self, run_id: int) -> JSON:
-        return self._json("POST", f"/runs/{run_id}/clear-previous-annotations")
+        return self._json(
+            "POST", f"/runs/{run_id}/clear-previous-annotations", headers=_idempotent()
+        )
+
+    def finished_assets(self, run_id: int) -> list[int]:
+        """Asset ids the earlier runs of the run's job finished."""
+        return self._json("GET", f"/runs/{run_id}/finished-assets")
 
     def create_run_output_version(
         self, run_id: int, name: str, *, description: str = "", copy_input: bool = True
     ) -> JSON:
         body = {"name": name, "description": description, "copy_input": copy_input}
-        return self._json("POST", f"/runs/{run_id}/output-version", json=body)
+        return self._json(
+            "POST", f"/runs/{run_id}/output-version", json=body, headers=_idempotent()
+        )
+
+
+def _idempotent() -> dict[str, str]:
+    """A fresh key per logical write; `_send` reuses it for that write's retries."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 def _raise_for_error(response: httpx.Response) -> None:

@@ -19,7 +19,7 @@ DOCLAYNET_LABELS = ["Caption", "Footnote", "Formula", "List-item", "Page-footer"
                     "Picture", "Section-header", "Table", "Text", "Title"]  # fmt: skip
 MAPPING = {"type": "object", "additionalProperties": {"type": "string"}}
 MAPPING_SCHEMA = {"type": "object", "properties": {"label_mapping": MAPPING}}
-PREANNOTATE = "def run(ctx):\n    ctx.log.info('model %s', ctx.model_version['name'])\n"
+PREANNOTATE = "def run(ctx):\n    ctx.log.info('model %s', ctx.model_version.name)\n"
 
 
 def _upload(api, model_id, data, **form):

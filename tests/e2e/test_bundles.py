@@ -28,7 +28,7 @@ def run(ctx):
 """
 FIXED = """
 def run(ctx):
-    ctx.log.info("fixed: %d assets", ctx.input_version_asset_count())
+    ctx.log.info("fixed: %d assets", ctx.stats().assets)
 """
 USES_SIX = """
 import six
@@ -40,8 +40,8 @@ SNOOP = """
 from darkroom.client import ApiError
 
 def run(ctx):
-    for what, call in [("dataset", lambda: ctx.client.get_dataset({dataset})),
-                       ("version", lambda: ctx.client.get_version({version}))]:
+    for what, call in [("dataset", lambda: ctx._client.get_dataset({dataset})),
+                       ("version", lambda: ctx._client.get_version({version}))]:
         try:
             call()
             print(f"READ {{what}}", flush=True)
@@ -79,7 +79,7 @@ def test_init_push_launch_succeeds(cli, server, tmp_path):
     own_test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                str(folder / "tests")], capture_output=True, text=True)  # fmt: skip
     assert own_test.returncode == 0, own_test.stdout + own_test.stderr
-    assert "2 passed" in own_test.stdout
+    assert "3 passed" in own_test.stdout
     r = cli("processing", "push", str(folder))
     assert r.code == 0, r.err
     assert "boxer: revision 1 pushed" in r.out
@@ -153,7 +153,7 @@ def test_a_script_entrypoint_runs_as_main(cli, server, tmp_path):
         "from darkroom.runtime import ProcessingContext\n\n"
         "if __name__ == '__main__':\n"
         "    ctx = ProcessingContext.from_env()\n"
-        "    print('script on', ctx.input_version['name'], flush=True)\n"
+        "    print('script on', ctx.input_version.name, flush=True)\n"
     )
     r = cli("processing", "run-local", str(folder), "--version", str(v["id"]))
     assert r.code == 0, r.out + r.err

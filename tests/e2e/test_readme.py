@@ -69,7 +69,7 @@ def test_bundle_section_works_as_written(cli, server, tmp_path):
         return r.out
 
     outputs = [run(line) for line in first]
-    assert "2 passed" in outputs[1]
+    assert "3 passed" in outputs[1]
     assert "1 of 1 images boxed as Text" in outputs[2]  # run-local
     assert "revision 2 pushed" in outputs[3]  # after development revision 1
     assert "1 of 1 images boxed as Text" in outputs[4]

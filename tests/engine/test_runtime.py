@@ -12,7 +12,7 @@ def run(ctx):
         rows = []
         for item in batch:
             h, w, channels = item.image.shape
-            assert channels == 3 and (w, h) == (item.asset["width"], item.asset["height"])
+            assert channels == 3 and (w, h) == (item.asset.width, item.asset.height)
             if item.id % 2:
                 ctx.record_failure(f"asset {item.id}", ValueError("odd id"))
                 continue
@@ -22,8 +22,8 @@ def run(ctx):
             ctx.add_annotations(rows)
         done += len(batch)
         ctx.progress(done, total)
-    out = ctx.create_output_version(f"{ctx.input_version['name']}-out")
-    ctx.log.info("output version %s", out["id"])
+    out = ctx.create_output_version(f"{ctx.input_version.name}-out")
+    ctx.log.info("output version %s", out.id)
 """
 
 SCHEMA = {"type": "object", "properties": {"max_failures": {"type": "integer", "default": 10}}}

@@ -136,7 +136,7 @@ def run(ctx):
         os.remove("big.bin")
 
     def upload_input():
-        ctx.client.upload_assets(ctx.input_version["id"], [("evil.jpg", b"\xff\xd8\xff")])
+        ctx._client.upload_assets(ctx.input_version.id, [("evil.jpg", b"\xff\xd8\xff")])
         return True, "uploaded into the input version"
     attempt("upload_into_input_version", upload_input)
 
@@ -146,7 +146,7 @@ def run(ctx):
     attempt("workdir_is_shared", workdir)
 
     # ... and the run still works normally
-    stats = ctx.client.version_stats(ctx.input_version["id"])
+    stats = ctx._client.version_stats(ctx.input_version.id)
     print("WORKS", stats["assets"], flush=True)
 """
 
@@ -286,9 +286,7 @@ def test_cancel_kills_daemons_the_run_started(dr: Client, version: dict) -> None
 
 def test_a_run_token_cannot_write_into_its_input_version(dr: Client, version: dict) -> None:
     """Outside the sandbox too: the API refuses, whoever holds the token."""
-    code = (
-        "def run(ctx):\n    ctx.client.upload_assets(ctx.input_version['id'], [('x.jpg', b'1')])\n"
-    )
+    code = "def run(ctx):\n    ctx._client.upload_assets(ctx.input_version.id, [('x.jpg', b'1')])\n"
     dr.create_processing(name="writer", type="custom", source={"kind": "inline", "code": code})
     run_id = dr.launch_job("writer", version["id"])["runs"][0]["id"]
     run = wait_for(lambda: dr.get_run(run_id), lambda r: r["status"] not in ("pending", "running"))

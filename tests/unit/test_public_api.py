@@ -1,13 +1,40 @@
-"""The client is a public API users code against: its exported names are locked here."""
+"""The client and the runtime SDK are public APIs users code against: their exported names are
+locked here, and so is what a processing can call on its context."""
 
 from __future__ import annotations
 
 import darkroom.client
 import darkroom.errors
+import darkroom.runtime
+from darkroom.runtime import ProcessingContext
 
 
 def test_client_exports():
     assert sorted(darkroom.client.__all__) == ["ApiError", "Client", "DEFAULT_URL"]
+
+
+def test_runtime_exports():
+    assert sorted(darkroom.runtime.__all__) == [
+        "AnnotationItem", "Asset", "Label", "Limits", "LoadedAsset", "ModelVersion",
+        "ProcessingContext", "ProcessingInfo", "Shape", "StoredAnnotation", "TooManyFailures",
+        "Version", "VersionStats",
+    ]  # fmt: skip
+    for name in darkroom.runtime.__all__:
+        assert getattr(darkroom.runtime, name) is not None
+
+
+def test_the_context_offers_the_sdk_and_not_the_client():
+    methods = sorted(
+        n
+        for n in dir(ProcessingContext)
+        if not n.startswith("_") and callable(getattr(ProcessingContext, n))
+    )
+    assert methods == [
+        "add_annotations", "annotations", "clear_previous_runs_annotations",
+        "create_output_version", "from_env", "iter_asset_pages", "iter_assets", "labels",
+        "model_path", "progress", "record_failure", "stats", "upload_images",
+    ]  # fmt: skip
+    assert not hasattr(ProcessingContext, "client")
 
 
 def test_error_tree_has_one_root_and_http_codes():

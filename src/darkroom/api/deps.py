@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from darkroom.api.schemas import DbInt
@@ -18,6 +18,7 @@ from darkroom.errors import Forbidden
 from darkroom.storage import BlobStore
 
 __all__ = [
+    "IdempotencyKey",
     "PageDep",
     "PrincipalDep",
     "RunOrUserDep",
@@ -94,6 +95,13 @@ def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="a retried request with the same key answers what the first one did",
+    ),
+]
 
 
 def get_page(

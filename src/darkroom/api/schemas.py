@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
+from darkroom.runtime import contract
+from darkroom.runtime.contract import MAX_DB_INT, DbInt
+
+__all__ = ["MAX_DB_INT", "DbInt"]  # and the models below, imported by name
 
 T = TypeVar("T")
-
-MAX_DB_INT = 2**63 - 1
-# Ids, cursors and counts that reach the database: a signed 64-bit column on SQLite and
-# PostgreSQL alike, so anything larger is a 422 here rather than an overflow there.
-DbInt = Annotated[int, Interval(ge=0, le=MAX_DB_INT)]
 
 
 class Public(BaseModel):
@@ -61,28 +59,15 @@ class VersionUpdate(BaseModel):
     description: str | None = None
 
 
-class VersionPublic(Public):
-    id: int
-    dataset_id: int
-    name: str
-    description: str
-    parent_version_id: int | None
-    produced_by_job_id: int | None
-    created_at: datetime
-    updated_at: datetime
+class VersionPublic(contract.Version, Public):
+    pass
 
 
-class LabelCountPublic(Public):
-    label_id: int
-    name: str
-    color: str
-    shapes: int
+class LabelCountPublic(contract.LabelCount, Public):
+    pass
 
 
-class VersionStatsPublic(Public):
-    assets: int
-    annotated_assets: int
-    shapes: int
+class VersionStatsPublic(contract.VersionStats, Public):
     labels: list[LabelCountPublic]
 
 
@@ -97,26 +82,11 @@ class LabelUpdate(BaseModel):
     position: DbInt | None = None
 
 
-class LabelPublic(Public):
-    id: int
-    version_id: int
-    name: str
-    color: str
-    position: int
+class LabelPublic(contract.Label, Public):
+    pass
 
 
-class AssetPublic(BaseModel):
-    id: int
-    version_id: int
-    filename: str
-    mime: str
-    width: int
-    height: int
-    blob_sha256: str
-    tags: list[str]
-    metadata: dict[str, Any]
-    created_at: datetime
-
+class AssetPublic(contract.Asset):
     @classmethod
     def of(cls, asset: Asset) -> AssetPublic:
         return cls(
@@ -142,29 +112,11 @@ class AssetsCreated(BaseModel):
     items: list[AssetPublic]
 
 
-class ShapeCreate(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)
-
-    kind: str = Field(description="rectangle | polygon | classification | point")
-    label: str = Field(description="label name in the asset's version")
-    bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels, for rectangles")
-    points: list[list[float]] | None = Field(None, description="[[x, y], …] for polygons, points")
-    score: float | None = None
-
-
 class AnnotationWrite(BaseModel):
-    shapes: list[ShapeCreate]
+    shapes: list[contract.Shape]
 
 
-class ShapePublic(BaseModel):
-    id: int
-    kind: str
-    label: str
-    label_id: int
-    bbox: list[float] | None
-    points: list[list[float]] | None
-    score: float | None
-
+class ShapePublic(contract.ShapeOut):
     @classmethod
     def of(cls, shape: Shape, label_names: dict[int, str]) -> ShapePublic:
         bbox = [shape.x, shape.y, shape.w, shape.h] if shape.kind == "rectangle" else None
@@ -179,14 +131,7 @@ class ShapePublic(BaseModel):
         )
 
 
-class AnnotationPublic(BaseModel):
-    id: int
-    asset_id: int
-    author_kind: str
-    author_id: int
-    status: str
-    created_at: datetime
-    updated_at: datetime
+class AnnotationPublic(contract.StoredAnnotation):
     shapes: list[ShapePublic]
 
     @classmethod
@@ -312,6 +257,7 @@ class RunPublic(BaseModel):
     heartbeat_at: datetime | None
     worker_id: str | None
     cancel_requested: bool
+    resume: bool = Field(description="skips the assets the job's earlier runs finished")
 
     @classmethod
     def of(cls, run: Any) -> RunPublic:
@@ -323,7 +269,7 @@ class RunPublic(BaseModel):
             failure_reason=run.failure_reason,
             progress=Progress(done=run.progress_done, total=run.progress_total),
             heartbeat_at=run.heartbeat_at, worker_id=run.worker_id,
-            cancel_requested=run.cancel_requested_at is not None,
+            cancel_requested=run.cancel_requested_at is not None, resume=run.resume,
         )  # fmt: skip
 
 
@@ -339,6 +285,9 @@ class JobCreate(BaseModel):
 
 class RerunRequest(BaseModel):
     parameters: dict[str, Any] | None = None
+    resume: bool = Field(
+        False, description="skip the assets the job's earlier runs finished (after a failure)"
+    )
 
 
 class JobPublic(BaseModel):
@@ -381,43 +330,10 @@ class ProgressReport(BaseModel):
     total: DbInt | None = None
 
 
-class RunAnnotationItem(BaseModel):
-    asset_id: DbInt
-    shapes: list[ShapeCreate]
-
-
-class RunAnnotations(BaseModel):
-    items: list[RunAnnotationItem]
-
-
-class RunAnnotationsAdded(BaseModel):
-    shapes_added: int
-
-
 class OutputVersionCreate(BaseModel):
     name: str
     description: str = ""
     copy_input: bool = True
-
-
-class RunContextProcessing(BaseModel):
-    id: int
-    name: str
-    type: str
-    revision: int
-    source: dict[str, Any]
-
-
-class RunContext(BaseModel):
-    """What the runtime needs to execute a run."""
-
-    run_id: int
-    job_id: int
-    attempt: int
-    processing: RunContextProcessing
-    parameters: dict[str, Any]
-    target_version: VersionPublic
-    model_version: dict[str, Any] | None
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -436,20 +352,7 @@ class ModelPublic(Public):
     created_at: datetime
 
 
-class ModelVersionPublic(BaseModel):
-    id: int
-    model_id: int
-    model: str
-    name: str
-    format: str
-    family: str
-    labels: list[str]
-    input_size: list[int] = Field(description="[height, width]")
-    weights_sha256: str
-    metadata: dict[str, Any]
-    produced_by_job_id: int | None
-    created_at: datetime
-
+class ModelVersionPublic(contract.ModelVersion):
     @classmethod
     def of(cls, v: Any) -> ModelVersionPublic:
         return cls(

@@ -179,12 +179,16 @@ def rerun(
     ctx: typer.Context,
     job_id: int,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Skip the assets the job's earlier runs finished."),
+    ] = False,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Stream the log.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run the job again with the processing's current revision (refused while one runs)."""
     with client_from(ctx) as client:
-        new = client.rerun_job(job_id, parse_params(param) if param else None)
+        new = client.rerun_job(job_id, parse_params(param) if param else None, resume=resume)
         if not follow_:
             print_object(new, json_)
             return

@@ -39,6 +39,7 @@ __all__ = [
     "Blob",
     "Dataset",
     "DatasetVersion",
+    "FinishedAsset",
     "Job",
     "Label",
     "LogLine",
@@ -49,6 +50,7 @@ __all__ = [
     "ProcessingRevision",
     "ProcessingType",
     "Run",
+    "RunRequest",
     "RunStatus",
     "Shape",
     "ShapeKind",
@@ -408,6 +410,7 @@ class Run(Base):
     error_summary: Mapped[str | None] = mapped_column(Text, default=None)
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    resume: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     job: Mapped[Job] = relationship(back_populates="runs")
     revision: Mapped[ProcessingRevision] = relationship(lazy="joined")
 
@@ -419,6 +422,29 @@ class Run(Base):
         if end is None:
             return None
         return (end - self.started_at).total_seconds()
+
+
+class FinishedAsset(Base):
+    """An asset a run is done with (written with its annotations): what a resumed re-run skips."""
+
+    __tablename__ = "finished_assets"
+    run_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    asset_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class RunRequest(Base):
+    """The answer to a run's write sent with an `Idempotency-Key`, replayed when it is retried."""
+
+    __tablename__ = "run_requests"
+    run_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class LogLine(Base):

@@ -9,24 +9,38 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Annotation, AuthorKind, Label, Run, Shape, ShapeKind, utcnow
+from darkroom.db.models import (
+    Annotation,
+    Asset,
+    AuthorKind,
+    FinishedAsset,
+    Label,
+    Run,
+    Shape,
+    ShapeKind,
+    utcnow,
+)
 from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
 from darkroom.domain.jobs import get_run
-from darkroom.errors import InvalidInput
+from darkroom.domain.versions import get_version, in_organization
+from darkroom.errors import InvalidInput, NotFound
+from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
 
 __all__ = [
     "Author",
     "ShapeIn",
+    "ShapeLike",
     "add_many",
     "add_shapes",
     "bulk_add_shapes",
     "clear_previous_runs",
+    "finished_by_earlier_runs",
     "list_annotations",
     "shape_rows",
     "shapes_of_assets",
@@ -58,6 +72,21 @@ class ShapeIn:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class ShapeLike(Protocol):
+    """What validation reads of a shape: `ShapeIn`, or the API's `contract.Shape` as is."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def bbox(self) -> Sequence[float] | None: ...
+    @property
+    def points(self) -> Sequence[Sequence[float]] | None: ...
+    @property
+    def score(self) -> float | None: ...
+
+
 EMPTY_GEOMETRY: dict[str, Any] = {"x": None, "y": None, "w": None, "h": None, "points": None}
 
 
@@ -71,7 +100,7 @@ def _finite(values: Sequence[float]) -> bool:
 
 
 def shape_rows(
-    shapes: Sequence[ShapeIn], labels: dict[str, int], width: int, height: int
+    shapes: Sequence[ShapeLike], labels: dict[str, int], width: int, height: int
 ) -> list[dict[str, Any]]:
     """Validates shapes against the version's labels (lower-cased name → id) and the image size.
 
@@ -126,7 +155,7 @@ def add_shapes(
     session: Session,
     principal: Principal,
     asset_id: int,
-    shapes: Sequence[ShapeIn],
+    shapes: Sequence[ShapeLike],
     *,
     author: Author | None = None,
     replace: bool = False,
@@ -165,18 +194,39 @@ def add_shapes(
 
 
 def add_many(
-    session: Session, principal: Principal, items: Sequence[tuple[int, Sequence[ShapeIn]]]
+    session: Session,
+    principal: Principal,
+    items: Sequence[tuple[int, Sequence[ShapeLike]]],
+    *,
+    done: Sequence[int] = (),
 ) -> int:
     """Adds shapes to many assets as the caller (a run writes as itself); all or nothing.
 
-    Every shape is validated first; a bad one answers 422 with its item and shape index.
+    Every shape is validated first; a bad one answers 422 with its item and shape index. For a
+    run, the items' assets and `done` (assets it finished without shapes) are marked finished
+    by it in the same transaction: what a resumed re-run skips.
     """
+    if len(items) + len(done) > MAX_ANNOTATION_ITEMS:
+        raise InvalidInput(
+            f"at most {MAX_ANNOTATION_ITEMS} assets per batch", details={"loc": ["items"]}
+        )
+    wanted = {asset_id for asset_id, _ in items} | set(done)
+    found = {
+        a.id: a
+        for a in session.scalars(
+            in_organization(select(Asset).where(Asset.id.in_(wanted)), Asset.version_id, principal)
+        )
+    }
+    for asset_id in [*(a for a, _ in items), *done]:
+        if asset_id not in found:
+            raise NotFound.of("asset", asset_id)
     labels_by_version: dict[int, dict[str, int]] = {}
+    for version_id in sorted({a.version_id for a in found.values()}):
+        get_version(session, principal, version_id)  # a run: Forbidden outside its job
+        labels_by_version[version_id] = _labels_of(session, version_id)
     rows_by_asset: list[tuple[int, list[dict[str, Any]]]] = []
     for n, (asset_id, shapes) in enumerate(items):
-        asset = get_asset(session, principal, asset_id)
-        if asset.version_id not in labels_by_version:
-            labels_by_version[asset.version_id] = _labels_of(session, asset.version_id)
+        asset = found[asset_id]
         try:
             rows = shape_rows(
                 shapes, labels_by_version[asset.version_id], asset.width, asset.height
@@ -186,7 +236,37 @@ def add_many(
             exc.message = f"item {n} (asset {asset_id}): {exc.message}"
             raise
         rows_by_asset.append((asset.id, rows))
-    return bulk_add_shapes(session, Author.of(principal), rows_by_asset)
+    added = bulk_add_shapes(session, Author.of(principal), rows_by_asset)
+    if principal.run_id is not None and wanted:
+        _mark_finished(session, principal.run_id, sorted(wanted))
+    return added
+
+
+def _mark_finished(session: Session, run_id: int, asset_ids: list[int]) -> None:
+    already = set(
+        session.scalars(
+            select(FinishedAsset.asset_id).where(
+                FinishedAsset.run_id == run_id, FinishedAsset.asset_id.in_(asset_ids)
+            )
+        )
+    )
+    fresh = [{"run_id": run_id, "asset_id": a} for a in asset_ids if a not in already]
+    if fresh:
+        session.execute(insert(FinishedAsset.__table__), fresh)
+
+
+def finished_by_earlier_runs(session: Session, principal: Principal, run_id: int) -> list[int]:
+    """Asset ids the earlier runs of this run's job finished, ascending: what `resume` skips."""
+    run = get_run(session, principal, run_id)
+    earlier = select(Run.id).where(Run.job_id == run.job_id, Run.id != run.id)
+    return list(
+        session.scalars(
+            select(FinishedAsset.asset_id)
+            .where(FinishedAsset.run_id.in_(earlier))
+            .distinct()
+            .order_by(FinishedAsset.asset_id)
+        )
+    )
 
 
 def bulk_add_shapes(
@@ -238,6 +318,7 @@ def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> 
             Annotation.author_kind == AuthorKind.run, Annotation.author_id.in_(earlier)
         )
     )
+    session.execute(delete(FinishedAsset).where(FinishedAsset.run_id.in_(earlier)))
     return int(result.rowcount or 0)
 
 

@@ -29,6 +29,7 @@ from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.versions import get_version, get_writable_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
+from darkroom.runtime.contract import MAX_BATCH_IMAGES
 from darkroom.storage import BlobStore
 
 __all__ = [
@@ -112,9 +113,6 @@ def get_asset(session: Session, principal: Principal, asset_id: int) -> Asset:
     if principal.is_run:
         get_version(session, principal, asset.version_id)  # Forbidden outside the run's job
     return asset
-
-
-MAX_BATCH_IMAGES = 64
 
 
 def get_assets(

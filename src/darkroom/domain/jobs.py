@@ -195,9 +195,17 @@ def list_jobs(
 
 
 def rerun(
-    session: Session, principal: Principal, job_id: int, parameters: dict[str, Any] | None = None
+    session: Session,
+    principal: Principal,
+    job_id: int,
+    parameters: dict[str, Any] | None = None,
+    *,
+    resume: bool = False,
 ) -> Run:
-    """Attempt n+1 with the processing's current revision; 409 while a run is active."""
+    """Attempt n+1 with the processing's current revision; 409 while a run is active.
+
+    With `resume`, the run skips the assets the job's earlier runs finished (it keeps their
+    output): how a run that failed halfway is completed after the processing is fixed."""
     job = get_job(session, principal, job_id)
     active = [r for r in job.runs if r.status in ACTIVE_STATUSES]
     if active:
@@ -209,7 +217,13 @@ def rerun(
     else:  # the schema may have changed: the job's parameters must still fit it
         job.parameters = resolve_parameters(revision.parameters_schema, job.parameters)
     attempt = max(r.attempt for r in job.runs) + 1
-    run = Run(job_id=job.id, attempt=attempt, revision_id=revision.id, status=RunStatus.pending)
+    run = Run(
+        job_id=job.id,
+        attempt=attempt,
+        revision_id=revision.id,
+        status=RunStatus.pending,
+        resume=resume,
+    )
     try:
         with session.begin_nested():
             session.add(run)

@@ -35,15 +35,15 @@ SPEC = BuiltinSpec(
 
 def run(ctx: ProcessingContext) -> None:
     version = ctx.input_version
-    stats = ctx.client.version_stats(version["id"])
-    total = stats["assets"]
-    ctx.log.info("version %s (%s): %d assets", version["id"], version["name"], total)
+    stats = ctx.stats()
+    total = stats.assets
+    ctx.log.info("version %s (%s): %d assets", version.id, version.name, total)
     sizes: Counter[tuple[int, int]] = Counter()
     done = 0
     ctx.progress(0, total)
     for page in ctx.iter_asset_pages(page_size=ctx.parameters["page_size"]):
         for asset in page:
-            sizes[(asset["width"], asset["height"])] += 1
+            sizes[(asset.width, asset.height)] += 1
         done += len(page)
         ctx.progress(done, total)
         ctx.log.info("scanned %d/%d assets", done, total)
@@ -51,11 +51,8 @@ def run(ctx: ProcessingContext) -> None:
             time.sleep(ctx.parameters["delay_s"])
     for (w, h), n in sizes.most_common(5):
         ctx.log.info("size %dx%d: %d assets", w, h, n)
-    for label in stats["labels"]:
-        ctx.log.info("label %s: %d shapes", label["name"], label["shapes"])
+    for label in stats.labels:
+        ctx.log.info("label %s: %d shapes", label.name, label.shapes)
     ctx.log.info(
-        "done: %d assets, %d annotated, %d shapes",
-        total,
-        stats["annotated_assets"],
-        stats["shapes"],
+        "done: %d assets, %d annotated, %d shapes", total, stats.annotated_assets, stats.shapes
     )

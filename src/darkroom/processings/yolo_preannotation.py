@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import ProcessingContext
@@ -30,9 +31,24 @@ SPEC = BuiltinSpec(
         "type": "object",
         "properties": {
             "batch_size": {"type": "integer", "minimum": 1, "maximum": 256, "default": 8},
-            "confidence_threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.25},
-            "iou_threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.45},
-            "max_detections": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 300},
+            "confidence_threshold": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "default": CONFIDENCE_THRESHOLD,
+            },
+            "iou_threshold": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "default": IOU_THRESHOLD,
+            },
+            "max_detections": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 10000,
+                "default": MAX_DETECTIONS,
+            },
             "label_mapping": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -66,12 +82,12 @@ def run(ctx: ProcessingContext) -> None:
     model = ctx.model_version
     if model is None:
         raise RuntimeError("yolo-preannotation needs a model version")
-    version_labels = [x["name"] for x in ctx.client.list_labels(ctx.input_version["id"])]
-    mapping = map_labels(model["labels"], version_labels, params["label_mapping"])
-    unmapped = [name for i, name in enumerate(model["labels"]) if i not in mapping]
+    version_labels = [label.name for label in ctx.labels()]
+    mapping = map_labels(model.labels, version_labels, params["label_mapping"])
+    unmapped = [name for i, name in enumerate(model.labels) if i not in mapping]
     ctx.log.info("model %s/%s (%s, input %s): %d of %d classes map to the version's labels",
-                 model["model"], model["name"], model["family"], model["input_size"],
-                 len(mapping), len(model["labels"]))  # fmt: skip
+                 model.model, model.name, model.family, model.input_size,
+                 len(mapping), len(model.labels))  # fmt: skip
     if unmapped:
         ctx.log.info(
             "classes without a label here (their boxes are skipped): %s", ", ".join(unmapped)
@@ -79,8 +95,8 @@ def run(ctx: ProcessingContext) -> None:
 
     session = create_session(ctx.model_path(), intra_op_threads=params["threads"] or None)
     predictor = YoloPredictor(
-        session, family=model["family"], num_classes=len(model["labels"]),
-        input_size=tuple(model["input_size"]),  # type: ignore[arg-type]
+        session, family=model.family, num_classes=len(model.labels),
+        input_size=tuple(model.input_size),  # type: ignore[arg-type]
         confidence_threshold=params["confidence_threshold"],
         iou_threshold=params["iou_threshold"], max_detections=params["max_detections"],
     )  # fmt: skip
@@ -91,8 +107,8 @@ def run(ctx: ProcessingContext) -> None:
     filters = {} if params["replace_existing"] else {"human_annotated": False}
     total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
     if not params["replace_existing"]:
-        skipped_assets = ctx.input_version_asset_count() - total
-        if skipped_assets:
+        skipped_assets = ctx.stats().assets - total
+        if skipped_assets and not ctx.resume:
             ctx.log.info("%d assets already annotated by a person are skipped", skipped_assets)
 
     boxes: Counter[str] = Counter()
@@ -101,13 +117,14 @@ def run(ctx: ProcessingContext) -> None:
     started = time.perf_counter()
     ctx.progress(0, total, force=True)
     for batch in ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters):
-        rows = []
+        rows, empty = [], []
         for item, dets in zip(batch, predictor.predict([b.image for b in batch]), strict=True):
-            shapes = to_shapes(dets, mapping, model["labels"], boxes, skipped_boxes)
+            shapes = to_shapes(dets, mapping, model.labels, boxes, skipped_boxes)
             if shapes:
                 rows.append({"asset_id": item.id, "shapes": shapes})
-        if rows:
-            ctx.add_annotations(rows)
+            else:
+                empty.append(item.id)
+        ctx.add_annotations(rows, done=empty)
         done += len(batch)
         ctx.progress(done + ctx.failures, total)  # unreadable images are handled too
     took = time.perf_counter() - started

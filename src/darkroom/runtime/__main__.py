@@ -53,14 +53,14 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         ctx = ProcessingContext.from_env()
-        entry = load_entrypoint(ctx.processing["source"])
+        entry = load_entrypoint(ctx.processing.source)
     except Exception:
         traceback.print_exc()
         return 2
     ctx.log.info(
         "run %s: %s revision %s on version %s, parameters %s",
-        ctx.run_id, ctx.processing["name"], ctx.processing["revision"],
-        ctx.input_version["id"], ctx.parameters,
+        ctx.run_id, ctx.processing.name, ctx.processing.revision,
+        ctx.input_version.id, ctx.parameters,
     )  # fmt: skip
     try:
         entry(ctx)

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +17,26 @@ import numpy as np
 from PIL import Image
 
 from darkroom.client import Client
+from darkroom.runtime.contract import (
+    AnnotationItem,
+    Asset,
+    Label,
+    Limits,
+    ModelVersion,
+    ProcessingInfo,
+    RunContext,
+    StoredAnnotation,
+    Version,
+    VersionStats,
+)
 
 __all__ = ["LoadedAsset", "ProcessingContext", "TooManyFailures"]
 
 PROGRESS_INTERVAL_S = 0.5
 LOGGER_NAME = "darkroom.processing"
+# A run lives through a server restart: its requests are retried this long (the default run
+# lease is 60 s; past it the run is lost anyway).
+RETRY_FOR_S = 60.0
 
 
 class TooManyFailures(RuntimeError):
@@ -32,29 +47,40 @@ class TooManyFailures(RuntimeError):
 class LoadedAsset:
     """An asset of the input version with its decoded RGB image (H x W x 3, uint8)."""
 
-    asset: dict[str, Any]
+    asset: Asset
     image: np.ndarray
 
     @property
     def id(self) -> int:
-        return int(self.asset["id"])
+        return self.asset.id
+
+
+AnnotationRows = Sequence[AnnotationItem | dict[str, Any]]
 
 
 class ProcessingContext:
-    """Everything a processing may touch, scoped by the run's token to its own job."""
+    """Everything a processing may touch, scoped by the run's token to its own job.
 
-    def __init__(self, client: Client, run_id: int, context: dict[str, Any]) -> None:
-        self.client = client
-        self.run_id = run_id
-        self.job_id: int = context["job_id"]
-        self.attempt: int = context["attempt"]
-        self.processing: dict[str, Any] = context["processing"]
-        self.parameters: dict[str, Any] = context["parameters"]
-        self.input_version: dict[str, Any] = context["target_version"]
-        self.model_version: dict[str, Any] | None = context.get("model_version")
+    Requests are split to fit the server's published `limits`, and retried through a server
+    restart (writes carry an idempotency key, so a retry never writes twice)."""
+
+    def __init__(self, client: Client, context: RunContext) -> None:
+        self._client = client
+        self.context = context
+        self.run_id = context.run_id
+        self.job_id = context.job_id
+        self.attempt = context.attempt
+        self.processing: ProcessingInfo = context.processing
+        self.parameters: dict[str, Any] = context.parameters
+        self.input_version: Version = context.target_version
+        self.model_version: ModelVersion | None = context.model_version
+        self.limits: Limits = context.limits
+        self.resume = context.resume
         self.log = logging.getLogger(LOGGER_NAME)
         self.failures = 0
+        self.cache = Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
         self._last_progress = 0.0
+        self._skip: frozenset[int] | None = None
 
     @classmethod
     def from_env(cls) -> ProcessingContext:
@@ -77,42 +103,65 @@ class ProcessingContext:
                 "not inside a darkroom run: DARKROOM_URL, DARKROOM_RUN_TOKEN (or "
                 "DARKROOM_RUN_TOKEN_FILE) and DARKROOM_RUN_ID must be set"
             ) from exc
-        client = Client(url, token, socket=os.environ.get("DARKROOM_SOCKET"))
-        return cls(client, run_id, client.run_context(run_id))
+        client = Client(
+            url, token, socket=os.environ.get("DARKROOM_SOCKET"), retry_for_s=RETRY_FOR_S
+        )
+        return cls(client, RunContext.model_validate(client.run_context(run_id)))
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def iter_asset_pages(
-        self, page_size: int = 200, **filters: Any
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The input version's assets (metadata only), a page at a time."""
+    def labels(self) -> list[Label]:
+        """The input version's labels, in their order."""
+        return [Label.model_validate(x) for x in self._client.list_labels(self.input_version.id)]
+
+    def stats(self) -> VersionStats:
+        """Counts of the input version: assets, annotated assets, shapes per label."""
+        return VersionStats.model_validate(self._client.version_stats(self.input_version.id))
+
+    def iter_asset_pages(self, page_size: int = 200, **filters: Any) -> Iterator[list[Asset]]:
+        """The input version's assets (metadata only), a page at a time.
+
+        Filters as `GET /versions/{id}/assets`: `label`, `tag`, `annotated`, `human_annotated`.
+        A resumed run (`resume`) leaves out the assets the job's earlier runs finished."""
+        skip = self._finished_earlier()
         after = None
         while True:
-            page = self.client.list_assets(
-                self.input_version["id"], after=after, limit=page_size, **filters
+            page = self._client.list_assets(
+                self.input_version.id, after=after, limit=page_size, **filters
             )
-            if page["items"]:
-                yield page["items"]
+            items = [Asset.model_validate(a) for a in page["items"]]
+            items = [a for a in items if a.id not in skip]
+            if items:
+                yield items
             after = page["next"]
             if after is None:
                 return
 
-    def input_version_asset_count(self) -> int:
-        return int(self.client.version_stats(self.input_version["id"])["assets"])
+    def _finished_earlier(self) -> frozenset[int]:
+        if self._skip is None:
+            self._skip = frozenset(self._client.finished_assets(self.run_id) if self.resume else ())
+            if self.resume:
+                self.log.info("resuming: %d assets finished by earlier runs are skipped",
+                              len(self._skip))  # fmt: skip
+        return self._skip
 
     def iter_assets(
         self, batch_size: int = 8, prefetch: int = 2, threads: int = 2, **filters: Any
     ) -> Iterator[list[LoadedAsset]]:
         """Batches of decoded images of the input version, `prefetch` batches ahead.
 
-        Each batch is fetched in one request and decoded in a background thread while the
-        caller works on the ones before. An image that cannot be read is logged and counted as
-        a failure (see `record_failure`) and left out of its batch.
+        A batch larger than the server's `limits.max_batch_images` is fetched in several
+        requests; a request the server refuses ends the run (it is not the images' fault).
+        Downloads and decoding run in background threads while the caller works on earlier
+        batches. An image that cannot be decoded is logged and counted as a failure (see
+        `record_failure`) and left out of its batch.
         """
-        pending: deque[tuple[list[dict[str, Any]], Future[list[Any]]]] = deque()
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        pending: deque[tuple[list[Asset], Future[list[Any]]]] = deque()
         with ThreadPoolExecutor(threads, thread_name_prefix="darkroom-load") as pool:
-            group: list[dict[str, Any]] = []
-            for page in self.iter_asset_pages(page_size=max(batch_size * 4, 100), **filters):
+            group: list[Asset] = []
+            for page in self.iter_asset_pages(page_size=max(batch_size * 4, 200), **filters):
                 for asset in page:
                     group.append(asset)
                     if len(group) == batch_size:
@@ -125,34 +174,37 @@ class ProcessingContext:
             while pending:
                 yield from self._ready(*pending.popleft())
 
-    def _load_batch(self, assets: list[dict[str, Any]]) -> list[np.ndarray | Exception]:
+    def _load_batch(self, assets: list[Asset]) -> list[np.ndarray | Exception]:
         """Decoded images, or the exception that stands for each one that could not be read."""
-        try:
-            found = self.client.download_images(self.input_version["id"], [a["id"] for a in assets])
-        except Exception as exc:
-            return [exc] * len(assets)
+        found: dict[int, bytes] = {}
+        step = self.limits.max_batch_images
+        for start in range(0, len(assets), step):
+            ids = [a.id for a in assets[start : start + step]]
+            found.update(self._client.download_images(self.input_version.id, ids))
         out: list[np.ndarray | Exception] = []
         for asset in assets:
             try:
-                if asset["id"] not in found:
+                if asset.id not in found:
                     raise LookupError("not in the input version any more")
-                with Image.open(io.BytesIO(found[asset["id"]])) as img:
+                with Image.open(io.BytesIO(found.pop(asset.id))) as img:
                     out.append(np.asarray(img.convert("RGB")))
             except Exception as exc:  # a bad image must not end the run by itself
                 out.append(exc)
         return out
 
-    def _ready(
-        self, assets: list[dict[str, Any]], future: Future[list[Any]]
-    ) -> Iterator[list[LoadedAsset]]:
+    def _ready(self, assets: list[Asset], future: Future[list[Any]]) -> Iterator[list[LoadedAsset]]:
         batch = []
         for asset, image in zip(assets, future.result(), strict=True):
             if isinstance(image, Exception):
-                self.record_failure(f"asset {asset['id']} ({asset['filename']})", image)
+                self.record_failure(f"asset {asset.id} ({asset.filename})", image)
             else:
                 batch.append(LoadedAsset(asset, image))
         if batch:
             yield batch
+
+    def annotations(self, asset_id: int) -> list[StoredAnnotation]:
+        """Every author's annotation of an asset (people's and runs')."""
+        return [StoredAnnotation.model_validate(x) for x in self._client.list_annotations(asset_id)]
 
     def record_failure(self, what: str, exc: BaseException) -> None:
         """Logs and counts a per-item failure; past `max_failures` the run fails."""
@@ -163,35 +215,81 @@ class ProcessingContext:
             raise TooManyFailures(f"{self.failures} failures, more than max_failures={limit}")
 
     def model_path(self) -> Path:
-        """The job's model weights on local disk, downloaded once per content hash and cached
-        in `DARKROOM_CACHE` (default `~/.cache/darkroom`)."""
+        """The job's model weights on local disk.
+
+        The executor fetches them before the run starts (into `cache`, from `DARKROOM_CACHE`,
+        one file per content hash); outside a sandbox they are downloaded here when missing."""
         if self.model_version is None:
             raise RuntimeError("this job has no model version")
-        cache = Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
-        path = cache / "models" / f"{self.model_version['weights_sha256']}.onnx"
+        path = self.cache / "models" / f"{self.model_version.weights_sha256}.onnx"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.log.info("downloading model weights %s", self.model_version["weights_sha256"][:12])
-            self.client.download_weights(self.model_version["id"], path)
+            self.log.info("downloading model weights %s", self.model_version.weights_sha256[:12])
+            self._client.download_weights(self.model_version.id, path)
         return path
 
     # -- outputs ------------------------------------------------------------------------------
 
-    def add_annotations(self, items: list[dict[str, Any]]) -> int:
-        """Adds shapes as this run's annotations: items of `{"asset_id", "shapes": [...]}`."""
-        return int(self.client.add_run_annotations(self.run_id, items)["shapes_added"])
+    def add_annotations(self, items: AnnotationRows, *, done: Iterable[int] = ()) -> int:
+        """Adds shapes as this run's annotations; returns how many were written.
+
+        `items`: `{"asset_id", "shapes": [{"kind", "label", "bbox" | "points", "score"}]}`
+        (dicts or `AnnotationItem`s); `done`: assets this run finished without a shape, so that
+        a resumed re-run skips them as it skips the items' assets. Each request (split at
+        `limits.max_annotation_items`) is written all or nothing."""
+        rows = [i.model_dump() if isinstance(i, AnnotationItem) else i for i in items]
+        finished = list(done)
+        step = self.limits.max_annotation_items
+        added = 0
+        while rows or finished:
+            chunk, rows = rows[:step], rows[step:]
+            room = step - len(chunk)
+            chunk_done, finished = finished[:room], finished[room:]
+            answer = self._client.add_run_annotations(self.run_id, chunk, chunk_done)
+            added += int(answer["shapes_added"])
+        return added
 
     def clear_previous_runs_annotations(self) -> int:
-        """Deletes the annotations of this job's earlier runs; a re-run starts clean."""
-        return int(self.client.clear_previous_run_annotations(self.run_id)["deleted"])
+        """Deletes the annotations of this job's earlier runs: a re-run starts clean.
+
+        A resumed run keeps them (it completes their work) and deletes nothing."""
+        if self.resume:
+            return 0
+        return int(self._client.clear_previous_run_annotations(self.run_id)["deleted"])
 
     def create_output_version(
         self, name: str, *, description: str = "", copy_input: bool = True
-    ) -> dict[str, Any]:
+    ) -> Version:
         """A new version of the input's dataset, produced by this job (its lineage says so)."""
-        return self.client.create_run_output_version(
-            self.run_id, name, description=description, copy_input=copy_input
+        return Version.model_validate(
+            self._client.create_run_output_version(
+                self.run_id, name, description=description, copy_input=copy_input
+            )
         )
+
+    def upload_images(
+        self, version: Version | int, images: Iterable[tuple[str, bytes]]
+    ) -> list[Asset]:
+        """Adds encoded images (filename, bytes) to an output version of this job.
+
+        Sent in requests that fit the server's limits; each request is all or nothing."""
+        version_id = version if isinstance(version, int) else version.id
+        created: list[Asset] = []
+        chunk: list[tuple[str, bytes]] = []
+        size = 0
+        budget = min(self.limits.max_request_bytes // 2, 64 * 1024**2)
+        for name, data in images:
+            if chunk and (len(chunk) >= self.limits.max_upload_files or size + len(data) > budget):
+                created += self._upload(version_id, chunk)
+                chunk, size = [], 0
+            chunk.append((name, data))
+            size += len(data)
+        if chunk:
+            created += self._upload(version_id, chunk)
+        return created
+
+    def _upload(self, version_id: int, chunk: list[tuple[str, bytes]]) -> list[Asset]:
+        return [Asset.model_validate(a) for a in self._client.upload_assets(version_id, chunk)]
 
     def progress(self, done: int, total: int | None = None, *, force: bool = False) -> None:
         """Reports progress; calls closer than 0.5 s apart are coalesced unless forced."""
@@ -200,4 +298,4 @@ class ProcessingContext:
         if not (force or final) and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self.client.report_run_progress(self.run_id, done, total)
+        self._client.report_run_progress(self.run_id, done, total)

@@ -15,7 +15,6 @@ from darkroom.api.schemas import (
     DbInt,
 )
 from darkroom.domain import annotations, assets, labels
-from darkroom.domain.annotations import ShapeIn
 from darkroom.domain.thumbnails import ALLOWED_SIZES, thumbnail
 from darkroom.errors import InvalidInput
 
@@ -104,8 +103,7 @@ def _write(
     principal: RunOrUserDep,
     replace: bool,
 ) -> AnnotationPublic:
-    shapes = [ShapeIn(s.kind, s.label, s.bbox, s.points, s.score) for s in body.shapes]
-    ann = annotations.add_shapes(session, principal, asset_id, shapes, replace=replace)
+    ann = annotations.add_shapes(session, principal, asset_id, body.shapes, replace=replace)
     asset = assets.get_asset(session, principal, asset_id)
     return AnnotationPublic.of(ann, labels.label_names(session, asset.version_id))
 

@@ -55,6 +55,12 @@ def rerun_job(
     body: RerunRequest | None = None,
 ) -> RunPublic:
     """The next attempt with the processing's current revision; 409 while a run is active."""
-    run = jobs.rerun(session, principal, job_id, body.parameters if body else None)
+    run = jobs.rerun(
+        session,
+        principal,
+        job_id,
+        body.parameters if body else None,
+        resume=body.resume if body else False,
+    )
     commit_and_wake(request, session)
     return RunPublic.of(run)

@@ -9,7 +9,14 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse
 
-from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
+from darkroom.api.deps import (
+    IdempotencyKey,
+    PrincipalDep,
+    RunOrUserDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
 from darkroom.api.schemas import (
     DbInt,
     LogLinePublic,
@@ -17,19 +24,21 @@ from darkroom.api.schemas import (
     OutputVersionCreate,
     Page,
     ProgressReport,
-    RunAnnotations,
-    RunAnnotationsAdded,
-    RunContext,
-    RunContextProcessing,
     RunPublic,
     VersionPublic,
 )
 from darkroom.db.engine import session_scope
 from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import annotations, jobs, logs, model_registry, runs, versions
+from darkroom.domain import annotations, idempotency, jobs, logs, model_registry, runs, versions
 from darkroom.domain.accounts import Principal
-from darkroom.domain.annotations import ShapeIn
 from darkroom.errors import NotFound
+from darkroom.runtime.contract import (
+    AnnotationBatch,
+    AnnotationsAdded,
+    Limits,
+    ProcessingInfo,
+    RunContext,
+)
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -122,7 +131,9 @@ async def run_log_events(
 
 
 @router.get("/{run_id}/context", response_model=RunContext)
-def get_run_context(run_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> RunContext:
+def get_run_context(
+    run_id: DbInt, session: SessionDep, principal: RunOrUserDep, settings: SettingsDep
+) -> RunContext:
     run = jobs.get_run(session, principal, run_id)
     job = run.job
     if job.target_version_id is None:
@@ -133,7 +144,7 @@ def get_run_context(run_id: DbInt, session: SessionDep, principal: RunOrUserDep)
         run_id=run.id,
         job_id=job.id,
         attempt=run.attempt,
-        processing=RunContextProcessing(
+        processing=ProcessingInfo(
             id=job.processing.id,
             name=job.processing.name,
             type=job.processing.type,
@@ -145,10 +156,12 @@ def get_run_context(run_id: DbInt, session: SessionDep, principal: RunOrUserDep)
         model_version=(
             ModelVersionPublic.of(
                 model_registry.get_model_version(session, principal, job.model_version_id)
-            ).model_dump(mode="json")
+            )
             if job.model_version_id is not None
             else None
         ),
+        limits=Limits(max_request_bytes=settings.max_upload_bytes),
+        resume=run.resume,
     )
 
 
@@ -172,17 +185,31 @@ def report_run_progress(
     return RunPublic.of(runs.report_progress(session, principal, run_id, body.done, body.total))
 
 
-@router.post("/{run_id}/annotations", response_model=RunAnnotationsAdded, status_code=201)
+@router.post("/{run_id}/annotations", response_model=AnnotationsAdded, status_code=201)
 def add_run_annotations(
-    run_id: DbInt, body: RunAnnotations, session: SessionDep, principal: RunOrUserDep
-) -> RunAnnotationsAdded:
-    """Shapes on many assets at once, authored by the run (its token's)."""
+    run_id: DbInt,
+    body: AnnotationBatch,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    key: IdempotencyKey = None,
+) -> object:
+    """Shapes on many assets at once, authored by the run (its token's); all or nothing.
+
+    The items' assets and `done` are marked finished by the run (what `resume` skips)."""
     jobs.get_run(session, principal, run_id)
-    items = [
-        (i.asset_id, [ShapeIn(s.kind, s.label, s.bbox, s.points, s.score) for s in i.shapes])
-        for i in body.items
-    ]
-    return RunAnnotationsAdded(shapes_added=annotations.add_many(session, principal, items))
+    if (answer := idempotency.replay(session, principal, key)) is not None:
+        return answer
+    items = [(i.asset_id, i.shapes) for i in body.items]
+    added = annotations.add_many(session, principal, items, done=body.done)
+    answer = AnnotationsAdded(shapes_added=added).model_dump(mode="json")
+    idempotency.remember(session, principal, key, answer)
+    return answer
+
+
+@router.get("/{run_id}/finished-assets", response_model=list[int])
+def finished_assets(run_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> list[int]:
+    """Ids of the assets the job's earlier runs finished (a resumed run skips them)."""
+    return annotations.finished_by_earlier_runs(session, principal, run_id)
 
 
 @router.post("/{run_id}/clear-previous-annotations")
@@ -197,10 +224,19 @@ def clear_previous_run_annotations(
     "/{run_id}/output-version", response_model=VersionPublic, status_code=status.HTTP_201_CREATED
 )
 def create_run_output_version(
-    run_id: DbInt, body: OutputVersionCreate, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt,
+    body: OutputVersionCreate,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    key: IdempotencyKey = None,
 ) -> object:
     """A version produced by the run's job, with the input version as parent."""
     jobs.get_run(session, principal, run_id)
-    return versions.create_output_version(
+    if (answer := idempotency.replay(session, principal, key)) is not None:
+        return answer
+    version = versions.create_output_version(
         session, principal, body.name, description=body.description, copy_input=body.copy_input
     )
+    answer = VersionPublic.model_validate(version).model_dump(mode="json")
+    idempotency.remember(session, principal, key, answer)
+    return answer

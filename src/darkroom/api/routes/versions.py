@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from darkroom.api.deps import (
+    IdempotencyKey,
     PageDep,
     PrincipalDep,
     RunOrUserDep,
@@ -31,7 +32,7 @@ from darkroom.api.schemas import (
     VersionStatsPublic,
     VersionUpdate,
 )
-from darkroom.domain import assets, labels, transfer, versions
+from darkroom.domain import assets, idempotency, labels, transfer, versions
 from darkroom.domain.transfer import Format, ImportLimits
 from darkroom.errors import InvalidInput
 
@@ -146,8 +147,11 @@ def upload_assets(
     principal: RunOrUserDep,
     store: StoreDep,
     settings: SettingsDep,
-) -> AssetsCreated:
+    key: IdempotencyKey = None,
+) -> object:
     """Adds images; all or nothing: one rejected file rejects the request, naming the file."""
+    if (answer := idempotency.replay(session, principal, key)) is not None:
+        return answer
     created = [
         assets.add_asset(
             session,
@@ -161,7 +165,9 @@ def upload_assets(
         )
         for upload in files
     ]
-    return AssetsCreated(items=[AssetPublic.of(a) for a in created])
+    answer = AssetsCreated(items=[AssetPublic.of(a) for a in created]).model_dump(mode="json")
+    idempotency.remember(session, principal, key, answer)
+    return answer
 
 
 @router.post("/{version_id}/import", response_model=ImportReportPublic)

@@ -1,0 +1,197 @@
+"""The run contract: what the server tells a run and what a run sends back.
+
+One definition for both sides. The API's response models subclass these (adding how they are
+built from database rows), and the runtime parses the same JSON into them, so a field renamed
+on one side is renamed on the other. This module imports pydantic only: a run loads it without
+the server's dependencies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from annotated_types import Interval
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MAX_DB_INT",
+    "AnnotationBatch",
+    "AnnotationItem",
+    "AnnotationsAdded",
+    "Asset",
+    "DbInt",
+    "Label",
+    "LabelCount",
+    "Limits",
+    "ModelVersion",
+    "ProcessingInfo",
+    "RunContext",
+    "Shape",
+    "ShapeOut",
+    "StoredAnnotation",
+    "Version",
+    "VersionStats",
+]
+
+MAX_DB_INT = 2**63 - 1
+# Ids, cursors and counts that reach the database: a signed 64-bit column on SQLite and
+# PostgreSQL alike, so anything larger is a 422 at the edge rather than an overflow there.
+DbInt = Annotated[int, Interval(ge=0, le=MAX_DB_INT)]
+
+# Published in every run context; `ProcessingContext` splits its requests to fit.
+MAX_BATCH_IMAGES = 64
+MAX_ANNOTATION_ITEMS = 1000
+MAX_UPLOAD_FILES = 1000  # Starlette's multipart default
+
+
+class Limits(BaseModel):
+    """What one request of a run may carry; larger work is split by the SDK, never truncated."""
+
+    max_batch_images: int = Field(MAX_BATCH_IMAGES, description="images per batch download")
+    max_annotation_items: int = Field(
+        MAX_ANNOTATION_ITEMS, description="assets per annotation batch"
+    )
+    max_upload_files: int = Field(MAX_UPLOAD_FILES, description="files per upload request")
+    max_request_bytes: int = Field(2048 * 1024**2, description="bytes per request body")
+
+
+class Version(BaseModel):
+    id: int
+    dataset_id: int
+    name: str
+    description: str
+    parent_version_id: int | None
+    produced_by_job_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Label(BaseModel):
+    id: int
+    version_id: int
+    name: str
+    color: str
+    position: int
+
+
+class LabelCount(BaseModel):
+    label_id: int
+    name: str
+    color: str
+    shapes: int
+
+
+class VersionStats(BaseModel):
+    assets: int
+    annotated_assets: int
+    shapes: int
+    labels: list[LabelCount]
+
+
+class Asset(BaseModel):
+    id: int
+    version_id: int
+    filename: str
+    mime: str
+    width: int
+    height: int
+    blob_sha256: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class Shape(BaseModel):
+    """A shape as a writer gives it: geometry in pixels of the asset's image, label by name."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    kind: str = Field(description="rectangle | polygon | classification | point")
+    label: str = Field(description="label name in the asset's version")
+    bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels, for rectangles")
+    points: list[list[float]] | None = Field(None, description="[[x, y], …] for polygons, points")
+    score: float | None = None
+
+
+class ShapeOut(BaseModel):
+    """A stored shape: a `Shape` with its id and label id."""
+
+    id: int
+    kind: str
+    label: str
+    label_id: int
+    bbox: list[float] | None
+    points: list[list[float]] | None
+    score: float | None
+
+
+class StoredAnnotation(BaseModel):
+    """One author's shapes on one asset."""
+
+    id: int
+    asset_id: int
+    author_kind: str
+    author_id: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    shapes: list[ShapeOut]
+
+
+class AnnotationItem(BaseModel):
+    asset_id: DbInt
+    shapes: list[Shape]
+
+
+class AnnotationBatch(BaseModel):
+    """Shapes on many assets, written by a run in one transaction (all or nothing).
+
+    `done` lists assets the run finished without a shape to write, so that a resumed re-run
+    skips them too."""
+
+    items: list[AnnotationItem]
+    done: list[DbInt] = Field(default_factory=list)
+
+
+class AnnotationsAdded(BaseModel):
+    shapes_added: int
+
+
+class ModelVersion(BaseModel):
+    id: int
+    model_id: int
+    model: str
+    name: str
+    format: str
+    family: str
+    labels: list[str]
+    input_size: list[int] = Field(description="[height, width]")
+    weights_sha256: str
+    metadata: dict[str, Any]
+    produced_by_job_id: int | None
+    created_at: datetime
+
+
+class ProcessingInfo(BaseModel):
+    id: int
+    name: str
+    type: str
+    revision: int
+    source: dict[str, Any]
+
+
+class RunContext(BaseModel):
+    """What the runtime needs to execute a run, answered by `GET /runs/{id}/context`."""
+
+    run_id: int
+    job_id: int
+    attempt: int
+    processing: ProcessingInfo
+    parameters: dict[str, Any]
+    target_version: Version
+    model_version: ModelVersion | None
+    limits: Limits = Field(default_factory=Limits)
+    resume: bool = Field(
+        False, description="skip the assets the job's earlier runs finished (a resumed re-run)"
+    )

@@ -1,0 +1,115 @@
+"""The runtime SDK against its fake server (`darkroom.runtime.testing`) and a flaky transport."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from darkroom.client import ApiError, Client
+from darkroom.processings import dataset_stats
+from darkroom.runtime import Limits
+from darkroom.runtime.testing import fake_context
+
+
+def _image(seed: int, size: tuple[int, int] = (24, 32)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+
+
+def test_batches_larger_than_the_servers_limit_lose_no_image():
+    """The bug: batch_size 65 against a 64-image limit decoded 5 images of 70 and the run
+    'succeeded'. Batches are now split into requests the server accepts."""
+    images = {f"{i}.png": _image(i) for i in range(70)}
+    ctx = fake_context(images=images, labels=["cat"])
+    batches = list(ctx.iter_assets(batch_size=65))
+    assert [len(b) for b in batches] == [65, 5]
+    assert ctx.failures == 0
+    got = {item.asset.filename: item.image for batch in batches for item in batch}
+    assert all(np.array_equal(got[name], image) for name, image in images.items())
+
+
+def test_a_refused_batch_request_ends_the_run_instead_of_failing_each_image():
+    ctx = fake_context(
+        images={f"{i}.png": _image(i) for i in range(10)}, limits=Limits(max_batch_images=4)
+    )
+    ctx.limits = Limits(max_batch_images=8)  # the run believes a larger limit than the server's
+    with pytest.raises(ApiError, match="at most 4 assets"):
+        list(ctx.iter_assets(batch_size=8))
+    assert ctx.failures == 0
+
+
+def test_an_undecodable_image_is_one_counted_failure():
+    ctx = fake_context(images={"good.png": _image(1)}, parameters={"max_failures": 0})
+    ctx.fake.assets[1].data = b"\x89PNG\r\n\x1a\n broken"
+    with pytest.raises(Exception, match="max_failures=0"):
+        list(ctx.iter_assets())
+
+
+def test_writes_split_at_the_published_limits_and_mark_finished_assets():
+    images = {f"{i}.png": _image(i) for i in range(5)}
+    ctx = fake_context(images=images, labels=["cat"], limits=Limits(max_annotation_items=2))
+    rect = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 4, 4]}
+    added = ctx.add_annotations([{"asset_id": i, "shapes": [rect]} for i in (1, 2, 3)], done=[4, 5])
+    assert added == 3
+    assert ctx.fake.finished == {1, 2, 3, 4, 5}
+    with pytest.raises(ApiError, match="no label 'dog'"):
+        ctx.add_annotations([{"asset_id": 1, "shapes": [{**rect, "label": "dog"}]}])
+
+
+def test_output_versions_take_uploads_but_the_input_does_not():
+    ctx = fake_context(images={"a.png": _image(1)})
+    out = ctx.create_output_version("augmented", copy_input=False)
+    data = ctx.fake.assets[1].data
+    made = ctx.upload_images(out, [(f"{i}.png", data) for i in range(3)])
+    assert [a.filename for a in made] == ["0.png", "1.png", "2.png"]
+    assert sorted(ctx.fake.uploads[out.id]) == ["0.png", "1.png", "2.png"]
+    with pytest.raises(ApiError, match="HTTP 403"):
+        ctx.upload_images(ctx.input_version, [("x.png", data)])
+
+
+def test_a_builtin_runs_on_the_fake_context(caplog):
+    ctx = fake_context(
+        images={f"{i}.png": _image(i) for i in range(3)}, labels=["cat"],
+        parameters={"page_size": 2, "delay_s": 0},
+        annotations={"0.png": [{"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2]}]},
+    )  # fmt: skip
+    with caplog.at_level("INFO", logger="darkroom.processing"):
+        dataset_stats.run(ctx)
+    assert "done: 3 assets, 1 annotated, 1 shapes" in caplog.text
+    assert ctx.fake.progress[-1] == (3, 3)
+
+
+class Flaky(httpx.BaseTransport):
+    """Fails the first `failures` requests as a restarting server would, then answers."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.seen: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        if len(self.seen) <= self.failures:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(201, json={"shapes_added": 1})
+
+
+def test_keyed_writes_are_retried_with_the_same_key():
+    flaky = Flaky(failures=3)
+    client = Client("http://x", "t", transport=flaky, retry_for_s=10)
+    assert client.add_run_annotations(1, [{"asset_id": 1, "shapes": []}]) == {"shapes_added": 1}
+    keys = {r.headers["Idempotency-Key"] for r in flaky.seen}
+    assert len(flaky.seen) == 4
+    assert len(keys) == 1
+
+
+def test_unkeyed_writes_are_not_retried_and_retry_gives_up_after_its_budget():
+    flaky = Flaky(failures=1)
+    client = Client("http://x", "t", transport=flaky, retry_for_s=10)
+    with pytest.raises(ApiError, match="cannot reach darkroom"):
+        client.create_dataset("d")
+    assert len(flaky.seen) == 1
+    flaky = Flaky(failures=1000)
+    client = Client("http://x", "t", transport=flaky, retry_for_s=0.5)
+    with pytest.raises(ApiError, match="cannot reach darkroom"):
+        client.version_stats(1)
+    assert 3 <= len(flaky.seen) <= 6
