@@ -13,7 +13,6 @@ file of the local darkroom home) configure `from_env`.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -292,13 +291,7 @@ class Client:
         the version are absent."""
         ids = ",".join(str(i) for i in asset_ids)
         response = self._send("GET", f"/versions/{version_id}/images", params={"ids": ids})
-        out: dict[int, bytes] = {}
-        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:") as tar:
-            for member in tar:
-                extracted = tar.extractfile(member)
-                if extracted is not None:
-                    out[int(member.name)] = extracted.read()
-        return out
+        return _untar(response.content)
 
     def thumbnail(self, asset_id: int, size: int = 256) -> bytes:
         return self._send("GET", f"/assets/{asset_id}/thumbnail", params={"size": size}).content
@@ -541,6 +534,26 @@ class Client:
         return self._json(
             "POST", f"/runs/{run_id}/output-version", json=body, headers=_idempotent()
         )
+
+
+def _untar(data: bytes) -> dict[int, bytes]:
+    """Members of the server's plain ustar stream (regular files named by asset id): the
+    headers are read in place, each member is one slice of the response."""
+    out: dict[int, bytes] = {}
+    view = memoryview(data)
+    offset = 0
+    while offset + tarfile.BLOCKSIZE <= len(data):
+        header = view[offset : offset + tarfile.BLOCKSIZE]
+        if not any(header):
+            break  # the end blocks
+        info = tarfile.TarInfo.frombuf(bytes(header), tarfile.ENCODING, "surrogateescape")
+        start = offset + tarfile.BLOCKSIZE
+        if start + info.size > len(data):
+            raise ApiError(0, "truncated", "the image batch ended in the middle of an image")
+        if info.isfile():
+            out[int(info.name)] = bytes(view[start : start + info.size])
+        offset = start + info.size + (-info.size % tarfile.BLOCKSIZE)
+    return out
 
 
 def _idempotent() -> dict[str, str]:

@@ -94,3 +94,11 @@ def test_resume_skips_what_earlier_runs_finished(app, api, anon, version, proces
     assert cleared.json() == {"deleted": 1}
     assert anon.get(f"/api/v1/runs/{claimed.run_id}/finished-assets", headers=h2).json() == []
     assert c["id"] not in finished
+
+
+def test_an_upload_with_a_name_twice_is_refused_whole(api, version, make_image):
+    files = [("files", (n, make_image(), "image/png")) for n in ("a.png", "b.png", "a.png")]
+    r = api.post(f"/api/v1/versions/{version['id']}/assets", files=files)
+    assert r.status_code == 409
+    assert r.json()["error"]["details"] == {"filename": "a.png"}
+    assert api.get(f"/api/v1/versions/{version['id']}/stats").json()["assets"] == 0

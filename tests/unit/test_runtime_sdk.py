@@ -113,3 +113,28 @@ def test_unkeyed_writes_are_not_retried_and_retry_gives_up_after_its_budget():
     with pytest.raises(ApiError, match="cannot reach darkroom"):
         client.version_stats(1)
     assert 3 <= len(flaky.seen) <= 6
+
+
+def test_queued_writes_land_in_order_and_a_failed_one_surfaces_in_flush():
+    ctx = fake_context(images={f"{i}.png": _image(i) for i in range(6)}, labels=["cat"])
+    rect = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 4, 4]}
+    for i in range(1, 7):
+        ctx.queue_annotations([{"asset_id": i, "shapes": [rect] * i}])
+    ctx.flush()
+    assert ctx.queued_shapes == 21
+    assert [len(ctx.fake.shapes_by_asset[i]) for i in range(1, 7)] == [1, 2, 3, 4, 5, 6]
+    ctx.queue_annotations([{"asset_id": 1, "shapes": [{**rect, "label": "dog"}]}])
+    with pytest.raises(ApiError, match="no label 'dog'"):
+        ctx.flush()
+    ctx.flush()  # raised once, then the context is usable again
+
+
+def test_uploads_are_split_into_requests_and_keep_their_order():
+    ctx = fake_context(images={"a.png": _image(1)})
+    out = ctx.create_output_version("augmented", copy_input=False)
+    data = ctx.fake.assets[1].data
+    made = ctx.upload_images(out, ((f"{i:03d}.png", data) for i in range(70)))
+    assert [a.filename for a in made] == [f"{i:03d}.png" for i in range(70)]
+    assert ctx.counts["upload"] == 70
+    with pytest.raises(ApiError, match="already in version"):
+        ctx.upload_images(out, [("new.png", data), ("000.png", data)])

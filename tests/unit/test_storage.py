@@ -83,3 +83,23 @@ def test_local_store_has_no_signed_url_but_s3_has(store):
     else:
         assert url is not None
         assert "Signature" in url or "X-Amz-Signature" in url
+
+
+def test_the_clients_tar_reader_refuses_a_truncated_batch():
+    import io
+    import tarfile
+
+    import pytest
+
+    from darkroom.client import ApiError, _untar
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in (("7", b"x" * 700), ("9", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = out.getvalue()
+    assert _untar(whole) == {7: b"x" * 700, 9: b""}
+    with pytest.raises(ApiError, match="ended in the middle"):
+        _untar(whole[:800])

@@ -35,6 +35,7 @@ from darkroom.storage import BlobStore
 __all__ = [
     "AssetFilter",
     "add_asset",
+    "add_assets",
     "clean_filename",
     "delete_asset",
     "get_asset",
@@ -77,32 +78,57 @@ def add_asset(
     max_bytes: int | None = None,
     tags: Sequence[str] = (),
 ) -> Asset:
-    version = get_writable_version(session, principal, version_id)
-    filename = clean_filename(filename)
-    if session.scalar(
-        select(Asset.id).where(Asset.version_id == version.id, Asset.filename == filename)
-    ):
-        raise Conflict(
-            f"{filename}: an asset with this name already exists in the version",
-            code="already_exists",
-            details={"filename": filename},
-        )
-    info = probe_image(fp, filename, max_pixels)
-    blob = store.put(fp, max_bytes=max_bytes)
-    register_blobs(session, [(blob.sha256, blob.size, info.mime)])
-    asset = Asset(
-        version_id=version.id,
-        blob_sha256=blob.sha256,
-        filename=filename,
-        mime=info.mime,
-        width=info.width,
-        height=info.height,
-        meta={},
-    )
-    session.add(asset)
-    session.flush()
-    _set_tags(session, asset, tags)
+    [asset] = add_assets(
+        session, store, principal, version_id, [(filename, fp)],
+        max_pixels=max_pixels, max_bytes=max_bytes,
+    )  # fmt: skip
+    if tags:
+        _set_tags(session, asset, tags)
     return asset
+
+
+def add_assets(
+    session: Session,
+    store: BlobStore,
+    principal: Principal,
+    version_id: int,
+    files: Sequence[tuple[str, BinaryIO]],
+    *,
+    max_pixels: int,
+    max_bytes: int | None = None,
+) -> list[Asset]:
+    """Adds images to a version the caller may write; all or nothing (the caller's transaction).
+
+    Each file is checked as an image and stored as a blob; the rows are written together, in
+    the order given. A name already in the version, or twice in `files`, is a 409 naming it."""
+    version = get_writable_version(session, principal, version_id)
+    names = [clean_filename(name) for name, _ in files]
+    seen: set[str] = set()
+    repeated = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    taken = set(
+        session.scalars(
+            select(Asset.filename).where(Asset.version_id == version.id, Asset.filename.in_(names))
+        )
+    )
+    for name in [*repeated, *(n for n in names if n in taken)][:1]:
+        raise Conflict(
+            f"{name}: an asset with this name already exists in the version",
+            code="already_exists",
+            details={"filename": name},
+        )
+    created = []
+    for name, (_, fp) in zip(names, files, strict=True):
+        info = probe_image(fp, name, max_pixels)
+        blob = store.put(fp, max_bytes=max_bytes)
+        asset = Asset(
+            version_id=version.id, blob_sha256=blob.sha256, filename=name, mime=info.mime,
+            width=info.width, height=info.height, meta={}, tag_rows=[],
+        )  # fmt: skip
+        created.append((asset, blob))
+    register_blobs(session, [(blob.sha256, blob.size, a.mime) for a, blob in created])
+    session.add_all(a for a, _ in created)
+    session.flush()
+    return [a for a, _ in created]
 
 
 def get_asset(session: Session, principal: Principal, asset_id: int) -> Asset:

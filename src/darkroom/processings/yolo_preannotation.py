@@ -124,9 +124,10 @@ def run(ctx: ProcessingContext) -> None:
                 rows.append({"asset_id": item.id, "shapes": shapes})
             else:
                 empty.append(item.id)
-        ctx.add_annotations(rows, done=empty)
+        ctx.queue_annotations(rows, done=empty)  # written while the next batch runs
         done += len(batch)
         ctx.progress(done + ctx.failures, total)  # unreadable images are handled too
+    ctx.flush()
     took = time.perf_counter() - started
     ctx.progress(done + ctx.failures, total, force=True)
 

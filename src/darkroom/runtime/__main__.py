@@ -64,11 +64,14 @@ def main() -> int:
     )  # fmt: skip
     try:
         entry(ctx)
+        ctx.flush()  # writes queued by the processing are part of its work
     except Exception:
         traceback.print_exc()
         return 1
     finally:
         sys.stdout.flush()
+    if (summary := ctx.data_path_summary()) is not None:
+        ctx.log.info("%s", summary)
     if ctx.failures:
         ctx.log.warning("%d items failed", ctx.failures)
     return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
+import queue
+import resource
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from darkroom.client import Client
 from darkroom.runtime.contract import (
@@ -29,6 +30,7 @@ from darkroom.runtime.contract import (
     Version,
     VersionStats,
 )
+from darkroom.runtime.decoding import decode_rgb
 
 __all__ = ["LoadedAsset", "ProcessingContext", "TooManyFailures"]
 
@@ -37,6 +39,9 @@ LOGGER_NAME = "darkroom.processing"
 # A run lives through a server restart: its requests are retried this long (the default run
 # lease is 60 s; past it the run is lost anyway).
 RETRY_FOR_S = 60.0
+QUEUED_WRITES = 4
+UPLOAD_CHUNK_FILES = 32
+UPLOAD_CHUNK_BYTES = 16 * 1024**2
 
 
 class TooManyFailures(RuntimeError):
@@ -81,6 +86,14 @@ class ProcessingContext:
         self.cache = Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
         self._last_progress = 0.0
         self._skip: frozenset[int] | None = None
+        # Seconds spent per step of the data path (summed over threads) and items moved.
+        self.timings: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self._timings_lock = threading.Lock()
+        self.queued_shapes = 0  # written so far by `queue_annotations`
+        self._writer: threading.Thread | None = None
+        self._writes: queue.Queue[tuple[list[dict[str, Any]], list[int]]] = queue.Queue()
+        self._write_error: BaseException | None = None
 
     @classmethod
     def from_env(cls) -> ProcessingContext:
@@ -176,25 +189,52 @@ class ProcessingContext:
 
     def _load_batch(self, assets: list[Asset]) -> list[np.ndarray | Exception]:
         """Decoded images, or the exception that stands for each one that could not be read."""
+        started = time.perf_counter()
         found: dict[int, bytes] = {}
         step = self.limits.max_batch_images
         for start in range(0, len(assets), step):
             ids = [a.id for a in assets[start : start + step]]
             found.update(self._client.download_images(self.input_version.id, ids))
+        downloaded = time.perf_counter()
         out: list[np.ndarray | Exception] = []
         for asset in assets:
             try:
                 if asset.id not in found:
                     raise LookupError("not in the input version any more")
-                with Image.open(io.BytesIO(found.pop(asset.id))) as img:
-                    out.append(np.asarray(img.convert("RGB")))
+                out.append(decode_rgb(found.pop(asset.id)))
             except Exception as exc:  # a bad image must not end the run by itself
                 out.append(exc)
+        self._timed("download", downloaded - started, len(assets))
+        self._timed("decode", time.perf_counter() - downloaded, len(assets))
         return out
 
+    def _timed(self, step: str, seconds: float, items: int) -> None:
+        with self._timings_lock:
+            self.timings[step] += seconds
+            self.counts[step] += items
+
+    def data_path_summary(self) -> str | None:
+        """One line on where the run's data-path time went, or None if it moved nothing."""
+        if not self.counts:
+            return None
+        parts = [
+            f"{step} {self.counts[step]} in {self.timings[step]:.2f} s "
+            f"({1000 * self.timings[step] / max(self.counts[step], 1):.2f} ms each)"
+            for step in ("download", "decode", "wait", "write", "upload")
+            if self.counts[step]
+        ]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return (
+            f"data path: {', '.join(parts)}; the run's CPU time so far "
+            f"{usage.ru_utime + usage.ru_stime:.2f} s"
+        )
+
     def _ready(self, assets: list[Asset], future: Future[list[Any]]) -> Iterator[list[LoadedAsset]]:
+        waited = time.perf_counter()
+        images = future.result()
+        self._timed("wait", time.perf_counter() - waited, len(assets))
         batch = []
-        for asset, image in zip(assets, future.result(), strict=True):
+        for asset, image in zip(assets, images, strict=True):
             if isinstance(image, Exception):
                 self.record_failure(f"asset {asset.id} ({asset.filename})", image)
             else:
@@ -242,12 +282,53 @@ class ProcessingContext:
         step = self.limits.max_annotation_items
         added = 0
         while rows or finished:
+            started = time.perf_counter()
             chunk, rows = rows[:step], rows[step:]
             room = step - len(chunk)
             chunk_done, finished = finished[:room], finished[room:]
             answer = self._client.add_run_annotations(self.run_id, chunk, chunk_done)
             added += int(answer["shapes_added"])
+            self._timed("write", time.perf_counter() - started, len(chunk) + len(chunk_done))
         return added
+
+    def queue_annotations(self, items: AnnotationRows, *, done: Iterable[int] = ()) -> None:
+        """`add_annotations` in a background thread: returns at once, so the next batch is
+        read and computed while this one is written.
+
+        Writes keep their order; at most `QUEUED_WRITES` wait (then this call blocks). A write
+        that failed raises here on the next call, or in `flush()`, which the runtime calls when
+        `run` returns: a run never succeeds with a write lost."""
+        self._raise_write_error()
+        rows = [i.model_dump() if isinstance(i, AnnotationItem) else i for i in items]
+        if self._writer is None:
+            self._writes = queue.Queue(maxsize=QUEUED_WRITES)
+            self._writer = threading.Thread(
+                target=self._write_queued, name="darkroom-write", daemon=True
+            )
+            self._writer.start()
+        self._writes.put((rows, list(done)))
+
+    def flush(self) -> None:
+        """Waits until every queued write is stored; raises the first one that failed."""
+        if self._writer is not None:
+            self._writes.join()
+        self._raise_write_error()
+
+    def _write_queued(self) -> None:
+        while True:
+            rows, done = self._writes.get()
+            try:
+                if self._write_error is None:
+                    self.queued_shapes += self.add_annotations(rows, done=done)
+            except BaseException as exc:  # re-raised in the run's own thread
+                self._write_error = exc
+            finally:
+                self._writes.task_done()
+
+    def _raise_write_error(self) -> None:
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
 
     def clear_previous_runs_annotations(self) -> int:
         """Deletes the annotations of this job's earlier runs: a re-run starts clean.
@@ -270,26 +351,39 @@ class ProcessingContext:
     def upload_images(
         self, version: Version | int, images: Iterable[tuple[str, bytes]]
     ) -> list[Asset]:
-        """Adds encoded images (filename, bytes) to an output version of this job.
+        """Adds encoded images (filename, bytes) to an output version of this job; returns
+        their assets in order.
 
-        Sent in requests that fit the server's limits; each request is all or nothing."""
+        `images` may be a generator: requests of up to `UPLOAD_CHUNK_FILES` files are sent
+        from a background thread while the next ones are encoded. Each request is all or
+        nothing; the first that fails raises here."""
         version_id = version if isinstance(version, int) else version.id
+        files = min(UPLOAD_CHUNK_FILES, self.limits.max_upload_files)
+        budget = min(self.limits.max_request_bytes // 2, UPLOAD_CHUNK_BYTES)
+        pending: deque[Future[list[Asset]]] = deque()
         created: list[Asset] = []
         chunk: list[tuple[str, bytes]] = []
         size = 0
-        budget = min(self.limits.max_request_bytes // 2, 64 * 1024**2)
-        for name, data in images:
-            if chunk and (len(chunk) >= self.limits.max_upload_files or size + len(data) > budget):
-                created += self._upload(version_id, chunk)
-                chunk, size = [], 0
-            chunk.append((name, data))
-            size += len(data)
-        if chunk:
-            created += self._upload(version_id, chunk)
+        with ThreadPoolExecutor(1, thread_name_prefix="darkroom-upload") as pool:
+            for name, data in images:
+                if chunk and (len(chunk) >= files or size + len(data) > budget):
+                    pending.append(pool.submit(self._upload, version_id, chunk))
+                    chunk, size = [], 0
+                    while len(pending) > 1:
+                        created += pending.popleft().result()
+                chunk.append((name, data))
+                size += len(data)
+            if chunk:
+                pending.append(pool.submit(self._upload, version_id, chunk))
+            while pending:
+                created += pending.popleft().result()
         return created
 
     def _upload(self, version_id: int, chunk: list[tuple[str, bytes]]) -> list[Asset]:
-        return [Asset.model_validate(a) for a in self._client.upload_assets(version_id, chunk)]
+        started = time.perf_counter()
+        made = [Asset.model_validate(a) for a in self._client.upload_assets(version_id, chunk)]
+        self._timed("upload", time.perf_counter() - started, len(chunk))
+        return made
 
     def progress(self, done: int, total: int | None = None, *, force: bool = False) -> None:
         """Reports progress; calls closer than 0.5 s apart are coalesced unless forced."""
