@@ -87,12 +87,15 @@ class Settings(BaseSettings):
         from darkroom.engine.executors.local import LocalExecutor
 
         hidden = [self.home]
+        store_root = None
         if "://" not in self.resolved_storage_url:
-            hidden.append(Path(self.resolved_storage_url))
+            store_root = Path(self.resolved_storage_url)
+            hidden.append(store_root)
         instance = hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
         return LocalExecutor(
-            sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=hidden, instance=instance
-        )
+            sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=hidden,
+            instance=instance, store_root=store_root,
+        )  # fmt: skip
 
     @property
     def bundle_limits(self) -> Limits:

@@ -135,14 +135,18 @@ class BlobStore:
         collector compares them with the database. Temporary files of uploads that never
         finished are removed on the way once a day old."""
         if self.is_local:
-            for dirpath, _, names in os.walk(self.root):
+            for dirpath, dirs, names in os.walk(self.root):
                 rel = os.path.relpath(dirpath, self.root)
-                if rel == ".tmp":
-                    for name in names:
+                if rel == ".tmp":  # also runs' input links (folders) left by a crash
+                    for name in [*names, *dirs]:
                         path = os.path.join(dirpath, name)
                         with contextlib.suppress(OSError):
                             if time.time() - os.path.getmtime(path) > 86400:
-                                os.unlink(path)
+                                if name in dirs:
+                                    shutil.rmtree(path)
+                                else:
+                                    os.unlink(path)
+                    dirs.clear()
                     continue
                 for name in names:
                     if _is_sha(name) and rel == f"{name[:2]}/{name[2:4]}":

@@ -15,9 +15,12 @@ from tests.helpers import image_bytes
 from tests.servers import DARKROOM, start_server, start_worker, stop_server
 
 COUNTER = """
+import os
+
 def run(ctx):
     n = sum(len(b) for b in ctx.iter_assets(batch_size=ctx.parameters["batch_size"]))
     ctx.log.info("limit %d: loaded %d, failures %d", ctx.limits.max_batch_images, n, ctx.failures)
+    ctx.log.info("linked: %s", " ".join(sorted(os.listdir(os.environ["DARKROOM_BLOBS"]))))
 """
 
 # One asset per request, with a pause: slow enough to be interrupted in the middle.
@@ -51,7 +54,11 @@ def _finished(dr: Client, run_id: int, timeout_s: float = 60) -> dict:
 
 
 def test_a_batch_larger_than_the_servers_limit_loses_no_image(dr: Client) -> None:
+    """Also: the images are read from hard links to the input version's blobs, and no other
+    blob is linked."""
     v = _version(dr, 70)
+    other = dr.create_version(v["dataset_id"], "other")
+    secret = dr.upload_assets(other["id"], [("secret.jpg", image_bytes(40, 30, seed=999))])[0]
     dr.create_processing(
         name="counter", type="custom", source={"kind": "inline", "code": COUNTER},
         parameters_schema={"type": "object", "properties": {"batch_size": {"type": "integer"}}},
@@ -62,6 +69,11 @@ def test_a_batch_larger_than_the_servers_limit_loses_no_image(dr: Client) -> Non
     log = log_text(dr, run["id"])
     assert run["status"] == "succeeded", log
     assert "limit 64: loaded 70, failures 0" in log
+    assert "data path: read 70 in" in log
+    assert "download" not in log.split("data path:")[1]
+    linked = log.split("linked: ")[1].split()[:70]
+    assert sorted(linked) == sorted({a["blob_sha256"] for a in dr.iter_assets(v["id"])})
+    assert secret["blob_sha256"] not in log
 
 
 def test_a_server_restart_mid_run_leaves_the_run_succeeding(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ attempt by name; every one must be denied, and the same run must still do its no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -94,6 +95,21 @@ def run(ctx):
         return True, files[0]
     attempt("overwrite_blob", blobs)
 
+    def linked_inputs():
+        # hard links to the store's own files: writing one would change the blob for everyone
+        folder = os.environ.get("DARKROOM_BLOBS")
+        names = os.listdir(folder) if folder else []
+        if not names:
+            return False, "no linked input"
+        try:
+            with open(os.path.join(folder, names[0]), "r+b") as fp:
+                fp.write(b"evil")
+            return True, "overwrote a linked input image"
+        except OSError:
+            os.unlink(os.path.join(folder, names[0]))
+            return True, "unlinked a linked input image"
+    attempt("overwrite_linked_input", linked_inputs)
+
     def poison(root):
         def go():
             with open(os.path.join(root, "planted.pth"), "w") as fp:
@@ -160,7 +176,7 @@ ATTEMPTS = {
     "read_server_environment", "see_other_processes", "read_admin_token_file", "write_database",
     "overwrite_blob", "poison_cache_bundles", "poison_cache_envs", "poison_darkroom_environment",
     "poison_interpreter", "connect_server_tcp", "connect_postgresql", "connect_redis", "listen",
-    "fill_disk", "upload_into_input_version", "workdir_is_shared",
+    "fill_disk", "upload_into_input_version", "workdir_is_shared", "overwrite_linked_input",
 }  # fmt: skip
 
 
@@ -226,6 +242,9 @@ def _attack(dr: Client, server: Server, tmp_path: Path) -> None:
     assert succeeded == {}
     assert "No space left on device" in attacks["fill_disk"]["detail"]
     assert "403" in attacks["upload_into_input_version"]["detail"]
+    assert "Read-only file system" in attacks["overwrite_linked_input"]["detail"]
+    for asset in dr.iter_assets(v["id"]):  # the store's files are intact
+        assert hashlib.sha256(dr.download_image(asset["id"])).hexdigest() == asset["blob_sha256"]
     assert f"WORKS {before}" in text
     assert list((tmp_path / "cache").rglob("planted.pth")) == []
     # nothing changed behind the server's back

@@ -1,4 +1,4 @@
-"""What the executor readies before a run starts: weights, bundle, environment.
+"""What the executor readies before a run starts: weights, bundle, environment, input images.
 
 The cache (`DARKROOM_CACHE`) is written here only, by darkroom's own code outside any sandbox;
 runs get the pieces they need mounted read-only, so no run can plant code or bytes that another
@@ -33,6 +33,7 @@ class Prepared:
     weights: Path | None = None
     bundle: Path | None = None
     environment: Path | None = None  # the bundle's virtualenv
+    blobs: Path | None = None  # hard links to the input version's image files, by sha256
 
 
 def prepare_run(
@@ -42,9 +43,11 @@ def prepare_run(
     cancelled: threading.Event,
     cache: Path | None = None,
     wrap: Wrap | None = None,
+    blobs: tuple[Path, Path] | None = None,
 ) -> Prepared:
     """Readies what the run needs; `wrap` confines the commands that build a bundle's
-    environment (see `darkroom.bundles.environments`)."""
+    environment (see `darkroom.bundles.environments`). `blobs`: (the local blob store's root,
+    a folder to create on its file system) to link the input images into."""
     cache = cache or cache_root()
     context = client.run_context(run_id)
     source = context["processing"]["source"]
@@ -65,7 +68,34 @@ def prepare_run(
         output(f"environment {env.key} {what} in {env.seconds:.2f} s "
                f"({len(requirements)} pinned requirements)")  # fmt: skip
         prepared.bundle, prepared.environment = bundle, env.path
+    if blobs is not None and context.get("target_version"):
+        store_root, target = blobs
+        linked = link_input_blobs(client, context["target_version"]["id"], store_root, target)
+        if linked:
+            prepared.blobs = target
     return prepared
+
+
+def link_input_blobs(client: Client, version_id: int, store_root: Path, target: Path) -> int:
+    """Hard links, in `target`, to the files of the version's images in a local blob store.
+
+    The run then reads its input from disk rather than through the API (no copy through the
+    server). Only that version's blobs are linked: what its token may download anyway. A blob
+    that is not on this machine (a worker elsewhere) or a store on another file system is left
+    out, and the run downloads those images. Returns how many were linked."""
+    target.mkdir(parents=True, exist_ok=True)
+    linked = 0
+    for asset in client.iter_assets(version_id):
+        sha = asset["blob_sha256"]
+        source = store_root / sha[:2] / sha[2:4] / sha
+        try:
+            os.link(source, target / sha)
+        except FileExistsError:
+            continue
+        except OSError:  # not here, or another file system: the API serves it
+            continue
+        linked += 1
+    return linked
 
 
 def _bundle_dir(client: Client, run_id: int, sha256: str, cache: Path) -> Path:

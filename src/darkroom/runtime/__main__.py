@@ -24,7 +24,7 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
     if kind == "builtin":
         return importlib.import_module(source["module"]).run
     if kind == "bundle":
-        from darkroom.runtime.bundle import BUNDLE_DIR_ENV
+        from darkroom.runtime.prepared import BUNDLE_DIR_ENV
 
         root = os.environ.get(BUNDLE_DIR_ENV)
         if root is None:

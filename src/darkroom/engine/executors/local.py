@@ -47,7 +47,7 @@ from darkroom.engine.processes import (
 )
 from darkroom.engine.relay import SocketRelay
 from darkroom.errors import InvalidInput
-from darkroom.runtime.bundle import BUNDLE_DIR_ENV
+from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV
 
 __all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
@@ -67,6 +67,7 @@ SANDBOX_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
 SANDBOX_PASSTHROUGH_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_")
 RUN_DIR = "/run/darkroom"
 RUN_CACHE = f"{RUN_DIR}/cache"
+RUN_BLOBS = f"{RUN_DIR}/blobs"
 MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Failed to allocate",
                 "out of memory")  # fmt: skip
 
@@ -84,6 +85,7 @@ class LocalHandle:
     readers: list[threading.Thread] = field(default_factory=list)
     kill_at: float | None = None  # monotonic time to SIGKILL after a SIGTERM
     workdir: Path | None = None  # unsandboxed runs' working directory, removed at the end
+    links: Path | None = None  # hard links to its input images, removed at the end
     cgroup: Path | None = None  # its process limit's cgroup, removed at the end
     limit_hit: bool = False  # a fork was refused by the process limit
     token: str = ""
@@ -104,11 +106,14 @@ class LocalExecutor:
         hidden: Iterable[Path] = (),
         instance: str = "darkroom",
         python: str = sys.executable,
+        store_root: Path | None = None,
     ) -> None:
         """`hidden`: folders a sandboxed run must not see even if darkroom's interpreter lives
         there (darkroom's home, the blob store). `defaults`: limits of runs that ask for none.
         `instance` names the darkroom (its database) the runs belong to: run ids of two
-        darkrooms on one machine collide, and neither may end the other's runs."""
+        darkrooms on one machine collide, and neither may end the other's runs. `store_root`:
+        the blob store's folder when it is local; runs then read their input images from it
+        (hard links to their input version's files only) instead of through the API."""
         if sandbox_mode not in sandbox.SANDBOX_MODES:
             raise ValueError(f"DARKROOM_SANDBOX must be one of {sandbox.SANDBOX_MODES}")
         self.sandbox_mode = sandbox_mode
@@ -121,6 +126,7 @@ class LocalExecutor:
         self._relays: dict[str, SocketRelay] = {}
         self._run_dir: Path | None = None
         self.cgroups = PidsCgroups()
+        self.store_root = store_root
 
     @property
     def sandboxed(self) -> bool:
@@ -174,9 +180,14 @@ class LocalExecutor:
     def _prepare(self, handle: LocalHandle) -> None:
         try:
             wrap = self._confine_build if self.sandboxed else None
+            blobs = None
+            if self.store_root is not None:
+                links = self.store_root / ".tmp" / f"run-{run_name(self.instance, handle.run_id)}"
+                blobs = (self.store_root, links)
+                handle.links = links
             with Client(handle.server_url, handle.token) as client:
                 handle.prepared = prepare_run(
-                    client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap
+                    client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap, blobs
                 )
         except BaseException as exc:  # reported by poll, from the scheduler's thread
             handle.prep_error = exc
@@ -219,6 +230,9 @@ class LocalExecutor:
         extra: dict[str, str] = {}
         if prepared.weights is not None:
             mounts.append((prepared.weights, f"{RUN_CACHE}/models/{prepared.weights.name}"))
+        if prepared.blobs is not None:
+            mounts.append((prepared.blobs, RUN_BLOBS))
+            extra[BLOBS_ENV] = RUN_BLOBS
         if prepared.bundle is not None and prepared.environment is not None:
             mounts += [
                 (prepared.bundle, f"{RUN_DIR}/bundle"),
@@ -273,6 +287,8 @@ class LocalExecutor:
         if prepared.bundle is not None and prepared.environment is not None:
             python = str(prepared.environment / "bin" / "python")
             extra[BUNDLE_DIR_ENV] = str(prepared.bundle)
+        if prepared.blobs is not None:
+            extra[BLOBS_ENV] = str(prepared.blobs)
         handle.workdir = Path(tempfile.mkdtemp(prefix=f"darkroom-run-{handle.run_id}-"))
         token_file = handle.workdir / ".darkroom-run-token"
         token_file.touch(mode=0o600)
@@ -321,10 +337,12 @@ class LocalExecutor:
             if handle.preparing is not None and handle.preparing.is_alive():
                 return None
             if handle.cancelled.is_set():
+                self._release(handle)
                 return -signal.SIGTERM
             if handle.prep_error is not None:
                 error = handle.prep_error
                 handle.say(f"{type(error).__name__}: {error}", "stderr")
+                self._release(handle)
                 return 2
             try:
                 self._spawn(handle)
@@ -333,6 +351,7 @@ class LocalExecutor:
                 handle.say(f"could not start the run: {exc}", "stderr")
                 if handle.cgroup is not None:
                     PidsCgroups.remove(handle.cgroup)
+                self._release(handle)
                 return 2
             return None
         code = handle.process.poll()
@@ -342,14 +361,20 @@ class LocalExecutor:
             return None
         for reader in handle.readers:
             reader.join(timeout=5)
-        if handle.workdir is not None:
-            shutil.rmtree(handle.workdir, ignore_errors=True)
+        self._release(handle)
         if handle.cgroup is not None:
             handle.limit_hit = PidsCgroups.hit_limit(handle.cgroup)
             PidsCgroups.remove(handle.cgroup)
         if self.sandboxed and code > 128 and (code - 128) in signal.valid_signals():
             code = -(code - 128)  # bwrap reports a signal death as 128 + signal
         return code
+
+    @staticmethod
+    def _release(handle: LocalHandle) -> None:
+        """Removes the run's working folder and input links (the blobs stay in the store)."""
+        for folder in (handle.workdir, handle.links):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def drain(self, handle: LocalHandle) -> list[OutputLine]:
         out = []

@@ -1,0 +1,15 @@
+"""Where the executor put what it prepared for a run, as the runtime finds it.
+
+The executor readies a run's pieces before it starts (`darkroom.engine.preparation`) and names
+them in the run's environment:
+
+- `DARKROOM_BUNDLE_DIR`: a bundle revision's code, unpacked read-only once per hash; the run's
+  interpreter is that bundle's environment, and the runtime only imports from the folder.
+- `DARKROOM_BLOBS`: hard links to the input version's image files, named by sha256, when the
+  blob store is on the executor's machine; the SDK reads them instead of downloading.
+"""
+
+__all__ = ["BLOBS_ENV", "BUNDLE_DIR_ENV"]
+
+BUNDLE_DIR_ENV = "DARKROOM_BUNDLE_DIR"
+BLOBS_ENV = "DARKROOM_BLOBS"
