@@ -9,8 +9,10 @@ earlier runs.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
@@ -93,7 +95,24 @@ def run(ctx: ProcessingContext) -> None:
             "classes without a label here (their boxes are skipped): %s", ", ".join(unmapped)
         )
 
-    session = create_session(ctx.model_path(), intra_op_threads=params["threads"] or None)
+    # The model loads while the server is asked what to do and the first images are read.
+    with ThreadPoolExecutor(1, thread_name_prefix="darkroom-model") as pool:
+        loading = pool.submit(
+            create_session, ctx.model_path(), intra_op_threads=params["threads"] or None
+        )
+        cleared = ctx.clear_previous_runs_annotations()
+        if cleared:
+            ctx.log.info("removed %d annotations of this job's earlier runs", cleared)
+        filters = {} if params["replace_existing"] else {"human_annotated": False}
+        total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
+        if not params["replace_existing"]:
+            skipped_assets = ctx.stats().assets - total
+            if skipped_assets and not ctx.resume:
+                ctx.log.info("%d assets already annotated by a person are skipped", skipped_assets)
+        ctx.progress(0, total, force=True)
+        batches = ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters)
+        first = next(batches, None)
+        session = loading.result()
     predictor = YoloPredictor(
         session, family=model.family, num_classes=len(model.labels),
         input_size=tuple(model.input_size),  # type: ignore[arg-type]
@@ -101,22 +120,11 @@ def run(ctx: ProcessingContext) -> None:
         iou_threshold=params["iou_threshold"], max_detections=params["max_detections"],
     )  # fmt: skip
 
-    cleared = ctx.clear_previous_runs_annotations()
-    if cleared:
-        ctx.log.info("removed %d annotations of this job's earlier runs", cleared)
-    filters = {} if params["replace_existing"] else {"human_annotated": False}
-    total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
-    if not params["replace_existing"]:
-        skipped_assets = ctx.stats().assets - total
-        if skipped_assets and not ctx.resume:
-            ctx.log.info("%d assets already annotated by a person are skipped", skipped_assets)
-
     boxes: Counter[str] = Counter()
     skipped_boxes: Counter[str] = Counter()
     done = 0
     started = time.perf_counter()
-    ctx.progress(0, total, force=True)
-    for batch in ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters):
+    for batch in itertools.chain([first] if first else [], batches):
         rows, empty = [], []
         for item, dets in zip(batch, predictor.predict([b.image for b in batch]), strict=True):
             shapes = to_shapes(dets, mapping, model.labels, boxes, skipped_boxes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -41,8 +42,17 @@ LOGGER_NAME = "darkroom.processing"
 # lease is 60 s; past it the run is lost anyway).
 RETRY_FOR_S = 60.0
 QUEUED_WRITES = 4
+LOADER_NICENESS = 10
 UPLOAD_CHUNK_FILES = 32
 UPLOAD_CHUNK_BYTES = 16 * 1024**2
+
+
+def _background_priority() -> None:
+    """Loader threads yield the cores to the processing's own work (a model's threads split
+    each operation evenly: one of them preempted by a decode stalls the others) and use
+    what is idle. Linux schedules threads by their own nice value."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOADER_NICENESS)
 
 
 class TooManyFailures(RuntimeError):
@@ -174,7 +184,9 @@ class ProcessingContext:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         pending: deque[tuple[list[Asset], Future[list[Any]]]] = deque()
-        with ThreadPoolExecutor(threads, thread_name_prefix="darkroom-load") as pool:
+        with ThreadPoolExecutor(
+            threads, thread_name_prefix="darkroom-load", initializer=_background_priority
+        ) as pool:
             group: list[Asset] = []
             for page in self.iter_asset_pages(page_size=max(batch_size * 4, 200), **filters):
                 for asset in page:
