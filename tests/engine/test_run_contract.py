@@ -136,3 +136,24 @@ def test_a_resumed_rerun_skips_what_the_killed_run_finished(engine_server, dr: C
     assert _finished(dr, again["id"])["status"] == "succeeded"
     assert "annotated 20 of 20" in log_text(dr, again["id"])
     assert dr.version_stats(v["id"])["shapes"] == 20
+
+
+QUEUE_THEN_FAIL = """
+def run(ctx):
+    ids = [a.id for page in ctx.iter_asset_pages() for a in page]
+    shape = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}
+    for asset_id in ids[:3]:
+        ctx.queue_annotations([{"asset_id": asset_id, "shapes": [shape]}])
+    raise ValueError("bad data after three images")
+"""
+
+
+def test_writes_queued_before_a_failure_are_kept(dr: Client) -> None:
+    v = _version(dr, 5)
+    dr.create_processing(
+        name="fails", type="custom", source={"kind": "inline", "code": QUEUE_THEN_FAIL}
+    )
+    run = _finished(dr, dr.launch_job("fails", v["id"])["runs"][0]["id"])
+    assert run["status"] == "failed"
+    assert run["error_summary"] == "ValueError: bad data after three images"
+    assert dr.version_stats(v["id"])["annotated_assets"] == 3

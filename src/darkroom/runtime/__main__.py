@@ -6,6 +6,7 @@ run's error summary), 2 the run could not be set up.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -66,7 +67,9 @@ def main() -> int:
         entry(ctx)
         ctx.flush()  # writes queued by the processing are part of its work
     except Exception:
-        traceback.print_exc()
+        with contextlib.suppress(Exception):
+            ctx.flush()  # what was done before the failure is kept: a resumed re-run skips it
+        traceback.print_exc()  # last: its last line is the run's error summary
         return 1
     finally:
         sys.stdout.flush()
