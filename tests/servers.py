@@ -28,6 +28,15 @@ class Server:
     log: Path
 
     @property
+    def instance(self) -> str:
+        """The darkroom instance its runs' processes are named by (see `Settings.instance`)."""
+        from darkroom.config import Settings
+
+        return Settings(
+            home=self.home, database_url=self.env.get("DARKROOM_DATABASE_URL") or None
+        ).instance
+
+    @property
     def token(self) -> str:
         return (self.home / "admin-token").read_text().strip()
 

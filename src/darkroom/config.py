@@ -91,11 +91,16 @@ class Settings(BaseSettings):
         if "://" not in self.resolved_storage_url:
             store_root = Path(self.resolved_storage_url)
             hidden.append(store_root)
-        instance = hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
         return LocalExecutor(
             sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=hidden,
-            instance=instance, store_root=store_root,
+            instance=self.instance, store_root=store_root,
         )  # fmt: skip
+
+    @property
+    def instance(self) -> str:
+        """Names this darkroom (its database) on a machine: its runs' sandboxes and processes
+        carry it, since run ids of two darkrooms collide."""
+        return hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
 
     @property
     def bundle_limits(self) -> Limits:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -99,33 +98,22 @@ def log_text(dr: Client, run_id: int) -> str:
     return "\n".join(line["text"] for line in dr.run_logs(run_id, limit=10000)["items"])
 
 
-def run_processes(run_id: int) -> list[int]:
-    """Host PIDs of a run's processes (inside a sandbox a run sees its own PID numbers): the
-    sandbox's bwrap and every process whose environment names the run."""
-    from darkroom.engine.processes import run_processes
+def run_processes(run_id: int, instance: str) -> list[int]:
+    """Host PIDs of a run of one darkroom `instance` (tests run in parallel, and their servers'
+    run ids collide): its sandbox's bwrap, or its unsandboxed runtime, and all below them."""
+    from darkroom.engine.processes import descendants
+    from darkroom.engine.processes import run_processes as process_table
 
-    return sorted(
-        set(run_processes().get(run_id, []) + _pids_with_env(f"DARKROOM_RUN_ID={run_id}"))
-    )
+    roots = process_table(instance).get(run_id, [])
+    return sorted(set(roots + [pid for root in roots for pid in descendants(root)]))
 
 
-def runtime_pid(run_id: int) -> int:
+def runtime_pid(run_id: int, instance: str) -> int:
     """The host PID of the run's `python -m darkroom.runtime` (its main process)."""
-    for pid in _pids_with_env(f"DARKROOM_RUN_ID={run_id}"):
-        if b"darkroom.runtime" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return pid
-    raise AssertionError(f"no runtime process for run {run_id}")
-
-
-def _pids_with_env(entry: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for pid in run_processes(run_id, instance):
         try:
-            environ = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+            if b"darkroom.runtime" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
         except OSError:
             continue
-        if entry.encode() in environ:
-            found.append(int(name))
-    return found
+    raise AssertionError(f"no runtime process for run {run_id}")

@@ -40,9 +40,9 @@ def _setup(dr: Client) -> int:
     return v["id"]
 
 
-def _run_pids(dr: Client, run_id: int) -> list[int]:
+def _run_pids(dr: Client, run_id: int, instance: str) -> list[int]:
     wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
-    pids = run_processes(run_id)
+    pids = run_processes(run_id, instance)
     assert pids, "the run's processes are visible on the host"
     return pids
 
@@ -75,7 +75,7 @@ def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
             version_id = _setup(dr)
             job = dr.launch_job("sleepy", version_id)
             run_id = job["runs"][0]["id"]
-            orphans = _run_pids(dr, run_id)
+            orphans = _run_pids(dr, run_id, server.instance)
             assert dr.get_run(run_id)["status"] == "running"
             os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its process group
             worker.wait()
@@ -88,7 +88,8 @@ def test_kill_9_of_a_worker_fails_its_run_as_lost(tmp_path):
             )
             assert run["status"] == "failed"
             assert run["failure_reason"] == "lost"
-            assert time.monotonic() - killed_at < LEASE_S + 3
+            # a lease, plus the new worker's start (slow when tests run in parallel)
+            assert time.monotonic() - killed_at < LEASE_S + 6
             # the job can be re-run, and the new worker runs it
             rerun = dr.rerun_job(job["id"], {"seconds": 0})
             done = wait_for(lambda: dr.get_run(rerun["id"]), lambda r: r["status"] == "succeeded")
@@ -108,7 +109,7 @@ def test_kill_9_of_serve_fails_its_run_as_lost_after_restart(tmp_path):
         with Client(server.url, server.token) as dr:
             version_id = _setup(dr)
             run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
-            orphans = _run_pids(dr, run_id)
+            orphans = _run_pids(dr, run_id, server.instance)
         os.kill(server.process.pid, signal.SIGKILL)
         stop_server(server)
         wait_for(lambda: _alive(orphans), lambda alive: not alive, timeout_s=5)
@@ -120,7 +121,7 @@ def test_kill_9_of_serve_fails_its_run_as_lost_after_restart(tmp_path):
             )
             assert run["status"] == "failed"
             assert run["failure_reason"] == "lost"
-            assert time.monotonic() - restarted_at < LEASE_S + 3
+            assert time.monotonic() - restarted_at < LEASE_S + 6  # + the start, under load
     finally:
         _kill(orphans)
         stop_server(server)
@@ -194,7 +195,7 @@ def test_stopping_serve_fails_its_runs_as_interrupted(tmp_path):
         with Client(server.url, server.token) as dr:
             version_id = _setup(dr)
             run_id = dr.launch_job("sleepy", version_id)["runs"][0]["id"]
-            _run_pids(dr, run_id)
+            _run_pids(dr, run_id, server.instance)
     finally:
         stop_server(server)  # SIGTERM: a graceful stop
     server = start_server(home, ENGINE_ENV)

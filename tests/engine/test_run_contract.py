@@ -116,7 +116,7 @@ def test_a_resumed_rerun_skips_what_the_killed_run_finished(engine_server, dr: C
     job = dr.launch_job("slow", v["id"])
     first = job["runs"][0]["id"]
     wait_for(lambda: log_text(dr, first), lambda t: "annotated 8 of 20" in t, 60)
-    os.kill(runtime_pid(first), signal.SIGKILL)
+    os.kill(runtime_pid(first, engine_server.instance), signal.SIGKILL)
     killed = _finished(dr, first)
     assert killed["status"] == "failed"
     done_before = dr.version_stats(v["id"])["annotated_assets"]

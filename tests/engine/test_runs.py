@@ -148,7 +148,7 @@ def test_timeout_kills_and_fails(dr, version, make_processing):
     assert run["duration_s"] < 5
 
 
-def test_killed_process_fails_the_run(dr, version, make_processing):
+def test_killed_process_fails_the_run(engine_server, dr, version, make_processing):
     import os
     import signal
 
@@ -156,7 +156,7 @@ def test_killed_process_fails_the_run(dr, version, make_processing):
     job = dr.launch_job("victim", version["id"])
     run_id = job["runs"][0]["id"]
     wait_for(lambda: log_text(dr, run_id), lambda t: "pid" in t)
-    os.kill(runtime_pid(run_id), signal.SIGKILL)
+    os.kill(runtime_pid(run_id, engine_server.instance), signal.SIGKILL)
     run = wait_for(lambda: dr.get_run(run_id), lambda r: r["status"] == "failed")
     assert run["failure_reason"] == "killed"
     assert run["error_summary"] == "killed by SIGKILL"

@@ -287,11 +287,13 @@ def run(ctx):
 """
 
 
-def test_cancel_kills_daemons_the_run_started(dr: Client, version: dict) -> None:
+def test_cancel_kills_daemons_the_run_started(
+    engine_server: Server, dr: Client, version: dict
+) -> None:
     dr.create_processing(name="daemon", type="custom", source={"kind": "inline", "code": DAEMON})
     run_id = dr.launch_job("daemon", version["id"])["runs"][0]["id"]
     wait_for(lambda: log_text(dr, run_id), lambda t: "daemon started" in t)
-    pids = run_processes(run_id)
+    pids = run_processes(run_id, engine_server.instance)
     assert len(pids) >= 3  # bwrap, the runtime, the daemon (at least)
     dr.cancel_run(run_id)
     run = wait_for(lambda: dr.get_run(run_id), lambda r: r["status"] == "cancelled")
@@ -300,7 +302,7 @@ def test_cancel_kills_daemons_the_run_started(dr: Client, version: dict) -> None
     while [p for p in pids if os.path.exists(f"/proc/{p}")] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in pids if os.path.exists(f"/proc/{p}")] == []
-    assert run_processes(run_id) == []
+    assert run_processes(run_id, engine_server.instance) == []
 
 
 def test_a_run_token_cannot_write_into_its_input_version(dr: Client, version: dict) -> None:
@@ -380,7 +382,9 @@ def run(ctx):
 """
 
 
-def test_a_fork_bomb_fails_with_its_process_limit_named(dr: Client, version: dict) -> None:
+def test_a_fork_bomb_fails_with_its_process_limit_named(
+    engine_server: Server, dr: Client, version: dict
+) -> None:
     from darkroom.engine.cgroups import PidsCgroups
 
     if not PidsCgroups().available:
@@ -392,4 +396,4 @@ def test_a_fork_bomb_fails_with_its_process_limit_named(dr: Client, version: dic
     assert run["status"] == "failed"
     assert run["error_summary"] == "exceeded its process limit of 20", run
     assert "forked" not in log_text(dr, run_id)
-    assert run_processes(run_id) == []
+    assert run_processes(run_id, engine_server.instance) == []

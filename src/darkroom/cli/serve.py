@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,4 +65,22 @@ def serve(
     else:
         console.print(f"darkroom: admin token in {settings.admin_token_path} (if generated here)")
     console.print(f"darkroom: listening on http://{settings.host}:{settings.port}", highlight=False)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=log_level.lower()
+    )
+    sockets = [config.bind_socket()]
+    runs_dir = None
+    if not no_scheduler:
+        # Sandboxed runs reach the API through a Unix socket; served here, not relayed.
+        runs_dir = Path(tempfile.mkdtemp(prefix="darkroom-serve-"))
+        path = runs_dir / "server.sock"
+        runs_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        runs_socket.bind(str(path))
+        os.chmod(path, 0o666)  # runs use another uid inside their user namespace
+        sockets.append(runs_socket)
+        app.state.executor.serve_runs_at(local_url(settings.host, settings.port), path)
+    try:
+        uvicorn.Server(config).run(sockets=sockets)
+    finally:
+        if runs_dir is not None:
+            shutil.rmtree(runs_dir, ignore_errors=True)

@@ -124,6 +124,7 @@ class LocalExecutor:
         self._hidden = [*hidden, self.cache]
         self._runtime_paths: list[Path] | None = None
         self._relays: dict[str, SocketRelay] = {}
+        self._server_sockets: dict[str, Path] = {}
         self._run_dir: Path | None = None
         self.cgroups = PidsCgroups()
         self.store_root = store_root
@@ -320,7 +321,14 @@ class LocalExecutor:
         join = PidsCgroups.join_prefix(handle.cgroup) if handle.cgroup is not None else []
         return [*join, *_limit_prefix(handle.limits)]
 
+    def serve_runs_at(self, server_url: str, socket_path: Path) -> None:
+        """The server at `server_url` also listens on this Unix socket (`darkroom serve` with
+        its scheduler): sandboxes get it directly, without a relay copying every byte."""
+        self._server_sockets[server_url] = socket_path
+
     def _relay(self, server_url: str) -> Path:
+        if server_url in self._server_sockets:
+            return self._server_sockets[server_url]
         relay = self._relays.get(server_url)
         if relay is None:
             if self._run_dir is None:
