@@ -300,3 +300,23 @@ def test_processing_page_says_when_runs_get_the_network(web, api):
     html = web.get("/processings/boxer").text
     assert "network access" in html
     assert "memory 2GiB" in html
+
+
+def test_a_failed_job_offers_resume_and_resuming_makes_a_resumed_run(app, web, job):
+    from darkroom.db.engine import session_scope
+    from darkroom.db.models import RunStatus
+    from darkroom.domain import runs
+
+    page = web.get(f"/jobs/{job['id']}").text
+    assert 'id="resume"' not in page  # its run is pending
+    with session_scope(app.state.sessions) as session:
+        [claimed] = runs.claim_runs(session, "w", 1)
+        runs.finish_run(session, claimed.run_id, "w", RunStatus.failed, exit_code=1)
+    assert 'id="resume"' in web.get(f"/jobs/{job['id']}").text
+    r = web.post(f"/ui/jobs/{job['id']}/rerun",
+                 data={"csrf_token": csrf_token(ADMIN_TOKEN), "resume": "true"})  # fmt: skip
+    assert r.status_code == 303
+    bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    new_run = web.get(f"/api/v1/jobs/{job['id']}", headers=bearer).json()["runs"][-1]
+    assert new_run["resume"] is True
+    assert "resumed" in web.get(r.headers["location"]).text

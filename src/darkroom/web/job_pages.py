@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
@@ -90,8 +90,15 @@ def run_events(request: Request, run_id: DbInt, session: SessionDep, user: UserD
 
 
 @router.post("/ui/jobs/{job_id}/rerun")
-def rerun(request: Request, job_id: DbInt, session: SessionDep, user: UserDep) -> Response:
-    new_run = jobs.rerun(session, user, job_id)
+def rerun(
+    request: Request,
+    job_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    resume: Annotated[bool, Form()] = False,
+) -> Response:
+    """Re-run; `resume` (the job page's Resume button) skips what earlier runs finished."""
+    new_run = jobs.rerun(session, user, job_id, resume=resume)
     commit_and_wake(request, session)
     return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
 
