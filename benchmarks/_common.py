@@ -115,6 +115,20 @@ def served(tmp: Path, **env: str) -> Iterator[tuple[str, str]]:
         proc.wait(30)
 
 
+def summarize_rounds(
+    rounds: list[dict[str, float]], goal: float, **fields: Any
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The JSON result of alternating rounds (each with its `ratio`), and the median round."""
+    mid = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+    result = {
+        **fields,
+        "rounds": [{k: round(v, 4) for k, v in r.items()} for r in rounds],
+        "median_ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
+        "goal_ratio": goal,
+    }
+    return result, mid
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

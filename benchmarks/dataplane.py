@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, write_result
+from _common import served, summarize_rounds, write_result
 from darkroom.client import Client
 
 ANNOTATOR = """
@@ -128,16 +127,9 @@ def main() -> None:
                       file=sys.stderr)  # fmt: skip
             stats = dr.version_stats(v["id"])
             assert stats["shapes"] == 5 * args.images, stats
-    ratio = statistics.median(r["ratio"] for r in rounds)
-    result = {
-        "images": args.images,
-        "batch_size": args.batch_size,
-        "rounds": [{k: round(v, 4) for k, v in r.items()} for r in rounds],
-        "median_ratio": round(ratio, 3),
-        "goal_ratio": 0.80,
-    }
+    result, mid = summarize_rounds(rounds, 0.80, images=args.images, batch_size=args.batch_size)
+    ratio = result["median_ratio"]
     path = write_result("dataplane", result)
-    mid = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
     print(
         f"dataplane: read + 5 boxes per image, darkroom vs bare Pillow decode loop, median of "
         f"{args.rounds} alternating rounds = {ratio:.2f}x over {args.images} JPEG 640x480 "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, write_result
+from _common import served, summarize_rounds, write_result
 from darkroom.client import Client
 
 WRITER = """
@@ -110,15 +109,9 @@ def main() -> None:
                       f"{upload_ms:.2f} ms/image in the run", file=sys.stderr)  # fmt: skip
             versions = [x for x in dr.list_versions(v["dataset_id"]) if x["name"].startswith("out")]
             assert all(dr.version_stats(x["id"])["assets"] == args.images for x in versions)
-    ratio = statistics.median(r["ratio"] for r in rounds)
-    result = {
-        "images": args.images,
-        "rounds": [{k: round(v, 4) for k, v in r.items()} for r in rounds],
-        "median_ratio": round(ratio, 3),
-        "goal_ratio": 0.80,
-    }
+    result, mid = summarize_rounds(rounds, 0.80, images=args.images)
+    ratio = result["median_ratio"]
     path = write_result("output_path", result)
-    mid = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
     print(
         f"output_path: encode + upload into an output version, darkroom vs bare JPEG-to-file "
         f"loop, median of {args.rounds} alternating rounds = {ratio:.2f}x over {args.images} "
