@@ -328,7 +328,8 @@ class ProcessingContext:
 
         Writes keep their order; at most `QUEUED_WRITES` wait (then this call blocks). A write
         that failed raises here on the next call, or in `flush()`, which the runtime calls when
-        `run` returns: a run never succeeds with a write lost."""
+        `run` returns: a run never succeeds with a write lost. The writes queued behind a
+        failed one are dropped with it (a resumed re-run does their assets again)."""
         self._raise_write_error()
         rows = [i.model_dump() if isinstance(i, AnnotationItem) else i for i in items]
         if self._writer is None:
