@@ -158,3 +158,35 @@ def test_serve_refuses_to_start_without_bwrap_and_says_how_to_install_it(tmp_pat
     assert proc.returncode != 0
     assert "apt-get install bubblewrap" in proc.stderr + proc.stdout
     assert "DARKROOM_SANDBOX=none" in proc.stderr + proc.stdout
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(server):
+    """The bug: serve's own listening socket lacked IPPROTO_TCP, asyncio then left Nagle on,
+    and every request on a kept-alive connection took 40 ms or more."""
+    import time
+
+    with httpx.Client(base_url=server.url) as http:
+        http.get("/api/v1/health")
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            assert http.get("/api/v1/health").status_code == 200
+            took.append(time.perf_counter() - start)
+    assert min(took) < 0.02, sorted(took)[:5]
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path):
+    import os
+    import subprocess
+
+    from tests.servers import DARKROOM
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DARKROOM_HOME": str(tmp_path / "home")}
+        proc = subprocess.run([DARKROOM, "serve", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
