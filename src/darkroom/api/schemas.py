@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
 from darkroom.runtime import contract
-from darkroom.runtime.contract import MAX_DB_INT, DbInt
-
-__all__ = ["MAX_DB_INT", "DbInt"]  # and the models below, imported by name
+from darkroom.runtime.contract import MAX_DB_INT as MAX_DB_INT
+from darkroom.runtime.contract import DbInt as DbInt
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""A Unix socket that relays to the darkroom server: a sandboxed run's only way out.
+"""A Unix socket that relays to the darkroom server: a sandboxed run's only way out when its
+executor is a `darkroom worker` (`darkroom serve` listens on such a socket itself).
 
 A sandbox has its own network namespace with nothing but loopback, so it cannot reach the
 server's TCP port (nor anything else). The executor binds this socket outside, mounts it into
