@@ -88,7 +88,8 @@ class Client:
         self.url = url.rstrip("/")
         self.retry_for_s = retry_for_s
         if socket is not None and transport is None:
-            transport = httpx.HTTPTransport(uds=socket)
+            # Plain HTTP on a Unix socket: no certificates to load (70 ms of every run's start).
+            transport = httpx.HTTPTransport(uds=socket, verify=False)
         self._http = httpx.Client(
             base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
         )
