@@ -8,6 +8,7 @@ run will load. Everything is fetched with the run's token, as the run itself wou
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import threading
@@ -19,7 +20,9 @@ from darkroom.bundles import read_bundle, unpack
 from darkroom.bundles.environments import Wrap, ensure_environment
 from darkroom.client import Client
 
-__all__ = ["Prepared", "cache_root", "prepare_run"]
+__all__ = ["InputLinker", "Prepared", "cache_root", "prepare_run"]
+
+log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -34,6 +37,7 @@ class Prepared:
     bundle: Path | None = None
     environment: Path | None = None  # the bundle's virtualenv
     blobs: Path | None = None  # hard links to the input version's image files, by sha256
+    input_version_id: int | None = None  # whose blobs an `InputLinker` links there
 
 
 def prepare_run(
@@ -47,7 +51,8 @@ def prepare_run(
 ) -> Prepared:
     """Readies what the run needs; `wrap` confines the commands that build a bundle's
     environment (see `darkroom.bundles.environments`). `blobs`: (the local blob store's root,
-    a folder to create on its file system) to link the input images into."""
+    a folder to create on its file system) for an `InputLinker` to link the input images into
+    while the run starts."""
     cache = cache or cache_root()
     context = client.run_context(run_id)
     source = context["processing"]["source"]
@@ -68,34 +73,55 @@ def prepare_run(
         output(f"environment {env.key} {what} in {env.seconds:.2f} s "
                f"({len(requirements)} pinned requirements)")  # fmt: skip
         prepared.bundle, prepared.environment = bundle, env.path
-    if blobs is not None and context.get("target_version"):
-        store_root, target = blobs
-        linked = link_input_blobs(client, context["target_version"]["id"], store_root, target)
-        if linked:
-            prepared.blobs = target
+    if blobs is not None and context.get("target_version") and blobs[0].is_dir():
+        prepared.blobs = blobs[1]
+        prepared.blobs.mkdir(parents=True, exist_ok=True)
+        prepared.input_version_id = context["target_version"]["id"]
     return prepared
 
 
-def link_input_blobs(client: Client, version_id: int, store_root: Path, target: Path) -> int:
-    """Hard links, in `target`, to the files of the version's images in a local blob store.
+class InputLinker:
+    """Hard links, in `target`, to the files of the input version's images in a local blob
+    store, made in the background while the run starts.
 
     The run then reads its input from disk rather than through the API (no copy through the
-    server). Only that version's blobs are linked: what its token may download anyway. A blob
-    that is not on this machine (a worker elsewhere) or a store on another file system is left
-    out, and the run downloads those images. Returns how many were linked."""
-    target.mkdir(parents=True, exist_ok=True)
-    linked = 0
-    for asset in client.iter_assets(version_id):
-        sha = asset["blob_sha256"]
-        source = store_root / sha[:2] / sha[2:4] / sha
+    server); an image not linked yet, not on this machine (a worker elsewhere) or on another
+    file system is downloaded instead. Only that version's blobs are linked: what its token may
+    download anyway. In the background because a run that reads no image (or a few of a large
+    version) must not wait for a listing of every asset."""
+
+    def __init__(
+        self, server_url: str, token: str, version_id: int, store_root: Path, target: Path
+    ) -> None:
+        self.server_url, self.token, self.version_id = server_url, token, version_id
+        self.store_root, self.target = store_root, target
+        self.linked = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="darkroom-link", daemon=True)
+
+    def start(self) -> InputLinker:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
         try:
-            os.link(source, target / sha)
-        except FileExistsError:
-            continue
-        except OSError:  # not here, or another file system: the API serves it
-            continue
-        linked += 1
-    return linked
+            with Client(self.server_url, self.token) as client:
+                for asset in client.iter_assets(self.version_id):
+                    if self._stop.is_set():
+                        return
+                    sha = asset["blob_sha256"]
+                    try:
+                        os.link(self.store_root / sha[:2] / sha[2:4] / sha, self.target / sha)
+                    except OSError:  # linked already, not here, another file system
+                        continue
+                    self.linked += 1
+        except Exception as exc:  # the run downloads what is not linked
+            log.info("linking the input of version %s stopped: %s", self.version_id, exc)
 
 
 def _bundle_dir(client: Client, run_id: int, sha256: str, cache: Path) -> Path:

@@ -37,7 +37,7 @@ from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
 from darkroom.engine.cgroups import PidsCgroups
 from darkroom.engine.executors.base import OutputLine
-from darkroom.engine.preparation import Prepared, cache_root, prepare_run
+from darkroom.engine.preparation import InputLinker, Prepared, cache_root, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
     command_name,
@@ -86,6 +86,7 @@ class LocalHandle:
     kill_at: float | None = None  # monotonic time to SIGKILL after a SIGTERM
     workdir: Path | None = None  # unsandboxed runs' working directory, removed at the end
     links: Path | None = None  # hard links to its input images, removed at the end
+    linker: InputLinker | None = None  # makes them while the run starts; stopped at the end
     cgroup: Path | None = None  # its process limit's cgroup, removed at the end
     limit_hit: bool = False  # a fork was refused by the process limit
     token: str = ""
@@ -187,9 +188,16 @@ class LocalExecutor:
                 blobs = (self.store_root, links)
                 handle.links = links
             with Client(handle.server_url, handle.token) as client:
-                handle.prepared = prepare_run(
+                prepared = prepare_run(
                     client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap, blobs
                 )
+            if prepared.blobs is not None and prepared.input_version_id is not None:
+                assert self.store_root is not None
+                handle.linker = InputLinker(
+                    handle.server_url, handle.token, prepared.input_version_id,
+                    self.store_root, prepared.blobs,
+                ).start()  # fmt: skip
+            handle.prepared = prepared
         except BaseException as exc:  # reported by poll, from the scheduler's thread
             handle.prep_error = exc
 
@@ -380,6 +388,8 @@ class LocalExecutor:
     @staticmethod
     def _release(handle: LocalHandle) -> None:
         """Removes the run's working folder and input links (the blobs stay in the store)."""
+        if handle.linker is not None:
+            handle.linker.stop()
         for folder in (handle.workdir, handle.links):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
