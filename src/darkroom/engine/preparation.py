@@ -103,7 +103,9 @@ class InputLinker:
         self._thread.start()
         return self
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Stops at the next asset; waits at most `timeout_s` (the scheduler's thread calls
+        this): a link made after its folder is gone just fails."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
