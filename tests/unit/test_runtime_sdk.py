@@ -138,3 +138,15 @@ def test_uploads_are_split_into_requests_and_keep_their_order():
     assert ctx.counts["upload"] == 70
     with pytest.raises(ApiError, match="already in version"):
         ctx.upload_images(out, [("new.png", data), ("000.png", data)])
+
+
+def test_the_fake_server_filters_pages_as_the_api_does():
+    rect = {"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2]}
+    ctx = fake_context(
+        images={f"{i}.png": _image(i) for i in range(4)}, labels=["cat"],
+        annotations={"1.png": [rect]},
+    )  # fmt: skip
+    names = lambda **f: [a.filename for p in ctx.iter_asset_pages(**f) for a in p]  # noqa: E731
+    assert names(label="Cat") == ["1.png"]
+    assert names(human_annotated=False) == ["0.png", "2.png", "3.png"]
+    assert names(annotated=True) == ["1.png"]

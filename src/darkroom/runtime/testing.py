@@ -203,6 +203,11 @@ class FakeServer:
                 continue
             if "tag" in query and query["tag"] not in a.tags:
                 continue
+            shapes = self.existing.get(a.id, []) + self.shapes_by_asset.get(a.id, [])
+            if "label" in query and query["label"].lower() not in {
+                s["label"].lower() for s in shapes
+            }:
+                continue
             found.append(a)
         page = found[:limit]
         more = len(found) > limit
