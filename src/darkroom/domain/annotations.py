@@ -27,6 +27,7 @@ from darkroom.db.models import (
 )
 from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
+from darkroom.domain.blobs import insert_ignore
 from darkroom.domain.jobs import get_run
 from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import InvalidInput, NotFound
@@ -237,22 +238,10 @@ def add_many(
             raise
         rows_by_asset.append((asset.id, rows))
     added = bulk_add_shapes(session, Author.of(principal), rows_by_asset)
-    if principal.run_id is not None and wanted:
-        _mark_finished(session, principal.run_id, sorted(wanted))
+    if principal.run_id is not None:
+        marks = [{"run_id": principal.run_id, "asset_id": a} for a in sorted(wanted)]
+        insert_ignore(session, FinishedAsset, marks)  # a retried batch marks nothing twice
     return added
-
-
-def _mark_finished(session: Session, run_id: int, asset_ids: list[int]) -> None:
-    already = set(
-        session.scalars(
-            select(FinishedAsset.asset_id).where(
-                FinishedAsset.run_id == run_id, FinishedAsset.asset_id.in_(asset_ids)
-            )
-        )
-    )
-    fresh = [{"run_id": run_id, "asset_id": a} for a in asset_ids if a not in already]
-    if fresh:
-        session.execute(insert(FinishedAsset.__table__), fresh)
 
 
 def finished_by_earlier_runs(session: Session, principal: Principal, run_id: int) -> list[int]:

@@ -104,7 +104,11 @@ def add_assets(
     version = get_writable_version(session, principal, version_id)
     names = [clean_filename(name) for name, _ in files]
     seen: set[str] = set()
-    repeated = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    repeated = []
+    for name in names:
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
     taken = set(
         session.scalars(
             select(Asset.filename).where(Asset.version_id == version.id, Asset.filename.in_(names))

@@ -8,6 +8,7 @@ answer or does the work itself — never both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from darkroom.db.models import RunRequest
 from darkroom.domain.accounts import Principal
 from darkroom.errors import InvalidInput
 
-__all__ = ["MAX_KEY_LENGTH", "remember", "replay"]
+__all__ = ["MAX_KEY_LENGTH", "once", "remember", "replay"]
 
 MAX_KEY_LENGTH = 100
 
@@ -53,3 +54,15 @@ def remember(
     if run_id is not None:
         session.add(RunRequest(run_id=run_id, key=key, response=response))
         session.flush()
+
+
+def once(
+    session: Session, principal: Principal, key: str | None, write: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`write()`'s answer, done at most once per key: an earlier answer is replayed, a new one
+    is stored with the write's own transaction."""
+    answer = replay(session, principal, key)
+    if answer is None:
+        answer = write()
+        remember(session, principal, key, answer)
+    return answer

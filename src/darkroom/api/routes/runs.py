@@ -197,13 +197,13 @@ def add_run_annotations(
 
     The items' assets and `done` are marked finished by the run (what `resume` skips)."""
     jobs.get_run(session, principal, run_id)
-    if (answer := idempotency.replay(session, principal, key)) is not None:
-        return answer
-    items = [(i.asset_id, i.shapes) for i in body.items]
-    added = annotations.add_many(session, principal, items, done=body.done)
-    answer = AnnotationsAdded(shapes_added=added).model_dump(mode="json")
-    idempotency.remember(session, principal, key, answer)
-    return answer
+
+    def write() -> dict[str, Any]:
+        items = [(i.asset_id, i.shapes) for i in body.items]
+        added = annotations.add_many(session, principal, items, done=body.done)
+        return AnnotationsAdded(shapes_added=added).model_dump(mode="json")
+
+    return idempotency.once(session, principal, key, write)
 
 
 @router.get("/{run_id}/finished-assets", response_model=list[int])
@@ -232,11 +232,12 @@ def create_run_output_version(
 ) -> object:
     """A version produced by the run's job, with the input version as parent."""
     jobs.get_run(session, principal, run_id)
-    if (answer := idempotency.replay(session, principal, key)) is not None:
-        return answer
-    version = versions.create_output_version(
-        session, principal, body.name, description=body.description, copy_input=body.copy_input
-    )
-    answer = VersionPublic.model_validate(version).model_dump(mode="json")
-    idempotency.remember(session, principal, key, answer)
-    return answer
+
+    def write() -> dict[str, Any]:
+        version = versions.create_output_version(
+            session, principal, body.name, description=body.description,
+            copy_input=body.copy_input,
+        )  # fmt: skip
+        return VersionPublic.model_validate(version).model_dump(mode="json")
+
+    return idempotency.once(session, principal, key, write)

@@ -4,7 +4,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
@@ -159,20 +159,20 @@ def upload_assets(
     key: IdempotencyKey = None,
 ) -> object:
     """Adds images; all or nothing: one rejected file rejects the request, naming the file."""
-    if (answer := idempotency.replay(session, principal, key)) is not None:
-        return answer
-    created = assets.add_assets(
-        session,
-        store,
-        principal,
-        version_id,
-        [(upload.filename or "upload", upload.file) for upload in files],
-        max_pixels=settings.max_image_pixels,
-        max_bytes=settings.max_upload_bytes,
-    )
-    answer = AssetsCreated(items=[AssetPublic.of(a) for a in created]).model_dump(mode="json")
-    idempotency.remember(session, principal, key, answer)
-    return answer
+
+    def write() -> dict[str, Any]:
+        created = assets.add_assets(
+            session,
+            store,
+            principal,
+            version_id,
+            [(upload.filename or "upload", upload.file) for upload in files],
+            max_pixels=settings.max_image_pixels,
+            max_bytes=settings.max_upload_bytes,
+        )
+        return AssetsCreated(items=[AssetPublic.of(a) for a in created]).model_dump(mode="json")
+
+    return idempotency.once(session, principal, key, write)
 
 
 @router.post("/{version_id}/import", response_model=ImportReportPublic)
