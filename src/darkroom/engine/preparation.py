@@ -19,14 +19,11 @@ from pathlib import Path
 from darkroom.bundles import read_bundle, unpack
 from darkroom.bundles.environments import Wrap, ensure_environment
 from darkroom.client import Client
+from darkroom.runtime.prepared import cache_root
 
-__all__ = ["InputLinker", "Prepared", "cache_root", "prepare_run"]
+__all__ = ["InputLinker", "Prepared", "prepare_run"]
 
 log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
 
 
 @dataclass
@@ -47,12 +44,12 @@ def prepare_run(
     cancelled: threading.Event,
     cache: Path | None = None,
     wrap: Wrap | None = None,
-    blobs: tuple[Path, Path] | None = None,
+    links: Path | None = None,
 ) -> Prepared:
     """Readies what the run needs; `wrap` confines the commands that build a bundle's
-    environment (see `darkroom.bundles.environments`). `blobs`: (the local blob store's root,
-    a folder to create on its file system) for an `InputLinker` to link the input images into
-    while the run starts."""
+    environment (see `darkroom.bundles.environments`). `links`: a folder to create, on the
+    local blob store's file system, for an `InputLinker` to link the input images into while
+    the run starts."""
     cache = cache or cache_root()
     context = client.run_context(run_id)
     source = context["processing"]["source"]
@@ -73,9 +70,9 @@ def prepare_run(
         output(f"environment {env.key} {what} in {env.seconds:.2f} s "
                f"({len(requirements)} pinned requirements)")  # fmt: skip
         prepared.bundle, prepared.environment = bundle, env.path
-    if blobs is not None and context.get("target_version") and blobs[0].is_dir():
-        prepared.blobs = blobs[1]
-        prepared.blobs.mkdir(parents=True, exist_ok=True)
+    if links is not None and context.get("target_version"):
+        links.mkdir(parents=True, exist_ok=True)
+        prepared.blobs = links
         prepared.input_version_id = context["target_version"]["id"]
     return prepared
 

@@ -32,7 +32,7 @@ from darkroom.runtime.contract import (
     VersionStats,
 )
 from darkroom.runtime.decoding import decode_rgb
-from darkroom.runtime.prepared import BLOBS_ENV
+from darkroom.runtime.prepared import BLOBS_ENV, cache_root
 
 __all__ = ["LoadedAsset", "ProcessingContext", "TooManyFailures"]
 
@@ -94,7 +94,7 @@ class ProcessingContext:
         self.resume = context.resume
         self.log = logging.getLogger(LOGGER_NAME)
         self.failures = 0
-        self.cache = Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))
+        self.cache = cache_root()
         self._blobs = Path(os.environ[BLOBS_ENV]) if os.environ.get(BLOBS_ENV) else None
         self._last_progress = 0.0
         self._skip: frozenset[int] | None = None

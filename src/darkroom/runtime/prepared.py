@@ -7,9 +7,18 @@ them in the run's environment:
   interpreter is that bundle's environment, and the runtime only imports from the folder.
 - `DARKROOM_BLOBS`: hard links to the input version's image files, named by sha256, when the
   blob store is on the executor's machine; the SDK reads them instead of downloading.
+- `DARKROOM_CACHE`: the cache of weights, bundles and environments (`~/.cache/darkroom` by
+  default); a sandboxed run sees only its own pieces of it.
 """
 
-__all__ = ["BLOBS_ENV", "BUNDLE_DIR_ENV"]
+import os
+from pathlib import Path
+
+__all__ = ["BLOBS_ENV", "BUNDLE_DIR_ENV", "cache_root"]
 
 BUNDLE_DIR_ENV = "DARKROOM_BUNDLE_DIR"
 BLOBS_ENV = "DARKROOM_BLOBS"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DARKROOM_CACHE", Path.home() / ".cache" / "darkroom"))

@@ -37,7 +37,7 @@ from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
 from darkroom.engine.cgroups import PidsCgroups
 from darkroom.engine.executors.base import OutputLine
-from darkroom.engine.preparation import InputLinker, Prepared, cache_root, prepare_run
+from darkroom.engine.preparation import InputLinker, Prepared, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
     command_name,
@@ -47,7 +47,7 @@ from darkroom.engine.processes import (
 )
 from darkroom.engine.relay import SocketRelay
 from darkroom.errors import InvalidInput
-from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV
+from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, cache_root
 
 __all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
@@ -182,15 +182,14 @@ class LocalExecutor:
     def _prepare(self, handle: LocalHandle) -> None:
         try:
             wrap = self._confine_build if self.sandboxed else None
-            blobs = None
-            if self.store_root is not None:
-                links = self.store_root / ".tmp" / f"run-{run_name(self.instance, handle.run_id)}"
-                blobs = (self.store_root, links)
-                handle.links = links
+            if self.store_root is not None and self.store_root.is_dir():
+                name = f"run-{run_name(self.instance, handle.run_id)}"
+                handle.links = self.store_root / ".tmp" / name
             with Client(handle.server_url, handle.token) as client:
                 prepared = prepare_run(
-                    client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap, blobs
-                )
+                    client, handle.run_id, handle.say, handle.cancelled, self.cache, wrap,
+                    handle.links,
+                )  # fmt: skip
             if prepared.blobs is not None and prepared.input_version_id is not None:
                 assert self.store_root is not None
                 handle.linker = InputLinker(
