@@ -115,6 +115,14 @@ def served(tmp: Path, **env: str) -> Iterator[tuple[str, str]]:
         proc.wait(30)
 
 
+def succeeded(dr: Any, run_id: int, every_s: float = 0.02) -> dict[str, Any]:
+    """The run once it ended, polled every `every_s`; a benchmark of a failed run is void."""
+    while (run := dr.get_run(run_id))["finished_at"] is None:
+        time.sleep(every_s)
+    assert run["status"] == "succeeded", run
+    return run
+
+
 def summarize_rounds(
     rounds: list[dict[str, float]], goal: float, **fields: Any
 ) -> tuple[dict[str, Any], dict[str, float]]:

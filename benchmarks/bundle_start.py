@@ -13,12 +13,11 @@ import io
 import sys
 import tarfile
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import p50, served, write_result
+from _common import p50, served, succeeded, write_result
 from darkroom.client import Client
 
 CODE = "import six\n\ndef run(ctx):\n    print('FIRST LINE', six.__version__, flush=True)\n"
@@ -39,9 +38,7 @@ def archive() -> bytes:
 
 def start_ms(dr: Client, processing: str, version_id: int) -> float:
     run_id = dr.launch_job(processing, version_id)["runs"][0]["id"]
-    while (run := dr.get_run(run_id))["finished_at"] is None:
-        time.sleep(0.05)
-    assert run["status"] == "succeeded", run
+    run = succeeded(dr, run_id)
     line = next(x for x in dr.run_logs(run_id)["items"] if x["text"].startswith("FIRST LINE"))
     queued = datetime.fromisoformat(run["queued_at"])
     return (datetime.fromisoformat(line["ts"]) - queued).total_seconds() * 1000

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, summarize_rounds, write_result
+from _common import served, succeeded, summarize_rounds, write_result
 from darkroom.client import Client
 
 ANNOTATOR = """
@@ -76,11 +76,8 @@ def ts(value: str) -> datetime:
 
 def one_round(dr: Client, job_id: int, n: int) -> tuple[float, dict[str, float]]:
     start = time.perf_counter()
-    run = dr.rerun_job(job_id)
-    while (run := dr.get_run(run["id"]))["finished_at"] is None:
-        time.sleep(0.02)
+    run = succeeded(dr, dr.rerun_job(job_id)["id"])
     took = time.perf_counter() - start
-    assert run["status"] == "succeeded", run
     lines = dr.run_logs(run["id"])["items"]
     summary = next(x["text"] for x in lines if "data path:" in x["text"])
     split = {
@@ -115,8 +112,7 @@ def main() -> None:
                 parameters_schema=SCHEMA,
             )  # fmt: skip
             job = dr.launch_job("annotator", v["id"], parameters={"batch_size": args.batch_size})
-            while dr.get_run(job["runs"][0]["id"])["finished_at"] is None:  # warm-up run
-                time.sleep(0.05)
+            succeeded(dr, job["runs"][0]["id"])  # a warm-up run
             for number in range(1, args.rounds + 1):
                 bare = bare_loop(paths)
                 _, split = one_round(dr, job["id"], args.images)

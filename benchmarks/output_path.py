@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, summarize_rounds, write_result
+from _common import served, succeeded, summarize_rounds, write_result
 from darkroom.client import Client
 
 WRITER = """
@@ -87,18 +87,14 @@ def main() -> None:
                 parameters_schema=SCHEMA,
             )  # fmt: skip
             job = dr.launch_job("writer", v["id"], parameters={"images": args.images})
-            while dr.get_run(job["runs"][0]["id"])["finished_at"] is None:  # warm-up run
-                time.sleep(0.05)
+            succeeded(dr, job["runs"][0]["id"])  # a warm-up run
             for number in range(1, args.rounds + 1):
                 folder = tmp / f"bare-{number}"
                 folder.mkdir()
                 bare = bare_loop(args.images, folder)
                 start = time.perf_counter()
-                run = dr.rerun_job(job["id"])
-                while (run := dr.get_run(run["id"]))["finished_at"] is None:
-                    time.sleep(0.02)
+                run = succeeded(dr, dr.rerun_job(job["id"])["id"])
                 took = time.perf_counter() - start
-                assert run["status"] == "succeeded", run
                 lines = [x["text"] for x in dr.run_logs(run["id"])["items"]]
                 summary = next(x for x in lines if "data path:" in x)
                 upload_ms = float(re.search(r"upload \d+ in [\d.]+ s \(([\d.]+) ms", summary)[1])

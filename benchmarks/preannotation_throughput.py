@@ -22,7 +22,7 @@ import onnxruntime as ort
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, write_result
+from _common import served, succeeded, write_result
 from darkroom.client import Client
 from darkroom.demo.model import doclaynet_path
 from darkroom.demo.pages import render_pages
@@ -58,12 +58,6 @@ def bare_loop(model: Path, pages: list[bytes], conf: float = 0.25, iou: float = 
     return len(pages) / took
 
 
-def wait(dr: Client, run_id: int) -> None:
-    while (run := dr.get_run(run_id))["finished_at"] is None:
-        time.sleep(0.05)
-    assert run["status"] == "succeeded", run
-
-
 def rounds(model: Path, pages: list[tuple[str, bytes]], n: int) -> list[tuple[float, float, str]]:
     """(bare images/s, darkroom images/s, the run's own loop) for `n` alternating rounds.
 
@@ -86,12 +80,12 @@ def rounds(model: Path, pages: list[tuple[str, bytes]], n: int) -> list[tuple[fl
         mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model)
         job = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"],
                             parameters={"batch_size": 8})  # fmt: skip
-        wait(dr, job["runs"][0]["id"])  # a warm-up run: caches the weights, like any later run
+        succeeded(dr, job["runs"][0]["id"])  # a warm-up run: caches the weights, like any later run
         for number in range(1, n + 1):
             bare = bare_loop(model, [data for _, data in pages])
             start = time.perf_counter()
             run_id = dr.rerun_job(job["id"])["id"]
-            wait(dr, run_id)
+            succeeded(dr, run_id)
             ours = len(pages) / (time.perf_counter() - start)
             loop = next(x["text"] for x in dr.run_logs(run_id)["items"] if "images:" in x["text"])
             out.append((bare, ours, loop.split("images: ", 1)[1]))

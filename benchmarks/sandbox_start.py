@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import p50, percentile, served, write_result
+from _common import p50, percentile, served, succeeded, write_result
 from darkroom.client import Client
 
 HELLO = "def run(ctx):\n    print('first line', flush=True)\n"
@@ -24,9 +23,7 @@ HELLO = "def run(ctx):\n    print('first line', flush=True)\n"
 
 def _first_line_ms(dr: Client, version_id: int) -> float:
     run_id = dr.launch_job("hello", version_id)["runs"][0]["id"]
-    while (run := dr.get_run(run_id))["finished_at"] is None:
-        time.sleep(0.02)
-    assert run["status"] == "succeeded", run
+    run = succeeded(dr, run_id)
     line = next(x for x in dr.run_logs(run_id)["items"] if x["text"] == "first line")
     queued = datetime.fromisoformat(run["queued_at"])
     return (datetime.fromisoformat(line["ts"]) - queued).total_seconds() * 1000
