@@ -7,6 +7,7 @@ run will load. Everything is fetched with the run's token, as the run itself wou
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -92,7 +93,6 @@ class InputLinker:
     ) -> None:
         self.server_url, self.token, self.version_id = server_url, token, version_id
         self.store_root, self.target = store_root, target
-        self.linked = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="darkroom-link", daemon=True)
 
@@ -114,11 +114,8 @@ class InputLinker:
                     if self._stop.is_set():
                         return
                     sha = asset["blob_sha256"]
-                    try:
+                    with contextlib.suppress(OSError):  # linked already, not here, elsewhere
                         os.link(self.store_root / sha[:2] / sha[2:4] / sha, self.target / sha)
-                    except OSError:  # linked already, not here, another file system
-                        continue
-                    self.linked += 1
         except Exception as exc:  # the run downloads what is not linked
             log.info("linking the input of version %s stopped: %s", self.version_id, exc)
 
