@@ -320,15 +320,20 @@ class Client:
 
     # -- import / export --------------------------------------------------------------------
 
-    def import_file(self, version_id: int, fmt: str, path: str | Path) -> JSON:
-        """Imports a zip (images + annotations) or a COCO JSON; answers the import report."""
+    def import_file(
+        self, version_id: int, fmt: str, path: str | Path, on_existing: str = "replace"
+    ) -> JSON:
+        """Imports a zip (images + annotations) or a COCO JSON; answers the import report.
+
+        `on_existing`: for images the version already has, `replace` your shapes on them (a
+        re-import changes nothing), `add` beside them, or `skip` those already annotated."""
         path = Path(path)
         mime = "application/json" if path.suffix.lower() == ".json" else "application/zip"
         with path.open("rb") as fh:
             return self._json(
                 "POST",
                 f"/versions/{version_id}/import",
-                params={"format": fmt},
+                params={"format": fmt, "on_existing": on_existing},
                 files={"file": (path.name, fh, mime)},
                 timeout=TRANSFER_TIMEOUT_S,
             )

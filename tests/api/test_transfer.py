@@ -212,8 +212,9 @@ def test_voc_import_skips_unknown_images(api, version):
     assert report["images_added"] == 1
     assert report["shapes_added"] == 1
     assert report["skipped_count"] == 2
+    # the VOC devkit's 1-based inclusive pixels: xmin 1..xmax 11 is x 0, width 11
     assert _shapes(api, version["id"])["p.jpg"] == [
-        ("rectangle", "cat", (1.0, 2.0, 10.0, 20.0), None)
+        ("rectangle", "cat", (0.0, 1.0, 11.0, 21.0), None)
     ]
 
 

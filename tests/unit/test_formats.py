@@ -41,8 +41,9 @@ def test_coco_polygons_and_rle():
     }
     parsed = coco.parse_coco(json.dumps(doc).encode())
     kinds = [s.kind for s in parsed.images[0].shapes]
-    assert kinds == ["polygon", "rectangle"]
-    assert [s.reason for s in parsed.skipped] == ["polygon with fewer than 3 points"]
+    assert kinds == ["polygon", "mask"]  # an RLE is kept as a mask, with its box
+    assert parsed.images[0].shapes[1].mask == {"counts": "xyz", "size": [4, 4]}
+    assert [s.reason for s in parsed.skipped] == ["polygon part with fewer than 3 points"]
 
 
 def test_coco_without_images_list_is_invalid():

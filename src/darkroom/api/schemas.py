@@ -118,15 +118,19 @@ class AnnotationWrite(BaseModel):
 class ShapePublic(contract.ShapeOut):
     @classmethod
     def of(cls, shape: Shape, label_names: dict[int, str]) -> ShapePublic:
-        bbox = [shape.x, shape.y, shape.w, shape.h] if shape.kind == "rectangle" else None
+        boxed = shape.kind in ("rectangle", "mask")
         return cls(
             id=shape.id,
             kind=shape.kind,
             label=label_names.get(shape.label_id, "?"),
             label_id=shape.label_id,
-            bbox=bbox,  # type: ignore[arg-type]
+            bbox=[shape.x, shape.y, shape.w, shape.h] if boxed else None,  # type: ignore[list-item]
             points=shape.points,
             score=shape.score,
+            rings=shape.rings,
+            mask=shape.mask,
+            keypoints=shape.keypoints,
+            attributes=shape.attributes,
         )
 
 
@@ -158,9 +162,11 @@ class SkippedPublic(Public):
 
 class ImportReportPublic(Public):
     format: str
+    on_existing: str
     images_added: int
     images_matched: int
     shapes_added: int
+    shapes_replaced: int
     labels_created: list[str]
     skipped: list[SkippedPublic]
     skipped_count: int

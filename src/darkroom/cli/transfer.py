@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,13 @@ import typer
 
 from darkroom.cli.context import client_from
 from darkroom.cli.output import JsonOpt, console, err_console, print_object
+
+
+class OnExisting(enum.StrEnum):
+    replace = "replace"
+    add = "add"
+    skip = "skip"
+
 
 import_app = typer.Typer(no_args_is_help=True)
 export_app = typer.Typer(no_args_is_help=True)
@@ -26,19 +34,28 @@ def _import(fmt: str):  # type: ignore[no-untyped-def]
         ctx: typer.Context,
         version_id: int,
         path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+        on_existing: Annotated[
+            OnExisting,
+            typer.Option(
+                help="images the version already has: replace your shapes on them "
+                "(a re-import changes nothing), add beside them, or skip "
+                "annotated ones"
+            ),
+        ] = OnExisting.replace,
         json_: JsonOpt = False,
     ) -> None:
         with (
             client_from(ctx) as client,
             err_console.status(f"importing {path.name}…", spinner="dots"),
         ):
-            report = client.import_file(version_id, fmt, path)
+            report = client.import_file(version_id, fmt, path, on_existing.value)
         if json_:
             print_object(report, True)
             return
         console.print(
             f"images added {report['images_added']}, matched {report['images_matched']}, "
-            f"shapes {report['shapes_added']}, new labels {report['labels_created']}, "
+            f"shapes {report['shapes_added']} (replaced {report['shapes_replaced']}), "
+            f"new labels {report['labels_created']}, "
             f"skipped {report['skipped_count']}"
         )
         for s in report["skipped"][:20]:

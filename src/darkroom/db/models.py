@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "SHAPE_DATA",
     "Annotation",
     "ApiToken",
     "Asset",
@@ -96,6 +97,7 @@ class ShapeKind(enum.StrEnum):
     polygon = "polygon"
     classification = "classification"
     point = "point"
+    mask = "mask"  # a COCO RLE (crowd regions); its box in x, y, w, h
 
 
 class AuthorKind(enum.StrEnum):
@@ -201,6 +203,10 @@ class Label(Base):
     name: Mapped[str] = mapped_column(String(200))
     color: Mapped[str] = mapped_column(String(7))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The label's id in the file it came from (a COCO category id), written back on export.
+    external_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # COCO's keypoint schema of the category: {"names": [...], "skeleton": [[1, 2], ...]}.
+    keypoints: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Asset(Base):
@@ -254,7 +260,10 @@ class Annotation(Base):
 
 
 class Shape(Base):
-    """A shape in pixels: rectangles use x, y, w, h; polygons and points use `points`."""
+    """A shape in pixels: rectangles and masks use x, y, w, h; polygons and points use
+    `points` (a polygon of several parts also lists them all in `rings`, the first being
+    `points`); a mask holds a COCO RLE; any shape may carry keypoints [[x, y, v], …] and
+    attributes (format flags such as VOC's `difficult`, COCO's `iscrowd`, CVAT's)."""
 
     __tablename__ = "shapes"
     id: Mapped[int] = _id()
@@ -269,6 +278,15 @@ class Shape(Base):
     h: Mapped[float | None] = mapped_column(Float, default=None)
     points: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
+    rings: Mapped[list[list[list[float]]] | None] = mapped_column(JSON, default=None)
+    mask: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    keypoints: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+# What a shape is, apart from where it is stored: copied, exported and listed together.
+SHAPE_DATA = ("label_id", "kind", "x", "y", "w", "h", "points", "score", "rings", "mask",
+              "keypoints", "attributes")  # fmt: skip
 
 
 class ProcessingType(enum.StrEnum):

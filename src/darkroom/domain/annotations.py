@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select
@@ -29,6 +29,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
 from darkroom.domain.blobs import insert_ignore
 from darkroom.domain.jobs import get_run
+from darkroom.domain.masks import rle_counts
 from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import InvalidInput, NotFound
 from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
@@ -39,10 +40,12 @@ __all__ = [
     "ShapeLike",
     "add_many",
     "add_shapes",
+    "annotated_assets",
     "bulk_add_shapes",
     "clear_previous_runs",
     "finished_by_earlier_runs",
     "list_annotations",
+    "replace_shapes",
     "shape_rows",
     "shapes_of_assets",
 ]
@@ -70,7 +73,10 @@ class ShapeIn:
     bbox: Sequence[float] | None = None  # x, y, w, h
     points: Sequence[Sequence[float]] | None = None
     score: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    rings: Sequence[Sequence[Sequence[float]]] | None = None
+    mask: dict[str, Any] | None = None
+    keypoints: Sequence[Sequence[float]] | None = None
+    attributes: dict[str, Any] | None = None
 
 
 class ShapeLike(Protocol):
@@ -86,9 +92,21 @@ class ShapeLike(Protocol):
     def points(self) -> Sequence[Sequence[float]] | None: ...
     @property
     def score(self) -> float | None: ...
+    @property
+    def rings(self) -> Sequence[Sequence[Sequence[float]]] | None: ...
+    @property
+    def mask(self) -> dict[str, Any] | None: ...
+    @property
+    def keypoints(self) -> Sequence[Sequence[float]] | None: ...
+    @property
+    def attributes(self) -> dict[str, Any] | None: ...
 
 
-EMPTY_GEOMETRY: dict[str, Any] = {"x": None, "y": None, "w": None, "h": None, "points": None}
+EMPTY_GEOMETRY: dict[str, Any] = {"x": None, "y": None, "w": None, "h": None, "points": None,
+                                  "rings": None, "mask": None}  # fmt: skip
+MAX_POINTS = 100_000
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_TEXT = 1000
 
 
 def _bad(index: int, message: str, field_name: str | None = None) -> InvalidInput:
@@ -118,27 +136,97 @@ def shape_rows(
         if s.score is not None and not (_finite([s.score]) and 0.0 <= s.score <= 1.0):
             raise _bad(i, "score must be between 0 and 1", "score")
         row: dict[str, Any] = dict(EMPTY_GEOMETRY, label_id=label_id, kind=s.kind, score=s.score)
-        if s.kind == ShapeKind.rectangle:
+        if s.kind in (ShapeKind.rectangle, ShapeKind.mask):
             if s.bbox is None or len(s.bbox) != 4 or not _finite(s.bbox):
-                raise _bad(i, "a rectangle needs bbox [x, y, w, h] of 4 numbers", "bbox")
+                raise _bad(i, f"a {s.kind} needs bbox [x, y, w, h] of 4 numbers", "bbox")
             x, y, w, h = (float(v) for v in s.bbox)
             x0, y0 = max(0.0, x), max(0.0, y)
             x1, y1 = min(float(width), x + w), min(float(height), y + h)
             if x1 - x0 <= 0 or y1 - y0 <= 0:
-                raise _bad(i, "rectangle has no area inside the image", "bbox")
+                raise _bad(i, f"{s.kind} has no area inside the image", "bbox")
             row.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
+            if s.kind == ShapeKind.mask:
+                row["mask"] = _rle(i, s.mask, width, height)
+        elif s.kind == ShapeKind.polygon and s.rings:
+            rings = [_points(i, ring, 3, width, height, "rings", "each ring of a polygon")
+                     for ring in s.rings]  # fmt: skip
+            row["points"] = rings[0]
+            row["rings"] = rings if len(rings) > 1 else None
         elif s.kind in (ShapeKind.polygon, ShapeKind.point):
-            need = 3 if s.kind == ShapeKind.polygon else 1
-            pts = s.points or []
-            if len(pts) < need or any(len(p) != 2 or not _finite(p) for p in pts):
-                raise _bad(i, f"a {s.kind} needs at least {need} [x, y] points", "points")
-            if s.kind == ShapeKind.point and len(pts) != 1:
+            row["points"] = _points(i, s.points or [], 3 if s.kind == "polygon" else 1,
+                                    width, height, "points", f"a {s.kind}")  # fmt: skip
+            if s.kind == ShapeKind.point and len(row["points"]) != 1:
                 raise _bad(i, "a point has exactly one [x, y]", "points")
-            row["points"] = [
-                [min(max(0.0, float(p[0])), width), min(max(0.0, float(p[1])), height)] for p in pts
-            ]
+        row["keypoints"] = _keypoints(i, s.keypoints) if s.keypoints else None
+        row["attributes"] = _attributes(i, s.attributes) if s.attributes else None
         rows.append(row)
     return rows
+
+
+def _points(
+    i: int,
+    pts: Sequence[Sequence[float]],
+    need: int,
+    width: int,
+    height: int,
+    name: str,
+    what: str,
+) -> list[list[float]]:
+    """Points clipped to the image; at least `need` of them."""
+    if len(pts) < need or len(pts) > MAX_POINTS or any(len(p) != 2 or not _finite(p) for p in pts):
+        raise _bad(i, f"{what} needs at least {need} [x, y] points", name)
+    return [[min(max(0.0, float(x)), width), min(max(0.0, float(y)), height)] for x, y in pts]
+
+
+def _keypoints(i: int, kps: Sequence[Sequence[float]]) -> list[list[float]]:
+    """[[x, y, v], …] with COCO's visibility v: 0 not labelled, 1 labelled but hidden, 2 seen.
+    Not clipped: a hidden keypoint may lie outside the image."""
+    if len(kps) > MAX_POINTS or any(len(k) != 3 or not _finite(k) for k in kps):
+        raise _bad(i, "keypoints are [[x, y, v], …] of numbers", "keypoints")
+    if any(k[2] not in (0, 1, 2) for k in kps):
+        raise _bad(i, "a keypoint's visibility v is 0, 1 or 2", "keypoints")
+    return [[float(x), float(y), int(v)] for x, y, v in kps]
+
+
+def _attributes(i: int, attributes: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
+        raise _bad(i, f"attributes: an object of at most {MAX_ATTRIBUTES} entries", "attributes")
+    for key, value in attributes.items():
+        ok = (
+            value is None
+            or isinstance(value, bool | int)
+            or (isinstance(value, float) and math.isfinite(value))
+            or (isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT)
+        )
+        if not isinstance(key, str) or not 0 < len(key) <= 100 or not ok:
+            raise _bad(i, f"attribute {str(key)[:100]!r}: a name of 1-100 characters and a "
+                          "number, a boolean or a short text", "attributes")  # fmt: skip
+    return dict(attributes)
+
+
+def _rle(i: int, mask: dict[str, Any] | None, width: int, height: int) -> dict[str, Any]:
+    """A COCO run-length encoding of the whole image: `counts` as COCO's compressed string or
+    a list of run lengths that add up to its pixels."""
+    if not isinstance(mask, dict) or set(mask) != {"size", "counts"}:
+        raise _bad(i, "a mask needs mask {size: [height, width], counts}", "mask")
+    if mask["size"] != [height, width]:
+        raise _bad(i, f"mask size {mask['size']} is not the image's [{height}, {width}]", "mask")
+    counts = mask["counts"]
+    if isinstance(counts, list):
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            raise _bad(i, "mask counts: run lengths are integers ≥ 0", "mask")
+        if sum(counts) != width * height:
+            raise _bad(i, f"mask counts add up to {sum(counts)}, not {width * height}", "mask")
+    elif isinstance(counts, str) and len(counts) <= 8 * width * height:
+        try:
+            total = sum(rle_counts(counts))
+        except ValueError as exc:
+            raise _bad(i, f"mask counts: {exc}", "mask") from exc
+        if total != width * height:
+            raise _bad(i, f"mask counts add up to {total}, not {width * height}", "mask")
+    else:
+        raise _bad(i, "mask counts: COCO's compressed string or a list of run lengths", "mask")
+    return {"size": [height, width], "counts": counts}
 
 
 def _labels_of(session: Session, version_id: int) -> dict[str, int]:
@@ -266,10 +354,14 @@ def bulk_add_shapes(
     `items` are (asset_id, rows from `shape_rows`); the caller has checked access to the
     assets. Returns the number of shapes written.
     """
-    items = [(asset_id, rows) for asset_id, rows in items if rows]
+    merged: dict[int, list[dict[str, Any]]] = {}
+    for asset_id, rows in items:  # an asset named twice gets one annotation
+        if rows:
+            merged.setdefault(asset_id, []).extend(rows)
+    items = list(merged.items())
     if not items:
         return 0
-    asset_ids = [asset_id for asset_id, _ in items]
+    asset_ids = list(merged)
     existing = dict(
         session.execute(
             select(Annotation.asset_id, Annotation.id).where(
@@ -292,6 +384,29 @@ def bulk_add_shapes(
     ]
     session.execute(insert(Shape.__table__), shape_values)
     return len(shape_values)
+
+
+def replace_shapes(session: Session, author: Author, asset_ids: Sequence[int]) -> int:
+    """Deletes the author's shapes on these assets (before writing theirs again); returns how
+    many. Other authors' shapes are never touched."""
+    mine = select(Annotation.id).where(
+        Annotation.asset_id.in_(list(asset_ids)),
+        Annotation.author_kind == author.kind,
+        Annotation.author_id == author.id,
+    )
+    return session.execute(delete(Shape).where(Shape.annotation_id.in_(mine))).rowcount or 0
+
+
+def annotated_assets(session: Session, asset_ids: Sequence[int]) -> set[int]:
+    """Those of `asset_ids` that carry at least one shape, by any author."""
+    return set(
+        session.scalars(
+            select(Annotation.asset_id)
+            .join(Shape, Shape.annotation_id == Annotation.id)
+            .where(Annotation.asset_id.in_(list(asset_ids)))
+            .distinct()
+        )
+    )
 
 
 def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> int:

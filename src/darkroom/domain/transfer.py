@@ -9,10 +9,12 @@ It runs in the caller's transaction: all or nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import io
 import posixpath
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -20,9 +22,16 @@ from typing import Any, BinaryIO
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Annotation, Asset, Label, Shape
+from darkroom.db.models import SHAPE_DATA, Annotation, Asset, Label, Shape
 from darkroom.domain.accounts import Principal
-from darkroom.domain.annotations import Author, ShapeIn, bulk_add_shapes, shape_rows
+from darkroom.domain.annotations import (
+    Author,
+    ShapeIn,
+    annotated_assets,
+    bulk_add_shapes,
+    replace_shapes,
+    shape_rows,
+)
 from darkroom.domain.assets import clean_filename
 from darkroom.domain.blobs import register_blobs
 from darkroom.domain.images import ImageInfo, probe_image
@@ -32,15 +41,24 @@ from darkroom.errors import DarkroomError, InvalidInput, UnsupportedMediaType
 from darkroom.formats import coco, voc, yolo
 from darkroom.formats.archive import SafeZip, is_zip
 from darkroom.formats.records import (
-    IMAGE_EXTENSIONS,
     ExportImage,
+    LabelInfo,
     ParsedDataset,
     ParsedImage,
     Skipped,
+    asset_name,
+    is_image,
 )
 from darkroom.storage import BlobStore, StoredBlob
 
-__all__ = ["Format", "ImportLimits", "ImportReport", "export_version", "import_into_version"]
+__all__ = [
+    "Format",
+    "ImportLimits",
+    "ImportReport",
+    "OnExisting",
+    "export_version",
+    "import_into_version",
+]
 
 CHUNK = 500
 MAX_REPORTED_SKIPS = 1000
@@ -63,9 +81,11 @@ class ImportLimits:
 @dataclass(slots=True)
 class ImportReport:
     format: str
+    on_existing: str = "replace"
     images_added: int = 0
     images_matched: int = 0
     shapes_added: int = 0
+    shapes_replaced: int = 0
     labels_created: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     skipped_count: int = 0
@@ -94,16 +114,95 @@ def _parse(
     if fmt == Format.voc:
         parsed, files = voc.parse_voc(archive)
         return parsed, archive, files
+    return _parse_coco_archive(archive)
+
+
+def _parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, SafeZip, dict[str, str]]:
+    """Every COCO file of the archive, merged: an image several files list (instances and
+    person_keypoints) is one image, and an object both list (same annotation id) one shape
+    with the keypoints of the one and the outline of the other."""
     json_paths = [p for p in archive.paths if p.lower().endswith(".json")]
     if not json_paths:
         raise InvalidInput("COCO archive has no .json annotation file", code="invalid_coco")
     merged = ParsedDataset([], [])
+    files: dict[str, str] = {}
+    by_name: dict[str, ParsedImage] = {}
+    refused: list[InvalidInput] = []
     for path in json_paths:
-        part = coco.parse_coco(archive.read(path))
+        try:
+            part = coco.parse_coco(archive.read(path))
+        except InvalidInput as exc:
+            if exc.code != coco.UNSUPPORTED_TASK:
+                raise InvalidInput(f"{path}: {exc.message}", code=exc.code,
+                                   details=exc.details) from exc  # fmt: skip
+            refused.append(exc)
+            merged.skipped.append(Skipped(path, exc.message.removeprefix("COCO file: ")))
+            continue
         merged.labels.extend(n for n in part.labels if n not in merged.labels)
-        merged.images.extend(part.images)
+        for name, info in part.label_info.items():
+            known = merged.label_info.get(name)
+            merged.label_info[name] = info if known is None else LabelInfo(
+                known.external_id if known.external_id is not None else info.external_id,
+                known.keypoints or info.keypoints,
+            )  # fmt: skip
         merged.skipped.extend(part.skipped)
-    return merged, archive, {}
+        for image in part.images:
+            found = _coco_image_path(archive, path, image.name)
+            if found is not None:
+                image.name = asset_name(found)
+                files[image.name] = found
+            if image.name in by_name:
+                _merge(by_name[image.name], image, path, merged.skipped)
+            else:
+                by_name[image.name] = image
+                merged.images.append(image)
+    if refused and len(refused) == len(json_paths):
+        raise refused[0]
+    return merged, archive, files
+
+
+def _coco_image_path(archive: SafeZip, json_path: str, file_name: str) -> str | None:
+    """The archive entry of a COCO `file_name`: beside the JSON file or in an image folder
+    there or one level up (COCO's `annotations/` + `val2017/`, Roboflow's `train/`), else
+    anywhere by a unique base name."""
+    name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
+    here = posixpath.dirname(json_path)
+    up = posixpath.dirname(here) if here else ""
+    for folder in (here, up):
+        for sub in ("", *IMAGE_DIRS):
+            candidate = posixpath.normpath(posixpath.join(folder, sub, name))
+            if candidate in archive:
+                return candidate
+    return archive.find(name, *IMAGE_DIRS)
+
+
+def _merge(into: ParsedImage, extra: ParsedImage, path: str, skipped: list[Skipped]) -> None:
+    """Adds `extra`'s shapes to the same image's; an object already there by id gains the
+    keypoints it lacked, and is otherwise kept as first listed."""
+    at = {ident: n for n, ident in enumerate(into.ids) if ident is not None}
+    for ident, shape in zip(extra.ids, extra.shapes, strict=True):
+        n = at.get(ident)
+        if n is None:
+            into.shapes.append(shape)
+            into.ids.append(ident)
+            continue
+        first = into.shapes[n]
+        if shape.keypoints and not first.keypoints:
+            into.shapes[n] = dataclasses.replace(first, keypoints=shape.keypoints)
+        elif dataclasses.replace(shape, keypoints=first.keypoints) != first:
+            skipped.append(Skipped(f"{path} annotation {ident}",
+                                   f"annotation {ident} of {into.name} is listed again with "
+                                   "other geometry; the first listing is kept"))  # fmt: skip
+    if into.source_id is None:
+        into.source_id = extra.source_id
+
+
+class OnExisting(enum.StrEnum):
+    """What an import does to the shapes of images the version already had."""
+
+    replace = "replace"  # the importer's own shapes on them are replaced: re-import is idempotent
+    add = "add"  # added beside what is there
+    skip = "skip"  # images that carry any shape are left as they are
 
 
 def import_into_version(
@@ -114,18 +213,13 @@ def import_into_version(
     fmt: Format,
     fp: BinaryIO,
     limits: ImportLimits,
+    on_existing: OnExisting = OnExisting.replace,
 ) -> ImportReport:
     version = get_version(session, principal, version_id)
     parsed, archive, files = _parse(fmt, fp, limits)
-    report = ImportReport(fmt.value)
+    report = ImportReport(fmt.value, on_existing=on_existing.value)
     for s in parsed.skipped:
         report.skip(s.item, s.reason)
-
-    known = {
-        n.lower() for n in session.scalars(select(Label.name).where(Label.version_id == version.id))
-    }
-    labels = ensure_labels(session, version.id, parsed.labels)
-    report.labels_created = [n for n in parsed.labels if n.lower() not in known]
     importer = _Importer(
         session=session,
         store=store,
@@ -133,9 +227,9 @@ def import_into_version(
         archive=archive,
         files=files,
         limits=limits,
-        label_ids={label.name.lower(): label.id for label in labels.values()},
         author=Author.of(principal),
         report=report,
+        on_existing=on_existing,
         # Into an empty version nothing can match; skipping the look-ups also spares PostgreSQL
         # from planning them against a table whose statistics predate this transaction.
         version_had_assets=session.scalar(
@@ -145,10 +239,14 @@ def import_into_version(
     )
     for start in range(0, len(parsed.images), CHUNK):
         importer.import_chunk(parsed.images[start : start + CHUNK])
+    if importer.seen:  # a file that matched no image creates no labels
+        importer.write_labels(parsed)
+        for start in range(0, len(parsed.images), CHUNK):
+            importer.add_shapes(parsed.images[start : start + CHUNK])
 
     if archive is not None and parsed.images_listed:
         for path in archive.paths:
-            if path.lower().endswith(IMAGE_EXTENSIONS) and path not in importer.used_paths:
+            if is_image(path) and path not in importer.used_paths:
                 report.skip(path, "image not listed in the annotation file")
     session.flush()
     return report
@@ -156,7 +254,9 @@ def import_into_version(
 
 @dataclass
 class _Importer:
-    """State of one import: which names are assets already, which archive entries were used."""
+    """State of one import: which names are assets already, which archive entries were used.
+
+    Images are added first and shapes after, once the labels are known to be needed."""
 
     session: Session
     store: BlobStore
@@ -164,25 +264,28 @@ class _Importer:
     archive: SafeZip | None
     files: dict[str, str]
     limits: ImportLimits
-    label_ids: dict[str, int]
     author: Author
     report: ImportReport
+    on_existing: OnExisting
     seen: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name → id, w, h
+    existing: set[int] = field(default_factory=set)  # ids of assets the version had before
     version_had_assets: bool = True
     used_paths: set[str] = field(default_factory=set)
+    label_ids: dict[str, int] = field(default_factory=dict)
+    _by_base: dict[str, list[str]] | None = None
 
     def import_chunk(self, chunk: list[ParsedImage]) -> None:
         names: list[str | None] = []
         for image in chunk:
             try:
-                names.append(clean_filename(image.name))
+                image.name = clean_filename(image.name)
+                names.append(image.name)
             except InvalidInput as exc:
                 self.report.skip(image.name, exc.message)
                 names.append(None)
         if self.version_had_assets:
             self._match_existing([n for n in names if n is not None and n not in self.seen])
         self._add_new_assets(chunk, names)
-        self._add_shapes(chunk, names)
 
     def _match_existing(self, names: list[str]) -> None:
         rows = self.session.execute(
@@ -191,8 +294,32 @@ class _Importer:
             )
         )
         for row in rows:
-            self.seen[row.filename] = (row.id, row.width, row.height)
-            self.report.images_matched += 1
+            self._matched(row.filename, row.filename, row.id, row.width, row.height)
+        for name in names:
+            if name in self.seen or (self.archive is not None and name in self.files):
+                continue
+            same = self._version_by_base().get(posixpath.basename(name), [])
+            if len(same) == 1:  # a COCO file_name without the folder the asset has
+                row = same[0]
+                self._matched(name, row.filename, row.id, row.width, row.height)
+
+    def _matched(self, name: str, filename: str, asset_id: int, width: int, height: int) -> None:
+        self.seen[name] = (asset_id, width, height)
+        self.existing.add(asset_id)
+        self.report.images_matched += 1
+        if name in self.files:
+            self.used_paths.add(self.files[name])
+
+    def _version_by_base(self) -> dict[str, list[Any]]:
+        if self._by_base is None:
+            self._by_base = {}
+            for row in self.session.execute(
+                select(Asset.filename, Asset.id, Asset.width, Asset.height).where(
+                    Asset.version_id == self.version_id
+                )
+            ):
+                self._by_base.setdefault(posixpath.basename(row.filename), []).append(row)
+        return self._by_base
 
     def _load(self, item: tuple[str, str]) -> tuple[ImageInfo, StoredBlob] | DarkroomError:
         """Reads, checks and stores one image.
@@ -210,7 +337,7 @@ class _Importer:
         return info, self.store.put_bytes(data)
 
     def _add_new_assets(self, chunk: list[ParsedImage], names: list[str | None]) -> None:
-        todo: list[tuple[str, str]] = []  # (asset name, archive path)
+        todo: list[tuple[str, str, Any]] = []  # (asset name, archive path, source id)
         taken: set[str] = set()
         for image, name in zip(chunk, names, strict=True):
             if name is None or name in self.seen or name in taken:
@@ -223,17 +350,20 @@ class _Importer:
                 continue
             taken.add(name)
             self.used_paths.add(path)
-            todo.append((name, path))
+            todo.append((name, path, image.source_id))
 
         rows: list[dict[str, Any]] = []
-        for (name, _), loaded in zip(todo, map(self._load, todo), strict=True):
+        for (name, _, source_id), loaded in zip(
+            todo, map(self._load, [t[:2] for t in todo]), strict=True
+        ):
             if isinstance(loaded, DarkroomError):
                 self.report.skip(name, loaded.message)
                 continue
             info, blob = loaded
+            meta = {"coco_id": source_id} if source_id is not None else {}
             rows.append({"version_id": self.version_id, "blob_sha256": blob.sha256,
                          "filename": name, "mime": info.mime, "width": info.width,
-                         "height": info.height, "metadata": {}, "_size": blob.size})  # fmt: skip
+                         "height": info.height, "metadata": meta, "_size": blob.size})  # fmt: skip
         if not rows:
             return
         register_blobs(self.session, [(r["blob_sha256"], r.pop("_size"), r["mime"]) for r in rows])
@@ -245,12 +375,29 @@ class _Importer:
             self.seen[row["filename"]] = (asset_id, row["width"], row["height"])
         self.report.images_added += len(rows)
 
-    def _add_shapes(self, chunk: list[ParsedImage], names: list[str | None]) -> None:
+    def write_labels(self, parsed: ParsedDataset) -> None:
+        """Creates the labels the file names, and keeps what it says of them (COCO category
+        ids, keypoint schemas) where the version's label does not say it already."""
+        known = {n.lower() for n in self.session.scalars(
+            select(Label.name).where(Label.version_id == self.version_id)
+        )}  # fmt: skip
+        labels = ensure_labels(self.session, self.version_id, parsed.labels)
+        self.report.labels_created = [n for n in parsed.labels if n.lower() not in known]
+        for name, label in labels.items():
+            info = parsed.label_info.get(name)
+            if info is not None:
+                if label.external_id is None:
+                    label.external_id = info.external_id
+                if label.keypoints is None:
+                    label.keypoints = info.keypoints
+        self.label_ids = {label.name.lower(): label.id for label in labels.values()}
+
+    def add_shapes(self, chunk: list[ParsedImage]) -> None:
         items: list[tuple[int, list[dict[str, Any]]]] = []
-        for image, name in zip(chunk, names, strict=True):
-            if name is None or name not in self.seen or not image.shapes:
+        for image in chunk:
+            if image.name not in self.seen or not image.shapes:
                 continue
-            asset_id, width, height = self.seen[name]
+            asset_id, width, height = self.seen[image.name]
             rows: list[dict[str, Any]] = []
             for i, shape in enumerate(image.shapes):
                 if image.normalized:
@@ -258,9 +405,27 @@ class _Importer:
                 try:
                     rows.extend(shape_rows([shape], self.label_ids, width, height))
                 except InvalidInput as exc:
-                    self.report.skip(f"{name} shape {i}", exc.message.removeprefix("shape 0: "))
+                    self.report.skip(
+                        f"{image.name} shape {i}", exc.message.removeprefix("shape 0: ")
+                    )
             items.append((asset_id, rows))
+        items = self._apply_on_existing(items, chunk)
         self.report.shapes_added += bulk_add_shapes(self.session, self.author, items)
+
+    def _apply_on_existing(
+        self, items: list[tuple[int, list[dict[str, Any]]]], chunk: list[ParsedImage]
+    ) -> list[tuple[int, list[dict[str, Any]]]]:
+        touched = [asset_id for asset_id, _ in items if asset_id in self.existing]
+        if not touched or self.on_existing == OnExisting.add:
+            return items
+        if self.on_existing == OnExisting.replace:
+            self.report.shapes_replaced += replace_shapes(self.session, self.author, touched)
+            return items
+        annotated = annotated_assets(self.session, touched)
+        names = {self.seen[image.name][0]: image.name for image in chunk if image.name in self.seen}
+        for asset_id in annotated:
+            self.report.skip(names[asset_id], "already annotated in the version (on_existing=skip)")
+        return [(asset_id, rows) for asset_id, rows in items if asset_id not in annotated]
 
 
 def _denormalize(shape: ShapeIn, width: int, height: int) -> ShapeIn:
@@ -270,7 +435,10 @@ def _denormalize(shape: ShapeIn, width: int, height: int) -> ShapeIn:
         bbox = [x * width, y * height, w * width, h * height]
     if shape.points is not None:
         points = [[p[0] * width, p[1] * height] for p in shape.points]
-    return ShapeIn(shape.kind, shape.label, bbox=bbox, points=points, score=shape.score)
+    keypoints = None
+    if shape.keypoints is not None:
+        keypoints = [[k[0] * width, k[1] * height, k[2]] for k in shape.keypoints]
+    return dataclasses.replace(shape, bbox=bbox, points=points, keypoints=keypoints)
 
 
 def _export_images(session: Session, version_id: int) -> Iterator[tuple[str, ExportImage]]:
@@ -281,28 +449,45 @@ def _export_images(session: Session, version_id: int) -> Iterator[tuple[str, Exp
     after = 0
     while True:
         assets = session.execute(
-            select(Asset.id, Asset.blob_sha256, Asset.filename, Asset.width, Asset.height)
+            select(Asset.id, Asset.blob_sha256, Asset.filename, Asset.width, Asset.height,
+                   Asset.meta)
             .where(Asset.version_id == version_id, Asset.id > after)
             .order_by(Asset.id)
             .limit(CHUNK)
-        ).all()
+        ).all()  # fmt: skip
         if not assets:
             return
         after = assets[-1].id
         shapes: dict[int, list[ShapeIn]] = {}
         for s in session.execute(
-            select(Annotation.asset_id, Shape.kind, Shape.label_id, Shape.x, Shape.y, Shape.w,
-                   Shape.h, Shape.points, Shape.score)
+            select(Annotation.asset_id, *(getattr(Shape, c) for c in SHAPE_DATA))
             .join(Shape, Shape.annotation_id == Annotation.id)
             .where(Annotation.asset_id.in_([a.id for a in assets]))
             .order_by(Annotation.id, Shape.id)
-        ):  # fmt: skip
-            bbox = [s.x, s.y, s.w, s.h] if s.kind == "rectangle" else None
-            shapes.setdefault(s.asset_id, []).append(
-                ShapeIn(s.kind, label_names[s.label_id], bbox=bbox, points=s.points, score=s.score)
-            )
+        ):
+            boxed = s.kind in ("rectangle", "mask")
+            shapes.setdefault(s.asset_id, []).append(ShapeIn(
+                s.kind, label_names[s.label_id], bbox=[s.x, s.y, s.w, s.h] if boxed else None,
+                points=s.points, score=s.score, rings=s.rings, mask=s.mask,
+                keypoints=s.keypoints, attributes=s.attributes,
+            ))  # fmt: skip
         for a in assets:
-            yield a.blob_sha256, ExportImage(a.filename, a.width, a.height, shapes.get(a.id, []))
+            coco_id = (a.meta or {}).get("coco_id")
+            yield a.blob_sha256, ExportImage(
+                a.filename, a.width, a.height, shapes.get(a.id, []),
+                coco_id if isinstance(coco_id, int) and not isinstance(coco_id, bool) else None,
+            )  # fmt: skip
+
+
+def _label_files(filenames: list[str], folder: str, suffix: str) -> dict[str, str]:
+    """A unique annotation entry per image: `folder/<name without extension><suffix>`, or with
+    the extension kept for images of one folder that share a stem (`a.jpg`, `a.png`)."""
+    stems = Counter(posixpath.splitext(n)[0] for n in filenames)
+    out = {}
+    for name in filenames:
+        stem = posixpath.splitext(name)[0]
+        out[name] = f"{folder}/{stem if stems[stem] == 1 else name}{suffix}"
+    return out
 
 
 def export_version(
@@ -313,19 +498,24 @@ def export_version(
     fmt: Format,
     out: BinaryIO,
 ) -> int:
-    """Writes the version as a zip in `fmt` to `out`; returns the number of images."""
+    """Writes the version as a zip in `fmt` to `out`; returns the number of images. Every
+    entry is unique, and the zip imports back into darkroom as the same version."""
     version = get_version(session, principal, version_id)
-    labels = list(
-        session.scalars(
-            select(Label.name)
-            .where(Label.version_id == version.id)
-            .order_by(Label.position, Label.id)
-        )
-    )
+    label_rows = session.execute(
+        select(Label.name, Label.external_id, Label.keypoints)
+        .where(Label.version_id == version.id)
+        .order_by(Label.position, Label.id)
+    ).all()
+    labels = [r.name for r in label_rows]
+    info = {r.name: LabelInfo(r.external_id, r.keypoints) for r in label_rows}
     class_ids = {name: i for i, name in enumerate(labels)}
     image_dir = "JPEGImages" if fmt == Format.voc else "images"
+    filenames = list(session.scalars(select(Asset.filename).where(Asset.version_id == version.id)))
+    entries = _label_files(filenames, "Annotations" if fmt == Format.voc else "labels",
+                           ".xml" if fmt == Format.voc else ".txt")  # fmt: skip
     count = 0
     records: list[ExportImage] = []
+    keypoint_counts: set[int] = set()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
         for sha, image in _export_images(session, version.id):
             count += 1
@@ -335,17 +525,24 @@ def export_version(
             ):
                 while chunk := src.read(1024 * 1024):
                     dst.write(chunk)
-            stem = posixpath.splitext(image.filename)[0]
             if fmt == Format.coco:
                 records.append(image)
             elif fmt == Format.yolo:
-                zf.writestr(f"labels/{stem}.txt", yolo.write_yolo_label(image, class_ids))
+                keypoint_counts.update(len(s.keypoints) for s in image.shapes if s.keypoints)
+                records.append(image)
             else:
-                zf.writestr(f"Annotations/{posixpath.basename(stem)}.xml", voc.write_voc(image))
+                zf.writestr(entries[image.filename], voc.write_voc(image))
         if fmt == Format.coco:
-            zf.writestr("annotations.json", coco.write_coco(labels, records))
+            zf.writestr("annotations.json", coco.write_coco(labels, records, info=info))
         elif fmt == Format.yolo:
-            data_yaml, classes = yolo.write_yolo_names(labels)
+            keypoints = max(keypoint_counts, default=0)
+            for image in records:
+                zf.writestr(entries[image.filename],
+                            yolo.write_yolo_label(image, class_ids, keypoints))  # fmt: skip
+            data_yaml, classes = yolo.write_yolo_names(labels, keypoints)
             zf.writestr("data.yaml", data_yaml)
             zf.writestr("classes.txt", classes)
+        else:
+            ids = [posixpath.splitext(e.removeprefix("Annotations/"))[0] for e in entries.values()]
+            zf.writestr("ImageSets/Main/default.txt", "".join(f"{i}\n" for i in sorted(ids)))
     return count

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import (
+    SHAPE_DATA,
     Annotation,
     Asset,
     AssetTag,
@@ -241,10 +242,11 @@ def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only:
         session,
         Label,
         [
-            {"version_id": target_id, "name": x.name, "color": x.color, "position": x.position}
+            {"version_id": target_id, "name": x.name, "color": x.color, "position": x.position,
+             "external_id": x.external_id, "keypoints": x.keypoints}
             for x in labels
         ],
-    )
+    )  # fmt: skip
     label_map = dict(zip((x.id for x in labels), new_label_ids, strict=True))
     if labels_only:
         return
@@ -313,25 +315,16 @@ def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only:
         if not ann_map:
             continue
         shapes = session.execute(
-            select(Shape.annotation_id, Shape.label_id, Shape.kind, Shape.x, Shape.y, Shape.w,
-                   Shape.h, Shape.points, Shape.score)
-            .where(Shape.annotation_id.in_(list(ann_map)))
-        ).all()  # fmt: skip
+            select(Shape.annotation_id, *(getattr(Shape, c) for c in SHAPE_DATA)).where(
+                Shape.annotation_id.in_(list(ann_map))
+            )
+        ).all()
         if shapes:
             session.execute(
                 insert(Shape),
                 [
-                    {
-                        "annotation_id": ann_map[s.annotation_id],
-                        "label_id": label_map[s.label_id],
-                        "kind": s.kind,
-                        "x": s.x,
-                        "y": s.y,
-                        "w": s.w,
-                        "h": s.h,
-                        "points": s.points,
-                        "score": s.score,
-                    }
+                    {**s._asdict(), "annotation_id": ann_map[s.annotation_id],
+                     "label_id": label_map[s.label_id]}
                     for s in shapes
                 ],
-            )
+            )  # fmt: skip

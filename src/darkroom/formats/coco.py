@@ -1,7 +1,10 @@
-"""COCO detection JSON: `images`, `categories`, `annotations` with `bbox` [x, y, w, h] in pixels.
+"""COCO JSON: `images`, `categories`, `annotations` with `bbox` [x, y, w, h] in pixels.
 
-Polygon `segmentation`s become polygons (one per ring); RLE masks fall back to their bbox.
-A `score` (COCO results files) is kept.
+What is kept: an object's polygon parts as one polygon (`rings`), RLE masks (crowd regions,
+`iscrowd` kept as an attribute) as masks, keypoints (and the category's keypoint names and
+skeleton), an annotation's `attributes` (CVAT writes them), category ids and image ids (written
+back on export, so results files still match), and `score`. Captions and panoptic files are
+refused by name: they hold no objects darkroom can keep.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from darkroom.domain.annotations import ShapeIn
+from darkroom.domain.masks import rle_counts
 from darkroom.errors import InvalidInput
-from darkroom.formats.records import ExportImage, ParsedDataset, ParsedImage, Skipped
+from darkroom.formats.records import ExportImage, LabelInfo, ParsedDataset, ParsedImage, Skipped
 
-__all__ = ["parse_coco", "write_coco"]
+__all__ = ["UNSUPPORTED_TASK", "parse_coco", "write_coco"]
+
+UNSUPPORTED_TASK = "unsupported_coco_task"
 
 
-def _fail(message: str, loc: list[Any] | None = None) -> InvalidInput:
-    return InvalidInput(f"COCO file: {message}", code="invalid_coco",
+def _fail(message: str, loc: list[Any] | None = None, code: str = "invalid_coco") -> InvalidInput:
+    return InvalidInput(f"COCO file: {message}", code=code,
                         details={"loc": loc} if loc else None)  # fmt: skip
 
 
@@ -36,6 +42,24 @@ def _numbers(values: Any) -> bool:
     )
 
 
+def _int_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _task_of(doc: Any) -> str | None:
+    """The name of a COCO task darkroom does not import, when `doc` is one."""
+    if isinstance(doc, list):
+        return "results (a list of detections without images or categories)"
+    annotations = doc.get("annotations") if isinstance(doc, dict) else None
+    if isinstance(annotations, list) and annotations and isinstance(annotations[0], dict):
+        first = annotations[0]
+        if "segments_info" in first:
+            return "panoptic segmentation"
+        if "caption" in first and "category_id" not in first:
+            return "captions"
+    return None
+
+
 def parse_coco(data: bytes) -> ParsedDataset:
     try:
         doc = json.loads(data)
@@ -43,6 +67,9 @@ def parse_coco(data: bytes) -> ParsedDataset:
         raise _fail(f"not valid JSON ({exc})") from exc
     except RecursionError as exc:
         raise _fail("JSON nested too deeply") from exc
+    if (task := _task_of(doc)) is not None:
+        raise _fail(f"COCO {task} is not supported; darkroom imports object detection, "
+                    "segmentation and keypoints files", code=UNSUPPORTED_TASK)  # fmt: skip
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise _fail("expected an object with an 'images' list")
     categories = doc.get("categories") or []
@@ -52,18 +79,27 @@ def parse_coco(data: bytes) -> ParsedDataset:
 
     skipped: list[Skipped] = []
     cat_names: dict[Any, str] = {}
+    info: dict[str, LabelInfo] = {}
     for i, cat in enumerate(categories):
         if not isinstance(cat, dict) or "id" not in cat or not str(cat.get("name", "")).strip():
             skipped.append(Skipped(f"category {cat!r}"[:120], "category without id or name"))
             continue
-        cat_names[_key(cat["id"], ["categories", i, "id"])] = str(cat["name"]).strip()
+        name = str(cat["name"]).strip()
+        cat_names[_key(cat["id"], ["categories", i, "id"])] = name
+        keypoints = None
+        if isinstance(cat.get("keypoints"), list) and cat["keypoints"]:
+            skeleton = cat.get("skeleton")
+            keypoints = {"names": [str(k) for k in cat["keypoints"]],
+                         "skeleton": skeleton if isinstance(skeleton, list) else []}  # fmt: skip
+        info[name] = LabelInfo(_int_id(cat["id"]), keypoints)
 
     images: dict[Any, ParsedImage] = {}
     for i, img in enumerate(doc["images"]):
         if not isinstance(img, dict) or "id" not in img or not img.get("file_name"):
             skipped.append(Skipped(f"image {img!r}"[:120], "image without id or file_name"))
             continue
-        images[_key(img["id"], ["images", i, "id"])] = ParsedImage(str(img["file_name"]))
+        key = _key(img["id"], ["images", i, "id"])
+        images[key] = ParsedImage(str(img["file_name"]), source_id=_int_id(key))
 
     for i, ann in enumerate(annotations):
         ident = f"annotation {ann.get('id', '?')}"[:120] if isinstance(ann, dict) else "annotation"
@@ -79,70 +115,142 @@ def parse_coco(data: bytes) -> ParsedDataset:
         if label is None:
             skipped.append(Skipped(ident, f"unknown category_id {ann.get('category_id')!r}"))
             continue
-        score = ann.get("score")
-        seg = ann.get("segmentation")
-        if isinstance(seg, list) and seg and all(isinstance(r, list) for r in seg):
-            for ring in seg:
-                if not _numbers(ring):
-                    skipped.append(Skipped(ident, "polygon with values that are not numbers"))
-                    continue
-                if len(ring) < 6 or len(ring) % 2:
-                    skipped.append(Skipped(ident, "polygon with fewer than 3 points"))
-                    continue
-                pts = [[ring[i], ring[i + 1]] for i in range(0, len(ring), 2)]
-                image.shapes.append(ShapeIn("polygon", label, points=pts, score=score))
-            continue
-        bbox = ann.get("bbox")
-        if not _numbers(bbox) or len(bbox) != 4:
-            skipped.append(Skipped(ident, "no bbox [x, y, w, h] of numbers"))
-            continue
-        image.shapes.append(ShapeIn("rectangle", label, bbox=bbox, score=score))
+        shape = _shape(ann, label, ident, skipped)
+        if shape is not None:
+            image.shapes.append(shape)
+            image.ids.append(ann.get("id"))
 
-    return ParsedDataset(list(dict.fromkeys(cat_names.values())), list(images.values()), skipped)
+    return ParsedDataset(list(dict.fromkeys(cat_names.values())), list(images.values()),
+                         skipped, label_info=info)  # fmt: skip
+
+
+def _shape(ann: dict[str, Any], label: str, ident: str, skipped: list[Skipped]) -> ShapeIn | None:
+    score = ann.get("score")
+    attributes = dict(ann["attributes"]) if isinstance(ann.get("attributes"), dict) else {}
+    if ann.get("iscrowd") in (1, True):
+        attributes["iscrowd"] = 1
+    keypoints = None
+    kps = ann.get("keypoints")
+    if _numbers(kps) and kps and len(kps) % 3 == 0:
+        keypoints = [[kps[i], kps[i + 1], kps[i + 2]] for i in range(0, len(kps), 3)]
+    elif kps:
+        skipped.append(Skipped(ident, "keypoints are not [x, y, v, …] numbers; box kept"))
+    common = {"score": score, "keypoints": keypoints, "attributes": attributes or None}
+    bbox = ann.get("bbox")
+    has_box = _numbers(bbox) and len(bbox) == 4
+    seg = ann.get("segmentation")
+    if isinstance(seg, list) and seg and all(isinstance(r, list) for r in seg):
+        rings = []
+        for ring in seg:
+            if not _numbers(ring):
+                skipped.append(Skipped(ident, "polygon part with values that are not numbers"))
+            elif len(ring) < 6 or len(ring) % 2:
+                skipped.append(Skipped(ident, "polygon part with fewer than 3 points"))
+            else:
+                rings.append([[ring[i], ring[i + 1]] for i in range(0, len(ring), 2)])
+        if rings:
+            return ShapeIn("polygon", label, points=rings[0], rings=rings, **common)
+    elif isinstance(seg, dict):
+        if not has_box:
+            skipped.append(Skipped(ident, "RLE mask without a bbox [x, y, w, h]"))
+            return None
+        mask = {"size": seg.get("size"), "counts": seg.get("counts")}
+        return ShapeIn("mask", label, bbox=bbox, mask=mask, **common)
+    if not has_box:
+        skipped.append(Skipped(ident, "no bbox [x, y, w, h] of numbers"))
+        return None
+    return ShapeIn("rectangle", label, bbox=bbox, **common)
+
+
+def _ids(wanted: list[int | None]) -> list[int]:
+    """`wanted` ids where each is an integer not taken before; the others numbered after the
+    largest."""
+    taken: set[int] = set()
+    kept = []
+    for w in wanted:
+        ok = w is not None and w not in taken
+        kept.append(w if ok else None)
+        if ok:
+            taken.add(w)  # type: ignore[arg-type]
+    following = max(taken, default=0) + 1
+    out = []
+    for k in kept:
+        if k is None:
+            k, following = following, following + 1
+        out.append(k)
+    return out
 
 
 def write_coco(
-    labels: list[str], images: Iterable[ExportImage], image_dir: str = "images"
+    labels: list[str],
+    images: Iterable[ExportImage],
+    image_dir: str = "images",
+    info: dict[str, LabelInfo] | None = None,
 ) -> bytes:
-    """COCO JSON for `images`; files are expected under `image_dir/` next to it."""
-    cat_ids = {name: i + 1 for i, name in enumerate(labels)}
+    """COCO JSON for `images`; files are expected under `image_dir/` next to it. Category ids
+    and image ids are the ones an import kept when they are unique, else new ones."""
+    info = info or {}
+    images = list(images)
+    cat_ids = dict(zip(labels, _ids([info.get(n, LabelInfo()).external_id for n in labels]),
+                       strict=True))  # fmt: skip
+    image_ids = _ids([img.source_id for img in images])
     out_images: list[dict[str, Any]] = []
     out_anns: list[dict[str, Any]] = []
-    for image_id, img in enumerate(images, start=1):
+    for image_id, img in zip(image_ids, images, strict=True):
         out_images.append(
             {"id": image_id, "file_name": img.filename, "width": img.width, "height": img.height}
         )
         for s in img.shapes:
-            ann: dict[str, Any] = {
-                "id": len(out_anns) + 1,
-                "image_id": image_id,
-                "category_id": cat_ids[s.label],
-                "iscrowd": 0,
-            }
-            if s.kind == "rectangle" and s.bbox is not None:
-                x, y, w, h = s.bbox
-                ann.update(bbox=[x, y, w, h], area=w * h, segmentation=[])
-            elif s.kind == "polygon" and s.points:
-                xs = [p[0] for p in s.points]
-                ys = [p[1] for p in s.points]
-                bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-                ann.update(
-                    bbox=bbox,
-                    area=_polygon_area(s.points),
-                    segmentation=[[c for p in s.points for c in p]],
-                )
-            else:
+            ann = _annotation(s)
+            if ann is None:
                 continue  # points and classifications have no COCO detection form
-            if s.score is not None:
-                ann["score"] = s.score
+            ann.update(id=len(out_anns) + 1, image_id=image_id, category_id=cat_ids[s.label])
             out_anns.append(ann)
+    categories = []
+    for name, cat_id in cat_ids.items():
+        category: dict[str, Any] = {"id": cat_id, "name": name, "supercategory": ""}
+        if (schema := info.get(name, LabelInfo()).keypoints) is not None:
+            category.update(keypoints=schema["names"], skeleton=schema.get("skeleton", []))
+        categories.append(category)
     doc = {
         "info": {"description": "exported by darkroom"},
         "images": out_images,
-        "categories": [{"id": i, "name": n, "supercategory": ""} for n, i in cat_ids.items()],
+        "categories": categories,
         "annotations": out_anns,
     }
     return json.dumps(doc).encode()
+
+
+def _annotation(s: ShapeIn) -> dict[str, Any] | None:
+    attributes = dict(s.attributes or {})
+    ann: dict[str, Any] = {"iscrowd": 1 if attributes.pop("iscrowd", 0) else 0}
+    if s.kind == "rectangle" and s.bbox is not None:
+        x, y, w, h = s.bbox
+        ann.update(bbox=[x, y, w, h], area=w * h, segmentation=[])
+    elif s.kind == "polygon" and s.points:
+        rings = s.rings or [s.points]
+        xs = [p[0] for ring in rings for p in ring]
+        ys = [p[1] for ring in rings for p in ring]
+        bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        ann.update(
+            bbox=bbox,
+            area=sum(_polygon_area(ring) for ring in rings),
+            segmentation=[[c for p in ring for c in p] for ring in rings],
+        )
+    elif s.kind == "mask" and s.mask is not None and s.bbox is not None:
+        counts = s.mask["counts"]
+        runs = counts if isinstance(counts, list) else rle_counts(counts)
+        ann.update(bbox=list(s.bbox), area=sum(runs[1::2]), segmentation=dict(s.mask))
+    else:
+        return None
+    if s.keypoints:
+        ann["keypoints"] = [c for k in s.keypoints for c in (k[0], k[1], int(k[2]))]
+        ann["num_keypoints"] = sum(1 for k in s.keypoints if k[2] > 0)
+    if attributes:
+        ann["attributes"] = attributes
+    if s.score is not None:
+        ann["score"] = s.score
+    return ann
 
 
 def _polygon_area(points: Any) -> float:

@@ -1,10 +1,19 @@
-"""Pascal VOC XML: one `Annotations/<stem>.xml` per image with `<object><name>` and a
-`<bndbox>` of xmin/ymin/xmax/ymax in pixels. VOC holds rectangles only. XML is parsed with
-defusedxml (no entity expansion, no external entities)."""
+"""Pascal VOC XML: one `Annotations/<id>.xml` per image, `<object>`s with a `<name>` and a
+`<bndbox>`. VOC holds rectangles only. XML is parsed with defusedxml (no entity expansion, no
+external entities).
+
+Coordinates follow the VOC devkit, as supervision and datumaro's `voc-one-based` mode read
+them: 1-based pixel indices, `xmax`/`ymax` inclusive. A box [x, y, w, h] in darkroom's
+0-based continuous pixels is written `xmin = x + 1`, `xmax = x + w`. `difficult`,
+`truncated`, `occluded` and `pose`, and CVAT's `<attributes>`, become shape attributes and are
+written back. Segmentation masks (`SegmentationClass/`, `SegmentationObject/`) are not
+imported, and the import says so.
+"""
 
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from defusedxml import ElementTree as SafeET
@@ -13,14 +22,17 @@ from defusedxml.common import DefusedXmlException
 from darkroom.domain.annotations import ShapeIn
 from darkroom.formats.archive import SafeZip
 from darkroom.formats.records import (
-    IMAGE_EXTENSIONS,
     ExportImage,
     ParsedDataset,
     ParsedImage,
     Skipped,
+    asset_name,
+    is_image,
 )
 
-__all__ = ["parse_voc", "write_voc"]
+__all__ = ["FLAGS", "parse_voc", "write_voc"]
+
+FLAGS = ("difficult", "truncated", "occluded")  # 0/1 in VOC; `pose` is a word
 
 
 def _text(node: Element | None, tag: str) -> str | None:
@@ -28,21 +40,51 @@ def _text(node: Element | None, tag: str) -> str | None:
     return child.text.strip() if child is not None and child.text else None
 
 
+def _mask_folder(path: str) -> str | None:
+    """The VOC segmentation folder `path` lies in (`…/SegmentationClass`), if any."""
+    parts = path.split("/")[:-1]
+    for i, part in enumerate(parts):
+        if part.lower().startswith("segmentation"):
+            return "/".join(parts[: i + 1])
+    return None
+
+
+def _xml_id(path: str) -> str:
+    """`VOC2012/Annotations/sub/x.xml` → `VOC2012/sub/x`: the image's name without extension
+    (or with it, when darkroom wrote `Annotations/x.png.xml` for a stem shared by two)."""
+    parts = posixpath.splitext(path)[0].split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "annotations":
+            return "/".join(parts[:i] + parts[i + 1 :])
+    return "/".join(parts)
+
+
 def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
     """Parses every XML file; returns the dataset and asset name → archive path of images."""
     skipped: list[Skipped] = []
     labels: dict[str, None] = {}
     by_name: dict[str, ParsedImage] = {}
+    by_stem: dict[str, list[str]] = {}
+    by_base: dict[str, list[str]] = {}
     files: dict[str, str] = {}
+    masks: dict[str, int] = {}
     for path in archive.paths:
-        if not path.lower().endswith(IMAGE_EXTENSIONS):
+        if not is_image(path):
             continue
-        name = posixpath.basename(path)
+        if (folder := _mask_folder(path)) is not None:
+            masks[folder] = masks.get(folder, 0) + 1
+            continue
+        name = asset_name(path)
         if name in files:
-            skipped.append(Skipped(path, f"another image is also named {name}"))
+            skipped.append(Skipped(path, f"another image has the same name {name} ({files[name]})"))
             continue
         files[name] = path
         by_name[name] = ParsedImage(name)
+        by_stem.setdefault(posixpath.splitext(name)[0], []).append(name)
+        by_base.setdefault(posixpath.basename(name), []).append(name)
+    for folder, count in masks.items():
+        skipped.append(Skipped(f"{folder}/", f"{count} segmentation masks not imported "
+                                             "(darkroom imports VOC boxes)"))  # fmt: skip
     for path in archive.paths:
         if not path.lower().endswith(".xml"):
             continue
@@ -51,42 +93,83 @@ def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
         except (SafeET.ParseError, DefusedXmlException) as exc:
             skipped.append(Skipped(path, f"unreadable XML ({exc})"))
             continue
-        filename = _text(root, "filename")
-        if not filename:
-            skipped.append(Skipped(path, "no <filename>"))
-            continue
-        image = by_name.get(posixpath.basename(filename))
-        if image is None:
-            skipped.append(Skipped(path, f"image {filename} is not in the archive"))
+        image = _image_of(path, root, by_name, by_stem, by_base)
+        if isinstance(image, str):
+            skipped.append(Skipped(path, image))
             continue
         for i, obj in enumerate(root.iter("object")):
-            label = _text(obj, "name")
-            box = obj.find("bndbox")
-            try:
-                x0, y0, x1, y1 = (
-                    float(_text(box, k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax")
-                )
-            except ValueError:
-                x0 = float("nan")
-            if not label or x0 != x0:
+            shape = _object(obj)
+            if shape is None:
                 skipped.append(Skipped(f"{path} object {i}", "no <name> or incomplete <bndbox>"))
                 continue
-            labels[label] = None
-            score_text = _text(obj, "score")
-            try:
-                score = float(score_text) if score_text else None
-            except ValueError:
-                score = None
-            image.shapes.append(
-                ShapeIn("rectangle", label, bbox=[x0, y0, x1 - x0, y1 - y0], score=score)
-            )
+            labels[shape.label] = None
+            image.shapes.append(shape)
     return ParsedDataset(list(labels), list(by_name.values()), skipped, images_listed=False), files
+
+
+def _image_of(
+    path: str,
+    root: Element,
+    by_name: dict[str, ParsedImage],
+    by_stem: dict[str, list[str]],
+    by_base: dict[str, list[str]],
+) -> ParsedImage | str:
+    """The image an XML file describes: by its own path (the devkit's id), else by its
+    `<filename>`; or why none."""
+    xml_id = _xml_id(path)
+    if xml_id in by_name:
+        return by_name[xml_id]
+    if len(same := by_stem.get(xml_id, [])) == 1:
+        return by_name[same[0]]
+    filename = _text(root, "filename")
+    if not filename:
+        return "no <filename>, and no image named as the XML file"
+    folder = posixpath.dirname(xml_id)
+    for candidate in (posixpath.join(folder, filename), filename):
+        if candidate in by_name:
+            return by_name[candidate]
+    same = by_base.get(posixpath.basename(filename), [])
+    if len(same) == 1:
+        return by_name[same[0]]
+    if same:
+        return f"image {filename} is ambiguous: {', '.join(same[:3])}"
+    return f"image {filename} is not in the archive"
+
+
+def _object(obj: Element) -> ShapeIn | None:
+    label = _text(obj, "name")
+    box = obj.find("bndbox")
+    try:
+        x0, y0, x1, y1 = (float(_text(box, k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax"))
+    except ValueError:
+        return None
+    if not label or any(v != v for v in (x0, y0, x1, y1)):
+        return None
+    attributes: dict[str, Any] = {}
+    for flag in FLAGS:
+        value = _text(obj, flag)
+        if value is not None:
+            attributes[flag] = 1 if value.lower() in ("1", "true", "yes") else 0
+    if (pose := _text(obj, "pose")) is not None:
+        attributes["pose"] = pose
+    for attribute in obj.iterfind("attributes/attribute"):
+        name, value = _text(attribute, "name"), _text(attribute, "value")
+        if name:
+            attributes[name] = value
+    score_text = _text(obj, "score")
+    try:
+        score = float(score_text) if score_text else None
+    except ValueError:
+        score = None
+    return ShapeIn("rectangle", label, bbox=[x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1],
+                   score=score, attributes=attributes or None)  # fmt: skip
 
 
 def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
     root = Element("annotation")
-    SubElement(root, "folder").text = image_dir
-    SubElement(root, "filename").text = posixpath.basename(image.filename)
+    folder, filename = posixpath.split(posixpath.join(image_dir, image.filename))
+    SubElement(root, "folder").text = folder
+    SubElement(root, "filename").text = filename
     size = SubElement(root, "size")
     SubElement(size, "width").text = str(image.width)
     SubElement(size, "height").text = str(image.height)
@@ -95,12 +178,21 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
         if s.kind != "rectangle" or s.bbox is None:
             continue
         x, y, w, h = s.bbox
+        attributes = dict(s.attributes or {})
         obj = SubElement(root, "object")
         SubElement(obj, "name").text = s.label
-        SubElement(obj, "difficult").text = "0"
+        SubElement(obj, "pose").text = str(attributes.pop("pose", "Unspecified"))
+        for flag in FLAGS:
+            SubElement(obj, flag).text = "1" if attributes.pop(flag, 0) else "0"
         box = SubElement(obj, "bndbox")
-        for key, value in (("xmin", x), ("ymin", y), ("xmax", x + w), ("ymax", y + h)):
+        for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
             SubElement(box, key).text = format(value, ".10g")
         if s.score is not None:
             SubElement(obj, "score").text = format(s.score, ".10g")
+        if attributes:
+            extra = SubElement(obj, "attributes")
+            for name, value in attributes.items():
+                attribute = SubElement(extra, "attribute")
+                SubElement(attribute, "name").text = name
+                SubElement(attribute, "value").text = "" if value is None else str(value)
     return tostring(root, encoding="utf-8", xml_declaration=True)

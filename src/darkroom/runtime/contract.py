@@ -73,6 +73,10 @@ class Label(BaseModel):
     name: str
     color: str
     position: int
+    external_id: int | None = Field(None, description="its id in an imported file (COCO)")
+    keypoints: dict[str, Any] | None = Field(
+        None, description="keypoint schema: {names: [...], skeleton: [[1, 2], ...]}"
+    )
 
 
 class LabelCount(BaseModel):
@@ -107,11 +111,25 @@ class Shape(BaseModel):
 
     model_config = ConfigDict(allow_inf_nan=False)
 
-    kind: str = Field(description="rectangle | polygon | classification | point")
+    kind: str = Field(description="rectangle | polygon | classification | point | mask")
     label: str = Field(description="label name in the asset's version")
-    bbox: list[float] | None = Field(None, description="[x, y, w, h] in pixels, for rectangles")
+    bbox: list[float] | None = Field(
+        None, description="[x, y, w, h] in pixels, for rectangles and masks"
+    )
     points: list[list[float]] | None = Field(None, description="[[x, y], …] for polygons, points")
     score: float | None = None
+    rings: list[list[list[float]]] | None = Field(
+        None, description="a polygon's parts when it has several (the first is `points`)"
+    )
+    mask: dict[str, Any] | None = Field(
+        None, description="a mask's COCO RLE: {size: [height, width], counts}"
+    )
+    keypoints: list[list[float]] | None = Field(
+        None, description="[[x, y, v], …], v: 0 not labelled, 1 hidden, 2 visible"
+    )
+    attributes: dict[str, Any] | None = Field(
+        None, description="flags and values: VOC difficult/truncated/occluded/pose, iscrowd…"
+    )
 
 
 class ShapeOut(BaseModel):
@@ -124,6 +142,10 @@ class ShapeOut(BaseModel):
     bbox: list[float] | None
     points: list[list[float]] | None
     score: float | None
+    rings: list[list[list[float]]] | None = None
+    mask: dict[str, Any] | None = None
+    keypoints: list[list[float]] | None = None
+    attributes: dict[str, Any] | None = None
 
 
 class StoredAnnotation(BaseModel):

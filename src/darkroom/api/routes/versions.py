@@ -33,7 +33,7 @@ from darkroom.api.schemas import (
     VersionUpdate,
 )
 from darkroom.domain import assets, idempotency, labels, transfer, versions
-from darkroom.domain.transfer import Format, ImportLimits
+from darkroom.domain.transfer import Format, ImportLimits, OnExisting
 from darkroom.errors import InvalidInput
 
 router = APIRouter(prefix="/versions", tags=["versions"])
@@ -184,12 +184,19 @@ def import_annotations(
     principal: PrincipalDep,
     store: StoreDep,
     settings: SettingsDep,
+    on_existing: Annotated[
+        OnExisting,
+        Query(
+            description="images the version already has: replace your shapes on them "
+            "(a re-import changes nothing), add beside them, or skip annotated ones"
+        ),
+    ] = OnExisting.replace,
 ) -> object:
     limits = ImportLimits(
         settings.max_image_pixels, settings.max_archive_bytes, settings.max_archive_ratio
     )
     return transfer.import_into_version(
-        session, store, principal, version_id, format, file.file, limits
+        session, store, principal, version_id, format, file.file, limits, on_existing
     )
 
 
