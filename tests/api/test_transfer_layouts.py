@@ -11,9 +11,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from darkroom.web.auth import COOKIE
+from tests.conftest import ADMIN_TOKEN
 from tests.helpers import image_bytes, zip_bytes
 
 W, H = 64, 48
@@ -173,9 +176,7 @@ def test_coco_json_alone_unsupported_tasks_are_named(api, version):
     captions = {"images": [], "annotations": [{"id": 1, "image_id": 1, "caption": "x"}]}
     segments = {"image_id": 1, "file_name": "1.png", "segments_info": []}
     panoptic = {"images": [], "categories": [], "annotations": [segments]}
-    for doc, task in ((captions, "captions"), (panoptic, "panoptic segmentation"),
-                      ([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.9}],
-                       "results")):  # fmt: skip
+    for doc, task in ((captions, "captions"), (panoptic, "panoptic segmentation")):
         r = api.post(
             f"/api/v1/versions/{version['id']}/import",
             params={"format": "coco"},
@@ -344,3 +345,46 @@ def test_reimport_is_idempotent_and_on_existing_chooses(api, upload):
     added = _import(api, v, "coco", data, on_existing="add")
     assert added["shapes_added"] == 3
     assert all(len(x) == 2 for x in _shapes(api, v).values())
+
+
+def test_coco_results_file_imports_as_predictions_with_scores(api, app, tmp_path):
+    dataset = _dataset(api)
+    v = _new_version(api, dataset, "gt")
+    _import(api, v, "coco", zip_bytes(_coco_split_files()))
+    results = [
+        {"image_id": 397133, "category_id": 18, "bbox": [5, 6, 10, 8], "score": 0.9},
+        {"image_id": 397133, "category_id": 1, "segmentation": _rle((2, 2, 4, 4)), "score": 0.5},
+        {"image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.4},
+        {"image_id": 397133, "category_id": 77, "bbox": [1, 1, 2, 2], "score": 0.3},
+    ]
+    data = json.dumps(results).encode()
+    report = _import(api, v, "coco", data, "results.json")
+    assert (report["images_matched"], report["shapes_added"], report["skipped_count"]) == (1, 2, 2)
+    assert [s["reason"] for s in report["skipped"]] == [
+        "no image of the version has the COCO image id 1 (import its ground truth first)",
+        "no label of the version has the COCO category id 77",
+    ]
+    asset = api.get(f"/api/v1/versions/{v}/assets").json()["items"][0]
+    anns = api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]
+    (predicted,) = [a for a in anns if a["author_kind"] == "prediction"]
+    assert sorted((s["label"], s["kind"], s["score"]) for s in predicted["shapes"]) == [
+        ("dog", "rectangle", 0.9), ("person", "mask", 0.5)
+    ]  # fmt: skip
+    mask = next(s for s in predicted["shapes"] if s["kind"] == "mask")
+    assert mask["bbox"] == [2, 2, 4, 4]  # computed from the RLE, as pycocotools' toBbox
+    again = _import(api, v, "coco", data, "results.json")
+    assert (again["shapes_added"], again["shapes_replaced"]) == (2, 2)
+    with TestClient(app, cookies={COOKIE: ADMIN_TOKEN}) as web:  # masks and rings drawn too
+        page = web.get(f"/assets/{asset['id']}")
+    assert page.status_code == 200
+    assert "imported predictions" in page.text
+    assert "(mask)" in page.text
+
+    # the export keeps COCO's image and category ids: the results file still evaluates on it
+    with zipfile.ZipFile(io.BytesIO(_export(api, v, "coco"))) as zf:
+        doc = json.loads(zf.read("annotations.json"))
+    doc["annotations"] = [a for a in doc["annotations"] if "score" not in a]
+    (tmp_path / "gt.json").write_text(json.dumps(doc))
+    gt = COCO(str(tmp_path / "gt.json"))
+    dt = gt.loadRes([r for r in results if r["image_id"] == 397133 and r["category_id"] == 18])
+    assert dt.loadAnns(dt.getAnnIds())[0]["image_id"] in gt.getImgIds()

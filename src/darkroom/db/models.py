@@ -103,6 +103,7 @@ class ShapeKind(enum.StrEnum):
 class AuthorKind(enum.StrEnum):
     user = "user"
     run = "run"
+    prediction = "prediction"  # a user's imported model output (a COCO results file)
 
 
 class Base(DeclarativeBase):

@@ -397,16 +397,19 @@ def replace_shapes(session: Session, author: Author, asset_ids: Sequence[int]) -
     return session.execute(delete(Shape).where(Shape.annotation_id.in_(mine))).rowcount or 0
 
 
-def annotated_assets(session: Session, asset_ids: Sequence[int]) -> set[int]:
-    """Those of `asset_ids` that carry at least one shape, by any author."""
-    return set(
-        session.scalars(
-            select(Annotation.asset_id)
-            .join(Shape, Shape.annotation_id == Annotation.id)
-            .where(Annotation.asset_id.in_(list(asset_ids)))
-            .distinct()
-        )
+def annotated_assets(
+    session: Session, asset_ids: Sequence[int], author: Author | None = None
+) -> set[int]:
+    """Those of `asset_ids` that carry at least one shape, by `author` or by anyone."""
+    stmt = (
+        select(Annotation.asset_id)
+        .join(Shape, Shape.annotation_id == Annotation.id)
+        .where(Annotation.asset_id.in_(list(asset_ids)))
+        .distinct()
     )
+    if author is not None:
+        stmt = stmt.where(Annotation.author_kind == author.kind, Annotation.author_id == author.id)
+    return set(session.scalars(stmt))
 
 
 def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> int:

@@ -3,7 +3,7 @@ validation checks against the image's pixel count and exports sum up for the are
 
 from __future__ import annotations
 
-__all__ = ["rle_counts"]
+__all__ = ["rle_box", "rle_counts"]
 
 
 def rle_counts(counts: str) -> list[int]:
@@ -31,3 +31,24 @@ def rle_counts(counts: str) -> list[int]:
             raise ValueError("compressed RLE has a negative run")
         runs.append(x)
     return runs
+
+
+def rle_box(runs: list[int], height: int) -> list[float] | None:
+    """The [x, y, w, h] box of a mask's run lengths (column-major, as COCO's), like
+    pycocotools' `toBbox`; None for an empty mask."""
+    x0 = y0 = 1 << 62
+    x1 = y1 = -1
+    pos = 0
+    for i, n in enumerate(runs):
+        if i % 2 and n:
+            start, end = pos, pos + n - 1
+            c0, c1 = start // height, end // height
+            x0, x1 = min(x0, c0), max(x1, c1)
+            if c0 != c1:  # the run wraps into the next column: every row is covered
+                y0, y1 = 0, height - 1
+            else:
+                y0, y1 = min(y0, start % height), max(y1, end % height)
+        pos += n
+    if x1 < 0:
+        return None
+    return [float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1)]

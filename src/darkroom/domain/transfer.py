@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import SHAPE_DATA, Annotation, Asset, Label, Shape
+from darkroom.db.models import SHAPE_DATA, Annotation, Asset, AuthorKind, Label, Shape
 from darkroom.domain.accounts import Principal
 from darkroom.domain.annotations import (
     Author,
@@ -152,7 +152,7 @@ def _parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, SafeZip, dict[
                 image.name = asset_name(found)
                 files[image.name] = found
             if image.name in by_name:
-                _merge(by_name[image.name], image, path, merged.skipped)
+                _merge(by_name[image.name], image)
             else:
                 by_name[image.name] = image
                 merged.images.append(image)
@@ -162,39 +162,56 @@ def _parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, SafeZip, dict[
 
 
 def _coco_image_path(archive: SafeZip, json_path: str, file_name: str) -> str | None:
-    """The archive entry of a COCO `file_name`: beside the JSON file or in an image folder
-    there or one level up (COCO's `annotations/` + `val2017/`, Roboflow's `train/`), else
-    anywhere by a unique base name."""
+    """The archive entry of a COCO `file_name`: beside the JSON file, or in an image folder
+    there or one level up, also in the folder of the file's split (`instances_val2017.json`:
+    COCO's `val2017/`, mmdetection's `val/`, `images/val/`; Roboflow's `train/` holds its
+    JSON), else anywhere by a unique base name."""
     name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
     here = posixpath.dirname(json_path)
     up = posixpath.dirname(here) if here else ""
+    stem = posixpath.splitext(posixpath.basename(json_path))[0]
+    split = stem.rsplit("_", 1)[-1] if "_" in stem else None
     for folder in (here, up):
         for sub in ("", *IMAGE_DIRS):
-            candidate = posixpath.normpath(posixpath.join(folder, sub, name))
-            if candidate in archive:
-                return candidate
+            for part in ("", split) if split else ("",):
+                candidate = posixpath.normpath(posixpath.join(folder, sub, part, name))
+                if candidate in archive:
+                    return candidate
     return archive.find(name, *IMAGE_DIRS)
 
 
-def _merge(into: ParsedImage, extra: ParsedImage, path: str, skipped: list[Skipped]) -> None:
-    """Adds `extra`'s shapes to the same image's; an object already there by id gains the
-    keypoints it lacked, and is otherwise kept as first listed."""
-    at = {ident: n for n, ident in enumerate(into.ids) if ident is not None}
+def _merge(into: ParsedImage, extra: ParsedImage) -> None:
+    """Adds `extra`'s shapes to the same image's. An object both list (the same annotation id,
+    label and outline: instances, stuff and person_keypoints files repeat them) is kept once,
+    with the keypoints and attributes of both; any other shape is added."""
     for ident, shape in zip(extra.ids, extra.shapes, strict=True):
-        n = at.get(ident)
+        n = _same_object(into, ident, shape)
         if n is None:
             into.shapes.append(shape)
             into.ids.append(ident)
             continue
         first = into.shapes[n]
-        if shape.keypoints and not first.keypoints:
-            into.shapes[n] = dataclasses.replace(first, keypoints=shape.keypoints)
-        elif dataclasses.replace(shape, keypoints=first.keypoints) != first:
-            skipped.append(Skipped(f"{path} annotation {ident}",
-                                   f"annotation {ident} of {into.name} is listed again with "
-                                   "other geometry; the first listing is kept"))  # fmt: skip
+        into.shapes[n] = dataclasses.replace(
+            first,
+            keypoints=first.keypoints or shape.keypoints,
+            attributes={**(shape.attributes or {}), **(first.attributes or {})} or None,
+        )
     if into.source_id is None:
         into.source_id = extra.source_id
+
+
+def _same_object(image: ParsedImage, ident: Any, shape: ShapeIn) -> int | None:
+    if ident is None:
+        return None
+    outline = _outline(shape)
+    for n, (i, s) in enumerate(zip(image.ids, image.shapes, strict=True)):
+        if i == ident and _outline(s) == outline:
+            return n
+    return None
+
+
+def _outline(shape: ShapeIn) -> tuple[Any, ...]:
+    return (shape.kind, shape.label, shape.bbox, shape.points, shape.rings, shape.mask)
 
 
 class OnExisting(enum.StrEnum):
@@ -216,6 +233,11 @@ def import_into_version(
     on_existing: OnExisting = OnExisting.replace,
 ) -> ImportReport:
     version = get_version(session, principal, version_id)
+    if fmt == Format.coco and not is_zip(fp):
+        doc = coco.load(fp.read())
+        fp.seek(0)
+        if isinstance(doc, list):
+            return _import_results(session, principal, version.id, doc, on_existing)
     parsed, archive, files = _parse(fmt, fp, limits)
     report = ImportReport(fmt.value, on_existing=on_existing.value)
     for s in parsed.skipped:
@@ -248,6 +270,70 @@ def import_into_version(
         for path in archive.paths:
             if is_image(path) and path not in importer.used_paths:
                 report.skip(path, "image not listed in the annotation file")
+    session.flush()
+    return report
+
+
+def _import_results(
+    session: Session,
+    principal: Principal,
+    version_id: int,
+    doc: list[Any],
+    on_existing: OnExisting,
+) -> ImportReport:
+    """A COCO results file: detections with scores, matched to the version's assets by the
+    COCO image id an import kept (`metadata.coco_id`) and to labels by their COCO category id.
+    Written as the user's predictions, apart from their annotations (never ground truth); with
+    `replace`, importing the same file again changes nothing."""
+    found, skipped = coco.parse_results(doc)
+    report = ImportReport("coco", on_existing=on_existing.value)
+    for s in skipped:
+        report.skip(s.item, s.reason)
+    assets = {}
+    for row in session.execute(
+        select(Asset.id, Asset.meta, Asset.width, Asset.height).where(
+            Asset.version_id == version_id
+        )
+    ):
+        coco_id = (row.meta or {}).get("coco_id")
+        if coco_id is not None:
+            assets[coco_id] = row
+    labels = {
+        row.external_id: row
+        for row in session.execute(
+            select(Label.id, Label.name, Label.external_id).where(
+                Label.version_id == version_id, Label.external_id.is_not(None)
+            )
+        )
+    }
+    label_ids = {row.name.lower(): row.id for row in labels.values()}
+    rows_by_asset: dict[int, list[dict[str, Any]]] = {}
+    for n, (image_id, category_id, shape) in enumerate(found):
+        asset, label = assets.get(image_id), labels.get(category_id)
+        if asset is None:
+            why = f"no image of the version has the COCO image id {image_id!r}"
+            report.skip(f"detection {n}", why + " (import its ground truth first)")
+            continue
+        if label is None:
+            why = f"no label of the version has the COCO category id {category_id!r}"
+            report.skip(f"detection {n}", why)
+            continue
+        shape = dataclasses.replace(shape, label=label.name)
+        try:
+            rows = shape_rows([shape], label_ids, asset.width, asset.height)
+        except InvalidInput as exc:
+            report.skip(f"detection {n}", exc.message.removeprefix("shape 0: "))
+            continue
+        rows_by_asset.setdefault(asset.id, []).extend(rows)
+    author = Author(AuthorKind.prediction, principal.user_id)
+    report.images_matched = len(rows_by_asset)
+    if on_existing == OnExisting.replace:
+        report.shapes_replaced = replace_shapes(session, author, list(rows_by_asset))
+    elif on_existing == OnExisting.skip:
+        for asset_id in annotated_assets(session, list(rows_by_asset), author):
+            report.skip(f"asset {asset_id}", "already has predictions (on_existing=skip)")
+            del rows_by_asset[asset_id]
+    report.shapes_added = bulk_add_shapes(session, author, list(rows_by_asset.items()))
     session.flush()
     return report
 
@@ -534,6 +620,9 @@ def export_version(
                 zf.writestr(entries[image.filename], voc.write_voc(image))
         if fmt == Format.coco:
             zf.writestr("annotations.json", coco.write_coco(labels, records, info=info))
+            if any(s.kind == "classification" for image in records for s in image.shapes):
+                image_labels = coco.write_coco(labels, records, info=info, image_labels=True)
+                zf.writestr("labels.json", image_labels)
         elif fmt == Format.yolo:
             keypoints = max(keypoint_counts, default=0)
             for image in records:

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from darkroom.domain.annotations import ShapeIn
-from darkroom.domain.masks import rle_counts
+from darkroom.domain.masks import rle_box, rle_counts
 from darkroom.errors import InvalidInput
 from darkroom.formats.records import ExportImage, LabelInfo, ParsedDataset, ParsedImage, Skipped
 
-__all__ = ["UNSUPPORTED_TASK", "parse_coco", "write_coco"]
+__all__ = ["UNSUPPORTED_TASK", "load", "parse_coco", "parse_results", "write_coco"]
 
 UNSUPPORTED_TASK = "unsupported_coco_task"
 
@@ -48,25 +48,52 @@ def _int_id(value: Any) -> int | None:
 
 def _task_of(doc: Any) -> str | None:
     """The name of a COCO task darkroom does not import, when `doc` is one."""
-    if isinstance(doc, list):
-        return "results (a list of detections without images or categories)"
     annotations = doc.get("annotations") if isinstance(doc, dict) else None
     if isinstance(annotations, list) and annotations and isinstance(annotations[0], dict):
         first = annotations[0]
         if "segments_info" in first:
             return "panoptic segmentation"
-        if "caption" in first and "category_id" not in first:
+        if "caption" in first and "bbox" not in first and "segmentation" not in first:
             return "captions"
     return None
 
 
-def parse_coco(data: bytes) -> ParsedDataset:
+def load(data: bytes) -> Any:
     try:
-        doc = json.loads(data)
+        return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(f"not valid JSON ({exc})") from exc
     except RecursionError as exc:
         raise _fail("JSON nested too deeply") from exc
+
+
+def parse_results(doc: list[Any]) -> tuple[list[tuple[Any, Any, ShapeIn]], list[Skipped]]:
+    """A COCO results file (what `loadRes` reads: a list of detections with `image_id`,
+    `category_id`, `score` and a `bbox` or a `segmentation`) as (image id, category id,
+    shape); the shapes' labels are filled in by whoever knows the category ids."""
+    found: list[tuple[Any, Any, ShapeIn]] = []
+    skipped: list[Skipped] = []
+    for i, det in enumerate(doc):
+        ident = f"detection {i}"
+        if not isinstance(det, dict):
+            skipped.append(Skipped(ident, "not an object"))
+            continue
+        image_id = _key(det.get("image_id"), [i, "image_id"])
+        category_id = _key(det.get("category_id"), [i, "category_id"])
+        shape = _shape(det, "", ident, skipped)
+        if shape is not None:
+            found.append((image_id, category_id, shape))
+    return found, skipped
+
+
+def parse_coco(data: bytes) -> ParsedDataset:
+    doc = load(data)
+    if isinstance(doc, list):
+        raise _fail(
+            "a results file (a list of detections) is imported on its own, as a JSON file, "
+            "into a version that has its ground truth",
+            code=UNSUPPORTED_TASK,
+        )
     if (task := _task_of(doc)) is not None:
         raise _fail(f"COCO {task} is not supported; darkroom imports object detection, "
                     "segmentation and keypoints files", code=UNSUPPORTED_TASK)  # fmt: skip
@@ -151,15 +178,31 @@ def _shape(ann: dict[str, Any], label: str, ident: str, skipped: list[Skipped]) 
         if rings:
             return ShapeIn("polygon", label, points=rings[0], rings=rings, **common)
     elif isinstance(seg, dict):
-        if not has_box:
-            skipped.append(Skipped(ident, "RLE mask without a bbox [x, y, w, h]"))
-            return None
         mask = {"size": seg.get("size"), "counts": seg.get("counts")}
-        return ShapeIn("mask", label, bbox=bbox, mask=mask, **common)
+        box = bbox if has_box else _mask_box(mask)
+        if box is None:
+            skipped.append(Skipped(ident, "RLE mask that is empty or unreadable, without a bbox"))
+            return None
+        return ShapeIn("mask", label, bbox=box, mask=mask, **common)
+    if "bbox" not in ann and "segmentation" not in ann:  # an image-level label
+        return ShapeIn("classification", label, **common)
     if not has_box:
         skipped.append(Skipped(ident, "no bbox [x, y, w, h] of numbers"))
         return None
     return ShapeIn("rectangle", label, bbox=bbox, **common)
+
+
+def _mask_box(mask: dict[str, Any]) -> list[float] | None:
+    """The box of an RLE given without one (results files), as pycocotools' `toBbox`."""
+    size, counts = mask["size"], mask["counts"]
+    if not (isinstance(size, list) and len(size) == 2 and isinstance(size[0], int)
+            and size[0] > 0):  # fmt: skip
+        return None
+    try:
+        runs = counts if isinstance(counts, list) else rle_counts(str(counts))
+        return rle_box([int(n) for n in runs], size[0])
+    except (TypeError, ValueError):
+        return None
 
 
 def _ids(wanted: list[int | None]) -> list[int]:
@@ -186,9 +229,14 @@ def write_coco(
     images: Iterable[ExportImage],
     image_dir: str = "images",
     info: dict[str, LabelInfo] | None = None,
+    *,
+    image_labels: bool = False,
 ) -> bytes:
     """COCO JSON for `images`; files are expected under `image_dir/` next to it. Category ids
-    and image ids are the ones an import kept when they are unique, else new ones."""
+    and image ids are the ones an import kept when they are unique, else new ones.
+
+    Objects by default; with `image_labels`, the classifications alone, as annotations without
+    a bbox (datumaro's `labels` task), which detection readers must not see."""
     info = info or {}
     images = list(images)
     cat_ids = dict(zip(labels, _ids([info.get(n, LabelInfo()).external_id for n in labels]),
@@ -201,9 +249,11 @@ def write_coco(
             {"id": image_id, "file_name": img.filename, "width": img.width, "height": img.height}
         )
         for s in img.shapes:
+            if (s.kind == "classification") != image_labels:
+                continue
             ann = _annotation(s)
             if ann is None:
-                continue  # points and classifications have no COCO detection form
+                continue  # points have no COCO form
             ann.update(id=len(out_anns) + 1, image_id=image_id, category_id=cat_ids[s.label])
             out_anns.append(ann)
     categories = []
@@ -241,6 +291,8 @@ def _annotation(s: ShapeIn) -> dict[str, Any] | None:
         counts = s.mask["counts"]
         runs = counts if isinstance(counts, list) else rle_counts(counts)
         ann.update(bbox=list(s.bbox), area=sum(runs[1::2]), segmentation=dict(s.mask))
+    elif s.kind == "classification":
+        ann.update(segmentation=[])  # COCO's image-level labels: no bbox
     else:
         return None
     if s.keypoints:

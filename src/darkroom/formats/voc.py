@@ -4,14 +4,20 @@ external entities).
 
 Coordinates follow the VOC devkit, as supervision and datumaro's `voc-one-based` mode read
 them: 1-based pixel indices, `xmax`/`ymax` inclusive. A box [x, y, w, h] in darkroom's
-0-based continuous pixels is written `xmin = x + 1`, `xmax = x + w`. `difficult`,
-`truncated`, `occluded` and `pose`, and CVAT's `<attributes>`, become shape attributes and are
-written back. Segmentation masks (`SegmentationClass/`, `SegmentationObject/`) are not
-imported, and the import says so.
+0-based continuous pixels is written `xmin = x + 1`, `xmax = x + w`. An archive with a 0
+`xmin` or `ymin` cannot be 1-based: Roboflow, CVAT and datumaro write 0-based edges, and such
+an archive is read as `x = xmin`, `w = xmax - xmin`.
+
+`difficult`, `truncated`, `occluded`, `pose`, the action flags of the person layout and
+CVAT's `<attributes>` become shape attributes and are written back; a `<part>` (head, hand,
+foot) becomes a rectangle of its own with the attribute `part_of` (written back as an object).
+Segmentation masks (`SegmentationClass/`, `SegmentationObject/`) are not imported, and the
+import says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -33,6 +39,8 @@ from darkroom.formats.records import (
 __all__ = ["FLAGS", "parse_voc", "write_voc"]
 
 FLAGS = ("difficult", "truncated", "occluded")  # 0/1 in VOC; `pose` is a word
+ACTIONS = ("jumping", "phoning", "playinginstrument", "reading", "ridingbike", "ridinghorse",
+           "running", "takingphoto", "usingcomputer", "walking", "other")  # fmt: skip
 
 
 def _text(node: Element | None, tag: str) -> str | None:
@@ -102,9 +110,29 @@ def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
             if shape is None:
                 skipped.append(Skipped(f"{path} object {i}", "no <name> or incomplete <bndbox>"))
                 continue
-            labels[shape.label] = None
-            image.shapes.append(shape)
+            parts = []
+            for j, node in enumerate(obj.iterfind("part")):  # the person layout: head, hand…
+                part = _object(node, part_of=shape.label)
+                if part is None:
+                    where = f"{path} object {i} part {j}"
+                    skipped.append(Skipped(where, "no <name> or incomplete <bndbox>"))
+                    continue
+                parts.append(part)
+            for each in (shape, *parts):
+                labels[each.label] = None
+                image.shapes.append(each)
+    zero_based = any(s.bbox[0] == 0 or s.bbox[1] == 0 for i in by_name.values() for s in i.shapes)
+    for image in by_name.values():
+        image.shapes = [_pixels(s, zero_based) for s in image.shapes]
     return ParsedDataset(list(labels), list(by_name.values()), skipped, images_listed=False), files
+
+
+def _pixels(shape: ShapeIn, zero_based: bool) -> ShapeIn:
+    """The raw [xmin, ymin, xmax, ymax] of `_object` as a box in 0-based continuous pixels."""
+    x0, y0, x1, y1 = shape.bbox  # type: ignore[misc]
+    if zero_based:
+        return dataclasses.replace(shape, bbox=[x0, y0, x1 - x0, y1 - y0])
+    return dataclasses.replace(shape, bbox=[x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1])
 
 
 def _image_of(
@@ -136,7 +164,9 @@ def _image_of(
     return f"image {filename} is not in the archive"
 
 
-def _object(obj: Element) -> ShapeIn | None:
+def _object(obj: Element, part_of: str | None = None) -> ShapeIn | None:
+    """The object (or a `<part>` of one) as a rectangle whose `bbox` holds the file's raw
+    [xmin, ymin, xmax, ymax] until `_pixels` knows the archive's convention."""
     label = _text(obj, "name")
     box = obj.find("bndbox")
     try:
@@ -152,17 +182,21 @@ def _object(obj: Element) -> ShapeIn | None:
             attributes[flag] = 1 if value.lower() in ("1", "true", "yes") else 0
     if (pose := _text(obj, "pose")) is not None:
         attributes["pose"] = pose
+    for action in obj.iterfind("actions/*"):
+        attributes[action.tag] = 1 if (action.text or "").strip() in ("1", "true") else 0
     for attribute in obj.iterfind("attributes/attribute"):
         name, value = _text(attribute, "name"), _text(attribute, "value")
         if name:
             attributes[name] = value
+    if part_of is not None:
+        attributes["part_of"] = part_of
     score_text = _text(obj, "score")
     try:
         score = float(score_text) if score_text else None
     except ValueError:
         score = None
-    return ShapeIn("rectangle", label, bbox=[x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1],
-                   score=score, attributes=attributes or None)  # fmt: skip
+    return ShapeIn("rectangle", label, bbox=[x0, y0, x1, y1], score=score,
+                   attributes=attributes or None)  # fmt: skip
 
 
 def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
@@ -189,6 +223,10 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
             SubElement(box, key).text = format(value, ".10g")
         if s.score is not None:
             SubElement(obj, "score").text = format(s.score, ".10g")
+        if actions := [a for a in ACTIONS if a in attributes]:
+            node = SubElement(obj, "actions")
+            for action in actions:
+                SubElement(node, action).text = "1" if attributes.pop(action) else "0"
         if attributes:
             extra = SubElement(obj, "attributes")
             for name, value in attributes.items():

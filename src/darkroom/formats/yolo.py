@@ -212,22 +212,32 @@ def write_yolo_names(labels: list[str], keypoints: int = 0) -> tuple[bytes, byte
 
 
 def write_yolo_label(image: ExportImage, class_ids: dict[str, int], keypoints: int = 0) -> bytes:
-    """Boxes and polygons; in a pose dataset (`keypoints` > 0) boxes carry that many keypoints
-    (missing ones written as 0 0 0) and polygons are left out (a pose row is a box)."""
+    """Boxes and polygons (a polygon of several parts as one row per part). In a pose dataset
+    (`keypoints` > 0) every box or polygon is a box row with that many keypoints (missing ones
+    written as 0 0 0): a pose row has no outline."""
     lines: list[str] = []
     w, h = float(image.width), float(image.height)
     for s in image.shapes:
         cls = class_ids[s.label]
-        if s.kind == "rectangle" and s.bbox is not None:
-            x, y, bw, bh = s.bbox
-            row = f"{cls} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}"
-            if keypoints:
-                kps = list(s.keypoints or [])[:keypoints]
-                kps += [[0.0, 0.0, 0]] * (keypoints - len(kps))
-                row += "".join(f" {k[0] / w:.6f} {k[1] / h:.6f} {int(k[2])}" for k in kps)
-            lines.append(row)
-        elif s.kind == "polygon" and s.points and not keypoints:
-            for ring in s.rings or [s.points]:
-                coords = " ".join(f"{p[0] / w:.6f} {p[1] / h:.6f}" for p in ring)
-                lines.append(f"{cls} {coords}")
+        rings = (s.rings or [s.points]) if s.kind == "polygon" and s.points else []
+        if keypoints and (rings or s.kind == "rectangle"):
+            x, y, bw, bh = s.bbox if s.bbox is not None else _extent(rings)
+            kps = list(s.keypoints or [])[:keypoints]
+            kps += [[0.0, 0.0, 0]] * (keypoints - len(kps))
+            points = "".join(f" {k[0] / w:.6f} {k[1] / h:.6f} {int(k[2])}" for k in kps)
+            lines.append(_box_row(cls, x, y, bw, bh, w, h) + points)
+        elif s.kind == "rectangle" and s.bbox is not None:
+            lines.append(_box_row(cls, *s.bbox, w, h))
+        for ring in rings if not keypoints else []:
+            lines.append(f"{cls} " + " ".join(f"{p[0] / w:.6f} {p[1] / h:.6f}" for p in ring))
     return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def _box_row(cls: int, x: float, y: float, bw: float, bh: float, w: float, h: float) -> str:
+    return f"{cls} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}"
+
+
+def _extent(rings: list[Any]) -> tuple[float, float, float, float]:
+    xs = [p[0] for ring in rings for p in ring]
+    ys = [p[1] for ring in rings for p in ring]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
