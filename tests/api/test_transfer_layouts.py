@@ -292,7 +292,8 @@ def test_voc_devkit_masks_are_not_images_and_flags_are_kept(api):
                      else "labels/VOC2012/2007_000001.txt")  # fmt: skip
             text = zf.read(entry).decode()
             assert (text.count("<object>") if fmt == "voc" else len(text.splitlines())) == 1
-            if fmt == "voc":
+            if fmt == "voc":  # labels beyond VOC's twenty, for datumaro and CVAT
+                assert zf.read("labelmap.txt").decode().splitlines()[1].startswith("person:")
                 assert "<xmin>3</xmin>" in text
                 assert "<xmax>20</xmax>" in text
                 assert "<difficult>1</difficult>" in text

@@ -588,7 +588,7 @@ def export_version(
     entry is unique, and the zip imports back into darkroom as the same version."""
     version = get_version(session, principal, version_id)
     label_rows = session.execute(
-        select(Label.name, Label.external_id, Label.keypoints)
+        select(Label.name, Label.color, Label.external_id, Label.keypoints)
         .where(Label.version_id == version.id)
         .order_by(Label.position, Label.id)
     ).all()
@@ -634,4 +634,5 @@ def export_version(
         else:
             ids = [posixpath.splitext(e.removeprefix("Annotations/"))[0] for e in entries.values()]
             zf.writestr("ImageSets/Main/default.txt", "".join(f"{i}\n" for i in sorted(ids)))
+            zf.writestr("labelmap.txt", voc.write_labelmap([(r.name, r.color) for r in label_rows]))
     return count

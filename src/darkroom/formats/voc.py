@@ -36,7 +36,7 @@ from darkroom.formats.records import (
     is_image,
 )
 
-__all__ = ["FLAGS", "parse_voc", "write_voc"]
+__all__ = ["FLAGS", "parse_voc", "write_labelmap", "write_voc"]
 
 FLAGS = ("difficult", "truncated", "occluded")  # 0/1 in VOC; `pose` is a word
 ACTIONS = ("jumping", "phoning", "playinginstrument", "reading", "ridingbike", "ridinghorse",
@@ -234,3 +234,13 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
                 SubElement(attribute, "name").text = name
                 SubElement(attribute, "value").text = "" if value is None else str(value)
     return tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def write_labelmap(labels: list[tuple[str, str]]) -> bytes:
+    """`labelmap.txt` for (name, '#rrggbb') labels: how datumaro and CVAT learn a VOC export's
+    labels beyond VOC's twenty classes."""
+    lines = ["# label:color_rgb:parts:actions"]
+    for name, color in labels:
+        rgb = ",".join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))
+        lines.append(f"{name}:{rgb}::")
+    return ("\n".join(lines) + "\n").encode()
