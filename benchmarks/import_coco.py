@@ -1,8 +1,11 @@
-"""Import of 100,000 64x64 assets with COCO annotations through the API (goal: < 60 s).
+"""Import, then export, of 100,000 64x64 assets with COCO annotations through the API (goal:
+each < 60 s).
 
-Baseline in the same run: the bare work any importer must do on the same archive (read every
-entry with zipfile and decode it with Pillow). The ratio says what darkroom adds on top:
-hashing, blob writes, validation, rows.
+Baselines in the same run: for the import, the bare work any importer must do on the same
+archive (read every entry with zipfile and decode it with Pillow): the ratio says what darkroom
+adds on top (hashing, blob writes, validation, rows). For the export, writing the same images
+and a COCO JSON of the same annotations into a zip with zipfile and json: the ratio says what
+darkroom adds (queries, shapes, the HTTP response).
 """
 
 from __future__ import annotations
@@ -60,6 +63,19 @@ def baseline(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def export_baseline(path: Path, out: Path) -> float:
+    """Seconds to write the archive's images and a JSON of its annotations into a new zip."""
+    with zipfile.ZipFile(path) as src:
+        entries = [(i.filename, src.read(i)) for i in src.infolist()]
+    start = time.perf_counter()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in entries:
+            if name.endswith(".json"):
+                data = json.dumps(json.loads(data)).encode()
+            zf.writestr(name, data)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--assets", type=int, default=100_000)
@@ -85,6 +101,24 @@ def main() -> None:
             report = r.json()
             assert report["images_added"] == args.assets, report
             assert report["shapes_added"] == n_shapes, report
+
+            exported = tmp / "export.zip"
+            start = time.perf_counter()
+            with (
+                exported.open("wb") as out,
+                api.stream(
+                    "GET", f"/api/v1/versions/{v['id']}/export", params={"format": "coco"}
+                ) as r,
+            ):
+                r.raise_for_status()
+                for chunk in r.iter_bytes():
+                    out.write(chunk)
+            export_s = time.perf_counter() - start
+            with zipfile.ZipFile(exported) as zf:
+                doc = json.loads(zf.read("annotations.json"))
+                assert len(zf.namelist()) == args.assets + 1
+            assert (len(doc["images"]), len(doc["annotations"])) == (args.assets, n_shapes)
+        export_base_s = export_baseline(archive, tmp / "bare-export.zip")
         result = {
             "assets": args.assets,
             "shapes": n_shapes,
@@ -94,13 +128,17 @@ def main() -> None:
             "baseline_read_decode_s": round(base_s, 2),
             "ratio_vs_baseline": round(took / base_s, 2),
             "assets_per_s": round(args.assets / took),
+            "export_s": round(export_s, 2),
+            "baseline_export_s": round(export_base_s, 2),
+            "export_ratio_vs_baseline": round(export_s / export_base_s, 2),
             "goal_s": 60,
         }
     path = write_result(f"import_coco_{args.backend}", result)
     print(
         f"import_coco[{args.backend}]: {args.assets} assets + {n_shapes} shapes in {took:.1f} s "
         f"({result['assets_per_s']}/s; bare read+decode {base_s:.1f} s, x{result['ratio_vs_baseline']}; "
-        f"goal < 60 s) -> {path}"
+        f"goal < 60 s); export {export_s:.1f} s (bare zip+json {export_base_s:.1f} s, "
+        f"x{result['export_ratio_vs_baseline']}; goal < 60 s) -> {path}"
     )
 
 

@@ -119,6 +119,8 @@ class BlobStore:
         return bool(self.fs.exists(self.key(sha256)))
 
     def open(self, sha256: str) -> BinaryIO:
+        if self.is_local:  # fsspec's local open costs ~40 µs more per file (exports open 100k)
+            return open(self.key(sha256), "rb")
         return self.fs.open(self.key(sha256), "rb")
 
     def read(self, sha256: str) -> bytes:

@@ -69,6 +69,8 @@ NAMING = {
 }
 
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+# Optional JSON values: None is SQL NULL, not the text 'null' each row would store and decode.
+OptionalJSON = JSON(none_as_null=True)
 
 
 def utcnow() -> datetime:
@@ -207,7 +209,7 @@ class Label(Base):
     # The label's id in the file it came from (a COCO category id), written back on export.
     external_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # COCO's keypoint schema of the category: {"names": [...], "skeleton": [[1, 2], ...]}.
-    keypoints: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    keypoints: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON, default=None)
 
 
 class Asset(Base):
@@ -277,12 +279,12 @@ class Shape(Base):
     y: Mapped[float | None] = mapped_column(Float, default=None)
     w: Mapped[float | None] = mapped_column(Float, default=None)
     h: Mapped[float | None] = mapped_column(Float, default=None)
-    points: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
+    points: Mapped[list[list[float]] | None] = mapped_column(OptionalJSON, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
-    rings: Mapped[list[list[list[float]]] | None] = mapped_column(JSON, default=None)
-    mask: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    keypoints: Mapped[list[list[float]] | None] = mapped_column(JSON, default=None)
-    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    rings: Mapped[list[list[list[float]]] | None] = mapped_column(OptionalJSON, default=None)
+    mask: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON, default=None)
+    keypoints: Mapped[list[list[float]] | None] = mapped_column(OptionalJSON, default=None)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(OptionalJSON, default=None)
 
 
 # What a shape is, apart from where it is stored: copied, exported and listed together.

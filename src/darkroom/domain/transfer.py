@@ -98,13 +98,12 @@ class ImportReport:
 
 def _parse(
     fmt: Format, fp: BinaryIO, limits: ImportLimits
-) -> tuple[ParsedDataset, SafeZip | None, dict[str, str]]:
+) -> tuple[ParsedDataset, SafeZip, dict[str, str]]:
+    """A zip archive in `fmt`, with asset name → archive path of its images."""
     if not is_zip(fp):
-        if fmt != Format.coco:
-            raise UnsupportedMediaType(
-                f"a {fmt.value.upper()} import is a zip archive of images and label files"
-            )
-        return coco.parse_coco(fp.read()), None, {}
+        raise UnsupportedMediaType(
+            f"a {fmt.value.upper()} import is a zip archive of images and label files"
+        )
     archive = SafeZip(
         fp, max_total_bytes=limits.max_archive_bytes, max_ratio=limits.max_archive_ratio
     )
@@ -233,12 +232,14 @@ def import_into_version(
     on_existing: OnExisting = OnExisting.replace,
 ) -> ImportReport:
     version = get_version(session, principal, version_id)
+    archive: SafeZip | None = None
     if fmt == Format.coco and not is_zip(fp):
         doc = coco.load(fp.read())
-        fp.seek(0)
         if isinstance(doc, list):
             return _import_results(session, principal, version.id, doc, on_existing)
-    parsed, archive, files = _parse(fmt, fp, limits)
+        parsed, files = coco.parse_document(doc), {}
+    else:
+        parsed, archive, files = _parse(fmt, fp, limits)
     report = ImportReport(fmt.value, on_existing=on_existing.value)
     for s in parsed.skipped:
         report.skip(s.item, s.reason)

@@ -18,7 +18,14 @@ from darkroom.domain.masks import rle_box, rle_counts
 from darkroom.errors import InvalidInput
 from darkroom.formats.records import ExportImage, LabelInfo, ParsedDataset, ParsedImage, Skipped
 
-__all__ = ["UNSUPPORTED_TASK", "load", "parse_coco", "parse_results", "write_coco"]
+__all__ = [
+    "UNSUPPORTED_TASK",
+    "load",
+    "parse_coco",
+    "parse_document",
+    "parse_results",
+    "write_coco",
+]
 
 UNSUPPORTED_TASK = "unsupported_coco_task"
 
@@ -87,7 +94,11 @@ def parse_results(doc: list[Any]) -> tuple[list[tuple[Any, Any, ShapeIn]], list[
 
 
 def parse_coco(data: bytes) -> ParsedDataset:
-    doc = load(data)
+    return parse_document(load(data))
+
+
+def parse_document(doc: Any) -> ParsedDataset:
+    """A COCO file already read by `load`."""
     if isinstance(doc, list):
         raise _fail(
             "a results file (a list of detections) is imported on its own, as a JSON file, "
