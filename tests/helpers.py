@@ -73,3 +73,12 @@ def rendered_page(
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue(), (80, 140, 770, y)
+
+
+def version_shapes(api, version_id: int) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
+    """{asset filename: every author's shapes as the API answers them} of a version."""
+    out: dict[str, list[dict]] = {}
+    for asset in api.get(f"/api/v1/versions/{version_id}/assets?limit=500").json()["items"]:
+        annotations = api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]
+        out[asset["filename"]] = [s for ann in annotations for s in ann["shapes"]]
+    return out

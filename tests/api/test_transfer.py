@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.helpers import image_bytes, zip_bytes
+from tests.helpers import image_bytes, version_shapes, zip_bytes
 
 SHAPES = {
     "a.jpg": [
@@ -37,13 +37,12 @@ def _import(api, version_id, fmt, data, name="in.zip"):
 def _shapes(api, version_id):
     """{filename: sorted [(kind, label, rounded geometry, score)]} for comparison."""
     out = {}
-    for asset in api.get(f"/api/v1/versions/{version_id}/assets").json()["items"]:
+    for filename, shapes in version_shapes(api, version_id).items():
         rows = []
-        for ann in api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]:
-            for s in ann["shapes"]:
-                geo = s["bbox"] or [c for p in s["points"] for c in p]
-                rows.append((s["kind"], s["label"], tuple(round(v, 2) for v in geo), s["score"]))
-        out[asset["filename"]] = sorted(rows)
+        for s in shapes:
+            geo = s["bbox"] or [c for p in s["points"] for c in p]
+            rows.append((s["kind"], s["label"], tuple(round(v, 2) for v in geo), s["score"]))
+        out[filename] = sorted(rows)
     return out
 
 

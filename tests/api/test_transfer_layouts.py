@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 
 from darkroom.web.auth import COOKIE
 from tests.conftest import ADMIN_TOKEN
-from tests.helpers import image_bytes, zip_bytes
+from tests.helpers import image_bytes, version_shapes, zip_bytes
 
 W, H = 64, 48
 
@@ -54,14 +54,11 @@ def _export(api, version_id, fmt):
 
 def _shapes(api, version_id):
     """{asset name: [shape dicts without ids]}, sorted for comparison."""
-    out = {}
-    for asset in api.get(f"/api/v1/versions/{version_id}/assets?limit=500").json()["items"]:
-        rows = []
-        for ann in api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]:
-            for s in ann["shapes"]:
-                rows.append({k: v for k, v in s.items() if k not in ("id", "label_id")})
-        out[asset["filename"]] = sorted(rows, key=json.dumps)
-    return out
+    return {
+        name: sorted(({k: v for k, v in s.items() if k not in ("id", "label_id")} for s in shapes),
+                     key=json.dumps)
+        for name, shapes in version_shapes(api, version_id).items()
+    }  # fmt: skip
 
 
 def _labels(api, version_id):

@@ -15,6 +15,8 @@ import pytest
 import supervision as sv
 from pycocotools.coco import COCO
 
+from tests.helpers import version_shapes
+
 PEERS = Path(__file__).parent.parent / "data" / "peers" / "datumaro"
 
 
@@ -41,14 +43,10 @@ def _import(api, fmt, folder):
 
 def _objects(api, version_id):
     """{asset name: sorted [(label, (x, y, w, h) rounded, kind, keypoints)]}."""
-    out = {}
-    for asset in api.get(f"/api/v1/versions/{version_id}/assets?limit=500").json()["items"]:
-        rows = []
-        for ann in api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]:
-            for s in ann["shapes"]:
-                rows.append((s["label"], _box(s), s["kind"], s["keypoints"]))
-        out[asset["filename"]] = sorted(rows, key=repr)
-    return out
+    return {
+        name: sorted(((s["label"], _box(s), s["kind"], s["keypoints"]) for s in shapes), key=repr)
+        for name, shapes in version_shapes(api, version_id).items()
+    }
 
 
 def _box(shape):
@@ -187,12 +185,7 @@ def test_voc_devkit_with_masks_parts_and_actions(api):
     assert sorted(s["item"] for s in report["skipped"]) == ["SegmentationClass/",
                                                             "SegmentationObject/"]  # fmt: skip
     assert report["images_added"] == 2
-    shapes = {
-        s["label"]: s
-        for asset in api.get(f"/api/v1/versions/{v}/assets").json()["items"]
-        for ann in api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]
-        for s in ann["shapes"]
-    }
+    shapes = {s["label"]: s for x in version_shapes(api, v).values() for s in x}
     assert shapes["cat"]["attributes"] == {"truncated": 1, "difficult": 0, "pose": "Unspecified"}
     assert shapes["head"]["attributes"] == {"part_of": "person"}
     assert shapes["person"]["attributes"]["ridinghorse"] == 1

@@ -1,10 +1,12 @@
 """Import and export of whole versions in COCO, YOLO and Pascal VOC.
 
-An import adds the archive's images as assets (or matches images already in the version by
-name, which is how a COCO JSON without images attaches to uploaded assets), creates the labels
-it names, and adds the shapes as the importing user's annotations. Bad items are skipped and
-reported with a reason; the import as a whole fails only on an unreadable or unsafe archive.
-It runs in the caller's transaction: all or nothing.
+An import adds the archive's images as assets named by their path in the archive (splits stay
+apart), or matches images already in the version by name (how a COCO JSON without images
+attaches to uploaded assets); `on_existing` says what happens to the shapes those already
+carry. It creates the labels it names (none when nothing matched) and adds the shapes as the
+importing user's annotations. Bad items are skipped and reported with a reason; the import as a
+whole fails only on an unreadable or unsafe archive. It runs in the caller's transaction: all
+or nothing. A COCO results file is imported as the user's predictions.
 """
 
 from __future__ import annotations
@@ -117,9 +119,9 @@ def _parse(
 
 
 def _parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, SafeZip, dict[str, str]]:
-    """Every COCO file of the archive, merged: an image several files list (instances and
-    person_keypoints) is one image, and an object both list (same annotation id) one shape
-    with the keypoints of the one and the outline of the other."""
+    """Every COCO file of the archive, merged: an image several files list (instances, stuff,
+    person_keypoints, labels) is one image, and an object several list (see `_merge`) one
+    shape. Captions and panoptic files are reported as skipped."""
     json_paths = [p for p in archive.paths if p.lower().endswith(".json")]
     if not json_paths:
         raise InvalidInput("COCO archive has no .json annotation file", code="invalid_coco")
