@@ -63,7 +63,11 @@ def test_import_and_export_commands(cli, tmp_path):
         assert "annotations.json" in zf.namelist()
     human = cli("import", "coco", str(v["id"]), str(out))
     assert human.code == 0
-    assert "images added 0, matched 1, shapes 2" in human.out
+    assert "images added 0, matched 1, shapes 2 (replaced 2)" in human.out  # a re-import
+    assert cli("version", "stats", str(v["id"]), "--json").json()["shapes"] == 2
+    added = cli("import", "coco", str(v["id"]), str(out), "--on-existing", "add", "--json")
+    assert added.json()["on_existing"] == "add"
+    assert cli("version", "stats", str(v["id"]), "--json").json()["shapes"] == 4
 
 
 def test_errors_are_plain_words_and_exit_non_zero(cli):
