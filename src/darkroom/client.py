@@ -312,6 +312,12 @@ class Client:
     def list_annotations(self, asset_id: int) -> list[JSON]:
         return self._json("GET", f"/assets/{asset_id}/annotations")["items"]
 
+    def list_version_annotations(self, version_id: int, asset_ids: Sequence[int]) -> list[JSON]:
+        """Every author's annotations of these assets of the version (at most 1000 ids)."""
+        ids = ",".join(str(i) for i in asset_ids)
+        return self._json("GET", f"/versions/{version_id}/annotations",
+                          params={"asset_ids": ids})["items"]  # fmt: skip
+
     def add_annotations(self, asset_id: int, shapes: list[JSON]) -> JSON:
         return self._json("POST", f"/assets/{asset_id}/annotations", json={"shapes": shapes})
 

@@ -90,3 +90,18 @@ def test_replace_leaves_other_authors_alone(api, other_org_api, app, version, up
     by_author = {(x["author_kind"], x["author_id"]): len(x["shapes"]) for x in items}
     assert by_author[("run", 42)] == 1
     assert sum(by_author.values()) == 1
+
+
+def test_annotations_of_many_assets_in_one_request(api, other_org_api, version, upload):
+    a, b, c = (upload(version["id"], f"{n}.jpg")["id"] for n in "abc")
+    box = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}
+    for asset_id in (a, c):
+        api.post(f"/api/v1/assets/{asset_id}/annotations", json={"shapes": [box]})
+    url = f"/api/v1/versions/{version['id']}/annotations"
+    items = api.get(url, params={"asset_ids": f"{c},{a},{b},999999"}).json()["items"]
+    assert [(x["asset_id"], len(x["shapes"])) for x in items] == [(a, 1), (c, 1)]
+    assert items[0]["shapes"][0]["label"] == "cat"
+    assert api.get(url, params={"asset_ids": "1,x"}).status_code == 422
+    too_many = ",".join(str(i) for i in range(1001))
+    assert api.get(url, params={"asset_ids": too_many}).status_code == 422
+    assert other_org_api.get(url, params={"asset_ids": str(a)}).status_code == 404

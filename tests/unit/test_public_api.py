@@ -30,7 +30,7 @@ def test_the_context_offers_the_sdk_and_not_the_client():
         if not n.startswith("_") and callable(getattr(ProcessingContext, n))
     )
     assert methods == [
-        "add_annotations", "annotations", "clear_previous_runs_annotations",
+        "add_annotations", "annotations", "annotations_of", "clear_previous_runs_annotations",
         "create_output_version", "data_path_summary", "flush", "from_env", "iter_asset_pages",
         "iter_assets", "labels",
         "model_path", "progress", "queue_annotations", "record_failure", "stats", "upload_images",

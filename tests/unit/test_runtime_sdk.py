@@ -150,3 +150,13 @@ def test_the_fake_server_filters_pages_as_the_api_does():
     assert names(label="Cat") == ["1.png"]
     assert names(human_annotated=False) == ["0.png", "2.png", "3.png"]
     assert names(annotated=True) == ["1.png"]
+
+
+def test_annotations_of_many_assets():
+    images = {"a.png": _image(1), "b.png": _image(2)}
+    box = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 4, 4]}
+    ctx = fake_context(images=images, labels=["cat"], annotations={"a.png": [box]})
+    ids = {a.filename: a.id for page in ctx.iter_asset_pages() for a in page}
+    found = ctx.annotations_of(ids.values())
+    assert [s.bbox for a in found[ids["a.png"]] for s in a.shapes] == [[1, 1, 4, 4]]
+    assert found[ids["b.png"]] == []

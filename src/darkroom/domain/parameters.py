@@ -9,6 +9,7 @@ input (a Python regex like `^(a+)+$` doubles its time per character).
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 from collections.abc import Iterator
 from typing import Any
@@ -166,6 +167,24 @@ def _defaults(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_LISTED_CHOICES = 12
+
+
+def _shorten(error: ValidationError) -> None:
+    """ "'Fliph' is not one of [98 names]" becomes "'Fliph' is not one of the 98 allowed
+    values; did you mean 'HorizontalFlip'?"."""
+    choices = error.validator_value if error.validator == "enum" else None
+    if not isinstance(choices, list) or len(choices) <= MAX_LISTED_CHOICES:
+        return
+    message = f"{error.instance!r} is not one of the {len(choices)} allowed values"
+    words = [c for c in choices if isinstance(c, str)]
+    if isinstance(error.instance, str) and (
+        close := difflib.get_close_matches(error.instance, words, n=3, cutoff=0.6)
+    ):
+        message += "; did you mean " + " or ".join(map(repr, close)) + "?"
+    error.message = message
+
+
 def resolve_parameters(schema: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
     """The given parameters over the schema's defaults, validated.
 
@@ -175,6 +194,8 @@ def resolve_parameters(schema: dict[str, Any], given: dict[str, Any] | None) -> 
     strict = {"additionalProperties": False, **schema}
     resolved = {**_defaults(schema), **(given or {})}
     errors = _errors(strict, resolved)
+    for error in errors:
+        _shorten(error)
     if errors:
         first = errors[0]
         loc = ["parameters", *first.path]

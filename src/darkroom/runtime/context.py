@@ -277,6 +277,20 @@ class ProcessingContext:
         """Every author's annotation of an asset (people's and runs')."""
         return [StoredAnnotation.model_validate(x) for x in self._client.list_annotations(asset_id)]
 
+    def annotations_of(self, asset_ids: Iterable[int]) -> dict[int, list[StoredAnnotation]]:
+        """Every author's annotations of many input assets, in one request per
+        `limits.max_annotation_items` of them: what a processing reading each image's shapes
+        (augmentation) asks per batch rather than per image. Every id is a key."""
+        ids = list(asset_ids)
+        out: dict[int, list[StoredAnnotation]] = {i: [] for i in ids}
+        step = self.limits.max_annotation_items
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            for x in self._client.list_version_annotations(self.input_version.id, chunk):
+                annotation = StoredAnnotation.model_validate(x)
+                out.setdefault(annotation.asset_id, []).append(annotation)
+        return out
+
     def record_failure(self, what: str, exc: BaseException) -> None:
         """Logs and counts a per-item failure; past `max_failures` the run fails."""
         self.failures += 1

@@ -145,6 +145,14 @@ class FakeServer:
                 return self._upload(number, request)
             case ("GET", "assets", "annotations"):
                 return {"items": self._annotations_of(number)}
+            case ("GET", "versions", "annotations"):
+                self._readable(number)
+                ids = [int(i) for i in query["asset_ids"].split(",") if i]
+                if len(ids) > self.limits.max_annotation_items:
+                    raise _Refused(422, "invalid_input", "too many assets at once")
+                return {"items": [a for i in ids if i in self.assets
+                                  and self.assets[i].version_id == number
+                                  for a in self._annotations_of(i)]}  # fmt: skip
             case ("POST", "runs", "annotations"):
                 return self._annotate(json.loads(request.content))
             case ("POST", "runs", "clear-previous-annotations"):

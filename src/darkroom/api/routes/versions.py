@@ -21,6 +21,8 @@ from darkroom.api.deps import (
 )
 from darkroom.api.schemas import (
     MAX_DB_INT,
+    AnnotationPublic,
+    AnnotationsPublic,
     AssetPublic,
     AssetsCreated,
     DbInt,
@@ -32,9 +34,10 @@ from darkroom.api.schemas import (
     VersionStatsPublic,
     VersionUpdate,
 )
-from darkroom.domain import assets, idempotency, labels, transfer, versions
+from darkroom.domain import annotations, assets, idempotency, labels, transfer, versions
 from darkroom.domain.transfer import Format, ImportLimits, OnExisting
 from darkroom.errors import InvalidInput
+from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
 
 router = APIRouter(prefix="/versions", tags=["versions"])
 
@@ -62,6 +65,35 @@ def delete_version(version_id: DbInt, session: SessionDep, principal: PrincipalD
 TAR_PIECE_BYTES = 1024 * 1024
 
 
+def _id_list(ids: str, name: str) -> list[int]:
+    try:
+        wanted = [int(x) for x in ids.split(",") if x.strip()]
+        if any(not 0 <= x <= MAX_DB_INT for x in wanted):
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be comma-separated integers", details={"loc": [name]}
+        ) from None
+    return wanted
+
+
+@router.get("/{version_id}/annotations", response_model=AnnotationsPublic)
+def get_annotations(
+    version_id: DbInt,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    asset_ids: Annotated[
+        str, Query(description=f"comma-separated asset ids, at most {MAX_ANNOTATION_ITEMS}")
+    ],
+) -> AnnotationsPublic:
+    """Every author's annotations of many assets of the version, by asset then author (ids not
+    in the version are absent): one request per batch of images instead of one per image."""
+    wanted = _id_list(asset_ids, "asset_ids")
+    found = annotations.annotations_of_assets(session, principal, version_id, wanted)
+    names = labels.label_names(session, version_id)
+    return AnnotationsPublic(items=[AnnotationPublic.of(a, names) for a in found])
+
+
 @router.get("/{version_id}/images", response_class=Response)
 def get_images(
     version_id: DbInt,
@@ -73,14 +105,7 @@ def get_images(
     """Many assets' original bytes in one uncompressed tar, members named by asset id (in the
     order asked; ids not in the version are absent). Processings read their inputs this way:
     one request per batch instead of one per image."""
-    try:
-        wanted = [int(x) for x in ids.split(",") if x.strip()]
-        if any(not 0 <= x <= MAX_DB_INT for x in wanted):
-            raise ValueError
-    except ValueError:
-        raise InvalidInput(
-            "ids must be comma-separated integers", details={"loc": ["ids"]}
-        ) from None
+    wanted = _id_list(ids, "ids")
     found = [
         (a.id, a.blob_sha256) for a in assets.get_assets(session, principal, version_id, wanted)
     ]
