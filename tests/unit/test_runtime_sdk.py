@@ -160,3 +160,6 @@ def test_annotations_of_many_assets():
     found = ctx.annotations_of(ids.values())
     assert [s.bbox for a in found[ids["a.png"]] for s in a.shapes] == [[1, 1, 4, 4]]
     assert found[ids["b.png"]] == []
+    loaded = [x for batch in ctx.iter_assets(with_annotations=True) for x in batch]
+    assert {x.asset.filename: len(x.annotations) for x in loaded} == {"a.png": 1, "b.png": 0}
+    assert all(x.annotations is None for b in ctx.iter_assets() for x in b)

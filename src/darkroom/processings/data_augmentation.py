@@ -223,14 +223,13 @@ def run(ctx: ProcessingContext) -> None:
 
     def encoded():  # type: ignore[no-untyped-def]
         nonlocal done
-        for batch in ctx.iter_assets(batch_size=16):
-            annotations = ctx.annotations_of(x.id for x in batch)
+        for batch in ctx.iter_assets(batch_size=16, with_annotations=True):
             for loaded in batch:
                 if done >= total:
                     return
                 asset = loaded.asset
                 try:
-                    stored = [s for a in annotations[asset.id] for s in a.shapes]
+                    stored = [s for a in loaded.annotations or [] for s in a.shapes]
                     carried = [s for s in stored if s.kind in ("rectangle", "polygon")]
                     counts["not_carried"] += len(stored) - len(carried)
                     for s in carried:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -61,10 +62,12 @@ class TooManyFailures(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class LoadedAsset:
-    """An asset of the input version with its decoded RGB image (H x W x 3, uint8)."""
+    """An asset of the input version with its decoded RGB image (H x W x 3, uint8), and every
+    author's annotations of it when `iter_assets(with_annotations=True)` fetched them."""
 
     asset: Asset
     image: np.ndarray
+    annotations: list[StoredAnnotation] | None = None
 
     @property
     def id(self) -> int:
@@ -171,9 +174,17 @@ class ProcessingContext:
         return self._skip
 
     def iter_assets(
-        self, batch_size: int = 8, prefetch: int = 2, threads: int = 2, **filters: Any
+        self,
+        batch_size: int = 8,
+        prefetch: int = 2,
+        threads: int = 2,
+        *,
+        with_annotations: bool = False,
+        **filters: Any,
     ) -> Iterator[list[LoadedAsset]]:
-        """Batches of decoded images of the input version, `prefetch` batches ahead.
+        """Batches of decoded images of the input version, `prefetch` batches ahead; with
+        `with_annotations`, each with every author's annotations (fetched along, one request
+        per batch).
 
         A batch larger than the server's `limits.max_batch_images` is fetched in several
         requests; a request the server refuses ends the run (it is not the images' fault).
@@ -183,6 +194,7 @@ class ProcessingContext:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        load = functools.partial(self._load_batch, with_annotations=with_annotations)
         pending: deque[tuple[list[Asset], Future[list[Any]]]] = deque()
         with ThreadPoolExecutor(
             threads, thread_name_prefix="darkroom-load", initializer=_background_priority
@@ -192,17 +204,21 @@ class ProcessingContext:
                 for asset in page:
                     group.append(asset)
                     if len(group) == batch_size:
-                        pending.append((group, pool.submit(self._load_batch, group)))
+                        pending.append((group, pool.submit(load, group)))
                         group = []
                         while len(pending) > prefetch:
                             yield from self._ready(*pending.popleft())
             if group:
-                pending.append((group, pool.submit(self._load_batch, group)))
+                pending.append((group, pool.submit(load, group)))
             while pending:
                 yield from self._ready(*pending.popleft())
 
-    def _load_batch(self, assets: list[Asset]) -> list[np.ndarray | Exception]:
-        """Decoded images, or the exception that stands for each one that could not be read."""
+    def _load_batch(
+        self, assets: list[Asset], *, with_annotations: bool = False
+    ) -> list[tuple[np.ndarray | Exception, list[StoredAnnotation] | None]]:
+        """Decoded images, or the exception that stands for each one that could not be read,
+        each with its annotations when asked."""
+        notes = self.annotations_of(a.id for a in assets) if with_annotations else {}
         started = time.perf_counter()
         found = self._read_linked(assets)
         missing = [a.id for a in assets if a.id not in found]
@@ -213,14 +229,14 @@ class ProcessingContext:
             ids = missing[start : start + step]
             found.update(self._client.download_images(self.input_version.id, ids))
         downloaded = time.perf_counter()
-        out: list[np.ndarray | Exception] = []
+        out: list[tuple[np.ndarray | Exception, list[StoredAnnotation] | None]] = []
         for asset in assets:
             try:
                 if asset.id not in found:
                     raise LookupError("not in the input version any more")
-                out.append(decode_rgb(found.pop(asset.id)))
+                out.append((decode_rgb(found.pop(asset.id)), notes.get(asset.id)))
             except Exception as exc:  # a bad image must not end the run by itself
-                out.append(exc)
+                out.append((exc, None))
         self._timed("download", downloaded - read, len(missing))
         self._timed("decode", time.perf_counter() - downloaded, len(assets))
         return out
@@ -265,11 +281,11 @@ class ProcessingContext:
         images = future.result()
         self._timed("wait", time.perf_counter() - waited, len(assets))
         batch = []
-        for asset, image in zip(assets, images, strict=True):
+        for asset, (image, notes) in zip(assets, images, strict=True):
             if isinstance(image, Exception):
                 self.record_failure(f"asset {asset.id} ({asset.filename})", image)
             else:
-                batch.append(LoadedAsset(asset, image))
+                batch.append(LoadedAsset(asset, image, notes))
         if batch:
             yield batch
 
