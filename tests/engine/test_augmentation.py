@@ -118,3 +118,15 @@ def test_random_pipelines_keep_boxes_inside_and_a_seed_repeats_its_images(dr, ph
         n: a["blob_sha256"] for n, a in assets.items()
     }
     assert "ETA" in log_text(dr, run["id"])
+
+
+def test_a_corrupt_image_is_a_counted_failure_not_the_end(dr, engine_server, photos):
+    version, originals, _ = photos
+    rotten = originals["coffee.png"]["blob_sha256"]
+    blob = engine_server.home / "blobs" / rotten[:2] / rotten[2:4] / rotten
+    blob.write_bytes(blob.read_bytes()[:300])
+    run, _, assets, _ = _augment(dr, version, {"copies_per_asset": 1, "include_originals": False})
+    assert sorted(assets) == ["astronaut.aug0.jpg", "pages/page.aug0.jpg"]
+    log = log_text(dr, run["id"])
+    assert "coffee.png" in log
+    assert "1 items failed" in log
