@@ -55,8 +55,20 @@ def test_rectangles_are_clipped_to_the_image(api, version, upload):
         ({"kind": "polygon", "label": "cat", "points": [[0, 0], [1, 1]]}, "points"),
         ({"kind": "circle", "label": "cat"}, "kind"),
         ({"kind": "classification", "label": "cat", "score": 3}, "score"),
+        ({"kind": "polygon", "label": "cat", "rings": [[[0, 0], [5, 0], [5, 5]], [[1, 1]]]},
+         "rings"),
+        ({"kind": "mask", "label": "cat", "bbox": [0, 0, 2, 2],
+          "mask": {"size": [10, 10], "counts": [100]}}, "mask"),  # the image is 64 x 48
+        ({"kind": "mask", "label": "cat", "bbox": [0, 0, 2, 2],
+          "mask": {"size": [48, 64], "counts": [5, 5]}}, "mask"),  # not 64 x 48 pixels
+        ({"kind": "mask", "label": "cat", "bbox": [0, 0, 2, 2],
+          "mask": {"size": [48, 64], "counts": "not rle ~~"}}, "mask"),
+        ({"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2],
+          "keypoints": [[1, 1, 5]]}, "keypoints"),
+        ({"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2],
+          "attributes": {"x": [1, 2]}}, "attributes"),
     ],
-)
+)  # fmt: skip
 def test_invalid_shapes_are_422_with_path(api, version, upload, shape, field):
     a = upload(version["id"])
     r = api.post(
@@ -105,3 +117,23 @@ def test_annotations_of_many_assets_in_one_request(api, other_org_api, version, 
     too_many = ",".join(str(i) for i in range(1001))
     assert api.get(url, params={"asset_ids": too_many}).status_code == 422
     assert other_org_api.get(url, params={"asset_ids": str(a)}).status_code == 404
+
+
+def test_shapes_keep_parts_masks_keypoints_and_attributes(api, version, upload):
+    a = upload(version["id"])
+    shapes = [
+        {"kind": "polygon", "label": "cat", "rings": [[[0, 0], [5, 0], [5, 5]],
+                                                     [[10, 10], [20, 10], [20, 20]]],
+         "keypoints": [[2, 2, 2], [0, 0, 0]], "attributes": {"occluded": True}},
+        {"kind": "mask", "label": "dog", "bbox": [0, 0, 64, 48],
+         "mask": {"size": [48, 64], "counts": [0, 64 * 48]}, "attributes": {"iscrowd": 1}},
+    ]  # fmt: skip
+    r = api.post(f"/api/v1/assets/{a['id']}/annotations", json={"shapes": shapes})
+    assert r.status_code == 201, r.text
+    polygon, mask = r.json()["shapes"]
+    assert polygon["points"] == [[0, 0], [5, 0], [5, 5]]
+    assert len(polygon["rings"]) == 2
+    assert polygon["keypoints"] == [[2, 2, 2], [0, 0, 0]]
+    assert polygon["attributes"] == {"occluded": True}
+    assert mask["bbox"] == [0, 0, 64, 48]
+    assert mask["mask"] == {"size": [48, 64], "counts": [0, 3072]}
