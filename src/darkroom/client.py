@@ -550,9 +550,20 @@ class Client:
         return self._json("GET", f"/runs/{run_id}/finished-assets")
 
     def create_run_output_version(
-        self, run_id: int, name: str, *, description: str = "", copy_input: bool = True
+        self,
+        run_id: int,
+        name: str,
+        *,
+        description: str = "",
+        copy_input: bool = True,
+        asset_ids: Sequence[int] | None = None,
+        tags: dict[int, list[str]] | None = None,
     ) -> JSON:
-        body = {"name": name, "description": description, "copy_input": copy_input}
+        body: JSON = {"name": name, "description": description, "copy_input": copy_input}
+        if asset_ids is not None:
+            body["asset_ids"] = list(asset_ids)
+        if tags:
+            body["tags"] = {str(k): v for k, v in tags.items()}
         return self._json(
             "POST", f"/runs/{run_id}/output-version", json=body, headers=_idempotent()
         )

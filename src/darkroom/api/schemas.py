@@ -339,6 +339,12 @@ class OutputVersionCreate(BaseModel):
     name: str
     description: str = ""
     copy_input: bool = True
+    asset_ids: list[DbInt] | None = Field(
+        None, description="with copy_input: copy only these input assets"
+    )
+    tags: dict[DbInt, list[str]] | None = Field(
+        None, description="with copy_input: extra tags of copied assets, by input asset id"
+    )
 
 
 # -- models -----------------------------------------------------------------------------------

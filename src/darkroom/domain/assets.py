@@ -24,7 +24,7 @@ from darkroom.db.models import (
 )
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
-from darkroom.domain.datasets import has_control_characters
+from darkroom.domain.datasets import check_tags, has_control_characters
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.versions import get_version, get_writable_version, in_organization
@@ -43,8 +43,6 @@ __all__ = [
     "list_assets",
     "update_asset",
 ]
-
-MAX_TAG_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,18 +207,8 @@ def _resolve_label(session: Session, version_id: int, label: str) -> int:
     return label_id
 
 
-def _check_tags(tags: Sequence[str]) -> list[str]:
-    cleaned = sorted({t.strip() for t in tags})
-    for tag in cleaned:
-        if not tag or len(tag) > MAX_TAG_LENGTH:
-            raise InvalidInput(
-                f"tags must be 1 to {MAX_TAG_LENGTH} characters", details={"field": "tags"}
-            )
-    return cleaned
-
-
 def _set_tags(session: Session, asset: Asset, tags: Sequence[str]) -> None:
-    wanted = _check_tags(tags)
+    wanted = check_tags(tags)
     if [t.tag for t in asset.tag_rows] == wanted:
         return
     session.execute(delete(AssetTag).where(AssetTag.asset_id == asset.id))

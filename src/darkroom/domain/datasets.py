@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -86,3 +88,17 @@ def delete_dataset(session: Session, principal: Principal, dataset_id: int) -> N
     """Deletes the dataset with its versions, assets and annotations; blobs become garbage."""
     session.delete(get_dataset(session, principal, dataset_id))
     session.flush()
+
+
+MAX_TAG_LENGTH = 100
+
+
+def check_tags(tags: Sequence[str]) -> list[str]:
+    """Asset tags stripped, deduplicated and sorted; each 1 to MAX_TAG_LENGTH characters."""
+    cleaned = sorted({t.strip() for t in tags})
+    for tag in cleaned:
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInput(
+                f"tags must be 1 to {MAX_TAG_LENGTH} characters", details={"field": "tags"}
+            )
+    return cleaned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,9 @@ from darkroom.db.models import (
     Shape,
 )
 from darkroom.domain.accounts import Principal
-from darkroom.domain.datasets import check_name, get_dataset
+from darkroom.domain.datasets import check_name, check_tags, get_dataset
 from darkroom.domain.pagination import Page, PageRequest, paginate
-from darkroom.errors import Conflict, Forbidden, NotFound
+from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = [
     "LabelCount",
@@ -141,9 +142,12 @@ def create_version(
     parent_version_id: int | None = None,
     produced_by_job_id: int | None = None,
     copy_parent: bool = True,
+    only: set[int] | None = None,
+    tags: Mapping[int, list[str]] | None = None,
 ) -> DatasetVersion:
     """A new version; with a parent, its labels, assets, tags and annotations are copied
-    (only its labels when `copy_parent` is False: lineage without the rows)."""
+    (only its labels when `copy_parent` is False: lineage without the rows; only the assets in
+    `only` when given, each with the extra `tags` given for it)."""
     dataset = get_dataset(session, principal, dataset_id)
     name = check_name(name, "version")
     if _name_taken(session, dataset.id, name):
@@ -161,7 +165,9 @@ def create_version(
     session.add(version)
     session.flush()
     if parent is not None:
-        _copy_rows(session, parent.id, version.id, labels_only=not copy_parent)
+        _copy_rows(
+            session, parent.id, version.id, labels_only=not copy_parent, only=only, tags=tags
+        )
     return version
 
 
@@ -172,14 +178,31 @@ def create_output_version(
     *,
     description: str = "",
     copy_input: bool = True,
+    asset_ids: Sequence[int] | None = None,
+    tags: Mapping[int, Sequence[str]] | None = None,
 ) -> DatasetVersion:
-    """A version produced by the caller's run: in the input's dataset, with the input as parent."""
+    """A version produced by the caller's run: in the input's dataset, with the input as parent.
+
+    With `copy_input`, the input's labels and assets with their tags and annotations are
+    copied: all of them, or only `asset_ids` (a selection such as a deduplicated or sampled
+    subset, which must be input assets), each with the extra `tags` given for it."""
     if principal.target_version_id is None or principal.job_id is None:
         raise Forbidden("only a run's token creates output versions")
     source = get_version(session, principal, principal.target_version_id)
+    only = None
+    if asset_ids is not None:
+        only = set(asset_ids)
+        found = set(session.scalars(
+            select(Asset.id).where(Asset.version_id == source.id, Asset.id.in_(list(only)))
+        ))  # fmt: skip
+        if missing := sorted(only - found)[:5]:
+            raise InvalidInput(f"assets {missing} are not in the input version",
+                               details={"loc": ["asset_ids"]})  # fmt: skip
+    extra = {asset_id: check_tags(t) for asset_id, t in (tags or {}).items()}
     return create_version(
         session, principal, source.dataset_id, name, description=description,
         parent_version_id=source.id, produced_by_job_id=principal.job_id, copy_parent=copy_input,
+        only=only, tags=extra,
     )  # fmt: skip
 
 
@@ -235,8 +258,17 @@ def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any
     return list(result.scalars())
 
 
-def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only: bool) -> None:
-    """Copies labels, assets, tags, annotations and shapes in chunks, remapping ids."""
+def _copy_rows(
+    session: Session,
+    source_id: int,
+    target_id: int,
+    *,
+    labels_only: bool,
+    only: set[int] | None = None,
+    tags: Mapping[int, list[str]] | None = None,
+) -> None:
+    """Copies labels, assets, tags, annotations and shapes in chunks, remapping ids: every
+    asset, or those in `only`, each with its tags and the extra `tags` given for it."""
     labels = session.scalars(select(Label).where(Label.version_id == source_id)).all()
     new_label_ids = _insert_returning_ids(
         session,
@@ -264,6 +296,10 @@ def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only:
         if not chunk:
             return
         after = chunk[-1].id
+        if only is not None:
+            chunk = [a for a in chunk if a.id in only]
+            if not chunk:
+                continue
         new_ids = _insert_returning_ids(
             session,
             Asset,
@@ -284,12 +320,17 @@ def _copy_rows(session: Session, source_id: int, target_id: int, *, labels_only:
         asset_map = dict(zip((a.id for a in chunk), new_ids, strict=True))
         old_ids = list(asset_map)
 
-        tags = session.execute(
-            select(AssetTag.asset_id, AssetTag.tag).where(AssetTag.asset_id.in_(old_ids))
-        ).all()
-        if tags:
+        tag_rows = {
+            (asset_map[asset_id], tag)
+            for asset_id, tag in session.execute(
+                select(AssetTag.asset_id, AssetTag.tag).where(AssetTag.asset_id.in_(old_ids))
+            )
+        }
+        for asset_id in old_ids:
+            tag_rows.update((asset_map[asset_id], tag) for tag in (tags or {}).get(asset_id, ()))
+        if tag_rows:
             session.execute(
-                insert(AssetTag), [{"asset_id": asset_map[t[0]], "tag": t[1]} for t in tags]
+                insert(AssetTag), [{"asset_id": a, "tag": t} for a, t in sorted(tag_rows)]
             )
 
         anns = session.execute(

@@ -401,14 +401,25 @@ class ProcessingContext:
         return int(self._client.clear_previous_run_annotations(self.run_id)["deleted"])
 
     def create_output_version(
-        self, name: str, *, description: str = "", copy_input: bool = True
+        self,
+        name: str,
+        *,
+        description: str = "",
+        copy_input: bool = True,
+        asset_ids: Iterable[int] | None = None,
+        tags: dict[int, list[str]] | None = None,
     ) -> Version:
-        """A new version of the input's dataset, produced by this job (its lineage says so)."""
-        return Version.model_validate(
-            self._client.create_run_output_version(
-                self.run_id, name, description=description, copy_input=copy_input
-            )
-        )
+        """A new version of the input's dataset, produced by this job (its lineage says so).
+
+        `copy_input` copies the input's labels and assets with their tags and annotations, on
+        the server: all of them, or only `asset_ids` (a subset the processing chose), with
+        extra `tags` by input asset id (a split). Without it, the labels alone."""
+        ids = None if asset_ids is None else list(asset_ids)
+        created = self._client.create_run_output_version(
+            self.run_id, name, description=description, copy_input=copy_input, asset_ids=ids,
+            tags=tags,
+        )  # fmt: skip
+        return Version.model_validate(created)
 
     def upload_images(
         self, version: Version | int, images: Iterable[tuple[str, bytes]]

@@ -294,8 +294,18 @@ class FakeServer:
         self.output_versions.append(version)
         self.uploads[version_id] = {}
         if body.get("copy_input", True):
+            wanted = body.get("asset_ids")
+            tags = {int(k): v for k, v in (body.get("tags") or {}).items()}
             for asset in [a for a in self.assets.values() if a.version_id == INPUT_VERSION_ID]:
-                self._add_asset(version_id, asset.filename, asset.data)
+                if wanted is None or asset.id in wanted:
+                    copy = self._add_asset(version_id, asset.filename, asset.data)
+                    copy.tags = sorted({*asset.tags, *tags.get(asset.id, [])})
+                    if asset.id in self.existing:
+                        self.existing[copy.id] = list(self.existing[asset.id])
+            if wanted is not None and (unknown := set(wanted) - {
+                a.id for a in self.assets.values() if a.version_id == INPUT_VERSION_ID
+            }):  # fmt: skip
+                raise _Refused(422, "invalid_input", f"assets {sorted(unknown)} are not inputs")
         return version
 
     def _upload(self, version_id: int, request: httpx.Request) -> dict[str, Any]:

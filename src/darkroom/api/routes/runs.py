@@ -236,7 +236,7 @@ def create_run_output_version(
     def write() -> dict[str, Any]:
         version = versions.create_output_version(
             session, principal, body.name, description=body.description,
-            copy_input=body.copy_input,
+            copy_input=body.copy_input, asset_ids=body.asset_ids, tags=body.tags,
         )  # fmt: skip
         return VersionPublic.model_validate(version).model_dump(mode="json")
 
