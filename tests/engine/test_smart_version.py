@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import numpy as np
 from PIL import Image
 from skimage import data as samples
@@ -32,7 +33,7 @@ def _smart(dr, version, parameters):
     assert run["status"] == "succeeded", log
     outputs = [x for x in dr.list_versions(version["dataset_id"])
                if x["produced_by_job_id"] == job["id"]]  # fmt: skip
-    return log, {x["name"]: list(dr.iter_assets(x["id"])) for x in outputs}
+    return log, {x["name"]: list(dr.iter_assets(x["id"])) for x in outputs}, job
 
 
 def test_duplicates_go_and_the_annotated_copy_stays(dr):
@@ -51,7 +52,7 @@ def test_duplicates_go_and_the_annotated_copy_stays(dr):
     copy = next(a for a in assets if a["filename"] == "copy/astronaut.png")
     dr.add_annotations(copy["id"], [{"kind": "rectangle", "label": "person",
                                      "bbox": [130, 20, 250, 300]}])  # fmt: skip
-    log, outputs = _smart(dr, v, {"output_version_name": "unique"})
+    log, outputs, _ = _smart(dr, v, {"output_version_name": "unique"})
     assert sorted(a["filename"] for a in outputs["unique"]) == [
         "cat.png", "coffee.png", "copy/astronaut.png"
     ]  # fmt: skip
@@ -82,20 +83,20 @@ def _labelled_version(dr, n=30):
 
 def test_filters_pick_exactly_what_they_say(dr):
     v = _labelled_version(dr)
-    _, outputs = _smart(dr, v, {"labels_any": ["RARE", "pair"], "labels_none": ["pair"],
+    _, outputs, _ = _smart(dr, v, {"labels_any": ["RARE", "pair"], "labels_none": ["pair"],
                                 "output_version_name": "rare"})  # fmt: skip
     assert sorted(a["filename"] for a in outputs["rare"]) == ["03.png", "11.png", "19.png"]
-    _, outputs = _smart(dr, v, {"tags_any": ["night"], "min_width": 50,
+    _, outputs, _ = _smart(dr, v, {"tags_any": ["night"], "min_width": 50,
                                 "output_version_name": "night"})  # fmt: skip
     assert len(outputs["night"]) == 10
-    _, outputs = _smart(dr, v, {"min_width": 50, "output_version_name": "big"})
+    _, outputs, _ = _smart(dr, v, {"min_width": 50, "output_version_name": "big"})
     assert len(outputs["big"]) == 28
 
 
-def test_split_puts_each_label_in_every_split_and_sampling_keeps_the_size(dr):
+def test_split_puts_each_label_in_every_split_and_sampling_keeps_the_size(dr, engine_server):
     v = _labelled_version(dr)
     split = {"train": 0.6, "val": 0.2, "test": 0.2}
-    log, outputs = _smart(dr, v, {"split": split, "seed": 5, "output_version_name": "split"})
+    log, outputs, _ = _smart(dr, v, {"split": split, "seed": 5, "output_version_name": "split"})
     by_tag = {s: [a for a in outputs["split"] if s in a["tags"]] for s in split}
     assert [len(by_tag[s]) for s in split] == [18, 6, 6]
     every = sorted(a["filename"] for s in split for a in by_tag[s])
@@ -107,13 +108,24 @@ def test_split_puts_each_label_in_every_split_and_sampling_keeps_the_size(dr):
         assert len(rare & {a["filename"] for a in by_tag[s]}) == 1, s
     assert "label rare: train 1, val 1, test 1" in log
 
-    log, outputs = _smart(dr, v, {"split": split, "split_as": "versions", "target_size": 10,
+    log, outputs, job = _smart(dr, v, {"split": split, "split_as": "versions", "target_size": 10,
                                   "seed": 5, "output_version_name": "sample"})  # fmt: skip
     sizes = {name: len(assets) for name, assets in outputs.items()}
     assert sum(sizes.values()) == 10
     assert set(sizes) == {"sample-train", "sample-val", "sample-test"}
     assert "diversity sampling (k-center on colour histograms + HOG): kept 10 images" in log
-    _, again = _smart(dr, v, {"split": split, "split_as": "versions", "target_size": 10,
+
+    # lineage both ways: the job page links its three versions, the dataset page nests them
+    job_id = job["id"]
+    with httpx.Client(base_url=engine_server.url,
+                      cookies={"darkroom_token": engine_server.token}) as web:  # fmt: skip
+        job_page = web.get(f"/jobs/{job_id}").text
+        tree = web.get(f"/datasets/{v['dataset_id']}").text
+    for name in ("sample-train", "sample-val", "sample-test"):
+        assert f">{name}</a>" in job_page
+        row = tree[tree.index(f">{name}</a>") - 250 : tree.index(f">{name}</a>")]
+        assert 'data-depth="1"' in row
+    _, again, _ = _smart(dr, v, {"split": split, "split_as": "versions", "target_size": 10,
                               "seed": 5, "output_version_name": "again"})  # fmt: skip
     assert sorted(a["filename"] for x in again.values() for a in x) == sorted(
         a["filename"] for x in outputs.values() for a in x

@@ -40,7 +40,7 @@ __all__ = [
     "get_run",
     "launch",
     "list_jobs",
-    "output_version_of",
+    "output_versions_of",
     "rerun",
     "runs_by_id",
 ]
@@ -161,11 +161,12 @@ def runs_by_id(session: Session, principal: Principal, run_ids: set[int]) -> dic
     return {run.id: run for run in session.scalars(stmt)}
 
 
-def output_version_of(session: Session, principal: Principal, job_id: int) -> int | None:
-    """The version a job's runs produced, if any (a job page links it)."""
+def output_versions_of(session: Session, principal: Principal, job_id: int) -> list[DatasetVersion]:
+    """The versions a job's runs produced, oldest first (a job page links them; a split into
+    versions makes three, every re-run of an augmentation one more)."""
     get_job(session, principal, job_id)
-    stmt = select(DatasetVersion.id).where(DatasetVersion.produced_by_job_id == job_id)
-    return session.scalars(stmt.order_by(DatasetVersion.id.desc()).limit(1)).first()
+    stmt = select(DatasetVersion).where(DatasetVersion.produced_by_job_id == job_id)
+    return list(session.scalars(stmt.order_by(DatasetVersion.id)))
 
 
 def list_jobs(

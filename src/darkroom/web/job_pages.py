@@ -66,7 +66,7 @@ def job_page(
     target = versions.version_titles(session, user, {job.target_version_id or 0})
     return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
                 active=active, progress=progress_of(selected), target_title=target,
-                output_version=jobs.output_version_of(session, user, job_id),
+                output_versions=jobs.output_versions_of(session, user, job_id),
                 users=user_names(session, user))  # fmt: skip
 
 

@@ -39,7 +39,26 @@ def dataset_page(
     ds = datasets.get_dataset(session, user, dataset_id)
     items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
     names = {v.id: v.name for v in items}
-    return page(request, "dataset.html", dataset=ds, versions=items, names=names)
+    return page(request, "dataset.html", dataset=ds, versions=_tree(items), names=names)
+
+
+def _tree(items: list[Any]) -> list[tuple[Any, int]]:
+    """Versions depth first under their parents, with their depth: the dataset page shows
+    what was made from what (a version whose parent is elsewhere is a root)."""
+    children: dict[int | None, list[Any]] = {}
+    ids = {v.id for v in items}
+    for v in items:
+        parent = v.parent_version_id if v.parent_version_id in ids else None
+        children.setdefault(parent, []).append(v)
+    out: list[tuple[Any, int]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for v in sorted(children.get(parent, []), key=lambda x: x.id):
+            out.append((v, depth))
+            walk(v.id, depth + 1)
+
+    walk(None, 0)
+    return out
 
 
 def _asset_filter(label: str | None, tag: str | None, annotated: str | None) -> assets.AssetFilter:
