@@ -43,12 +43,12 @@ from darkroom.errors import DarkroomError, InvalidInput, UnsupportedMediaType
 from darkroom.formats import coco, voc, yolo
 from darkroom.formats.archive import SafeZip, is_zip
 from darkroom.formats.records import (
+    IMAGE_DIRS,
     ExportImage,
     LabelInfo,
     ParsedDataset,
     ParsedImage,
     Skipped,
-    asset_name,
     is_image,
 )
 from darkroom.storage import BlobStore, StoredBlob
@@ -64,7 +64,6 @@ __all__ = [
 
 CHUNK = 500
 MAX_REPORTED_SKIPS = 1000
-IMAGE_DIRS = ("images", "JPEGImages", "Images")
 
 
 class Format(enum.StrEnum):
@@ -115,104 +114,8 @@ def _parse(
     if fmt == Format.voc:
         parsed, files = voc.parse_voc(archive)
         return parsed, archive, files
-    return _parse_coco_archive(archive)
-
-
-def _parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, SafeZip, dict[str, str]]:
-    """Every COCO file of the archive, merged: an image several files list (instances, stuff,
-    person_keypoints, labels) is one image, and an object several list (see `_merge`) one
-    shape. Captions and panoptic files are reported as skipped."""
-    json_paths = [p for p in archive.paths if p.lower().endswith(".json")]
-    if not json_paths:
-        raise InvalidInput("COCO archive has no .json annotation file", code="invalid_coco")
-    merged = ParsedDataset([], [])
-    files: dict[str, str] = {}
-    by_name: dict[str, ParsedImage] = {}
-    refused: list[InvalidInput] = []
-    for path in json_paths:
-        try:
-            part = coco.parse_coco(archive.read(path))
-        except InvalidInput as exc:
-            if exc.code != coco.UNSUPPORTED_TASK:
-                raise InvalidInput(f"{path}: {exc.message}", code=exc.code,
-                                   details=exc.details) from exc  # fmt: skip
-            refused.append(exc)
-            merged.skipped.append(Skipped(path, exc.message.removeprefix("COCO file: ")))
-            continue
-        merged.labels.extend(n for n in part.labels if n not in merged.labels)
-        for name, info in part.label_info.items():
-            known = merged.label_info.get(name)
-            merged.label_info[name] = info if known is None else LabelInfo(
-                known.external_id if known.external_id is not None else info.external_id,
-                known.keypoints or info.keypoints,
-            )  # fmt: skip
-        merged.skipped.extend(part.skipped)
-        for image in part.images:
-            found = _coco_image_path(archive, path, image.name)
-            if found is not None:
-                image.name = asset_name(found)
-                files[image.name] = found
-            if image.name in by_name:
-                _merge(by_name[image.name], image)
-            else:
-                by_name[image.name] = image
-                merged.images.append(image)
-    if refused and len(refused) == len(json_paths):
-        raise refused[0]
-    return merged, archive, files
-
-
-def _coco_image_path(archive: SafeZip, json_path: str, file_name: str) -> str | None:
-    """The archive entry of a COCO `file_name`: beside the JSON file, or in an image folder
-    there or one level up, also in the folder of the file's split (`instances_val2017.json`:
-    COCO's `val2017/`, mmdetection's `val/`, `images/val/`; Roboflow's `train/` holds its
-    JSON), else anywhere by a unique base name."""
-    name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
-    here = posixpath.dirname(json_path)
-    up = posixpath.dirname(here) if here else ""
-    stem = posixpath.splitext(posixpath.basename(json_path))[0]
-    split = stem.rsplit("_", 1)[-1] if "_" in stem else None
-    for folder in (here, up):
-        for sub in ("", *IMAGE_DIRS):
-            for part in ("", split) if split else ("",):
-                candidate = posixpath.normpath(posixpath.join(folder, sub, part, name))
-                if candidate in archive:
-                    return candidate
-    return archive.find(name, *IMAGE_DIRS)
-
-
-def _merge(into: ParsedImage, extra: ParsedImage) -> None:
-    """Adds `extra`'s shapes to the same image's. An object both list (the same annotation id,
-    label and outline: instances, stuff and person_keypoints files repeat them) is kept once,
-    with the keypoints and attributes of both; any other shape is added."""
-    for ident, shape in zip(extra.ids, extra.shapes, strict=True):
-        n = _same_object(into, ident, shape)
-        if n is None:
-            into.shapes.append(shape)
-            into.ids.append(ident)
-            continue
-        first = into.shapes[n]
-        into.shapes[n] = dataclasses.replace(
-            first,
-            keypoints=first.keypoints or shape.keypoints,
-            attributes={**(shape.attributes or {}), **(first.attributes or {})} or None,
-        )
-    if into.source_id is None:
-        into.source_id = extra.source_id
-
-
-def _same_object(image: ParsedImage, ident: Any, shape: ShapeIn) -> int | None:
-    if ident is None:
-        return None
-    outline = _outline(shape)
-    for n, (i, s) in enumerate(zip(image.ids, image.shapes, strict=True)):
-        if i == ident and _outline(s) == outline:
-            return n
-    return None
-
-
-def _outline(shape: ShapeIn) -> tuple[Any, ...]:
-    return (shape.kind, shape.label, shape.bbox, shape.points, shape.rings, shape.mask)
+    parsed, files = coco.parse_coco_archive(archive)
+    return parsed, archive, files
 
 
 class OnExisting(enum.StrEnum):
@@ -277,6 +180,24 @@ def import_into_version(
     return report
 
 
+def _on_existing(
+    session: Session,
+    author: Author,
+    on_existing: OnExisting,
+    asset_ids: list[int],
+    *,
+    mine: bool = False,
+) -> tuple[int, set[int]]:
+    """Applies `on_existing` to assets the import writes to that were there before: (shapes
+    replaced, assets to leave alone). `skip` leaves assets with shapes by anyone, or with
+    `mine` by `author` only (predictions skip assets that already have the user's)."""
+    if not asset_ids or on_existing == OnExisting.add:
+        return 0, set()
+    if on_existing == OnExisting.replace:
+        return replace_shapes(session, author, asset_ids), set()
+    return 0, annotated_assets(session, asset_ids, author if mine else None)
+
+
 def _import_results(
     session: Session,
     principal: Principal,
@@ -330,12 +251,11 @@ def _import_results(
         rows_by_asset.setdefault(asset.id, []).extend(rows)
     author = Author(AuthorKind.prediction, principal.user_id)
     report.images_matched = len(rows_by_asset)
-    if on_existing == OnExisting.replace:
-        report.shapes_replaced = replace_shapes(session, author, list(rows_by_asset))
-    elif on_existing == OnExisting.skip:
-        for asset_id in annotated_assets(session, list(rows_by_asset), author):
-            report.skip(f"asset {asset_id}", "already has predictions (on_existing=skip)")
-            del rows_by_asset[asset_id]
+    replaced, left = _on_existing(session, author, on_existing, list(rows_by_asset), mine=True)
+    report.shapes_replaced = replaced
+    for asset_id in sorted(left):
+        report.skip(f"asset {asset_id}", "already has predictions (on_existing=skip)")
+        del rows_by_asset[asset_id]
     report.shapes_added = bulk_add_shapes(session, author, list(rows_by_asset.items()))
     session.flush()
     return report
@@ -361,7 +281,7 @@ class _Importer:
     version_had_assets: bool = True
     used_paths: set[str] = field(default_factory=set)
     label_ids: dict[str, int] = field(default_factory=dict)
-    _by_base: dict[str, list[str]] | None = None
+    _by_base: dict[str, list[Any]] | None = None  # base name → the version's asset rows
 
     def import_chunk(self, chunk: list[ParsedImage]) -> None:
         names: list[str | None] = []
@@ -383,16 +303,16 @@ class _Importer:
             )
         )
         for row in rows:
-            self._matched(row.filename, row.filename, row.id, row.width, row.height)
+            self._matched(row.filename, row.id, row.width, row.height)
         for name in names:
             if name in self.seen or (self.archive is not None and name in self.files):
                 continue
             same = self._version_by_base().get(posixpath.basename(name), [])
             if len(same) == 1:  # a COCO file_name without the folder the asset has
                 row = same[0]
-                self._matched(name, row.filename, row.id, row.width, row.height)
+                self._matched(name, row.id, row.width, row.height)
 
-    def _matched(self, name: str, filename: str, asset_id: int, width: int, height: int) -> None:
+    def _matched(self, name: str, asset_id: int, width: int, height: int) -> None:
         self.seen[name] = (asset_id, width, height)
         self.existing.add(asset_id)
         self.report.images_matched += 1
@@ -505,16 +425,14 @@ class _Importer:
         self, items: list[tuple[int, list[dict[str, Any]]]], chunk: list[ParsedImage]
     ) -> list[tuple[int, list[dict[str, Any]]]]:
         touched = [asset_id for asset_id, _ in items if asset_id in self.existing]
-        if not touched or self.on_existing == OnExisting.add:
+        replaced, left = _on_existing(self.session, self.author, self.on_existing, touched)
+        self.report.shapes_replaced += replaced
+        if not left:
             return items
-        if self.on_existing == OnExisting.replace:
-            self.report.shapes_replaced += replace_shapes(self.session, self.author, touched)
-            return items
-        annotated = annotated_assets(self.session, touched)
         names = {self.seen[image.name][0]: image.name for image in chunk if image.name in self.seen}
-        for asset_id in annotated:
+        for asset_id in left:
             self.report.skip(names[asset_id], "already annotated in the version (on_existing=skip)")
-        return [(asset_id, rows) for asset_id, rows in items if asset_id not in annotated]
+        return [(asset_id, rows) for asset_id, rows in items if asset_id not in left]
 
 
 def _denormalize(shape: ShapeIn, width: int, height: int) -> ShapeIn:
@@ -599,9 +517,13 @@ def export_version(
     info = {r.name: LabelInfo(r.external_id, r.keypoints) for r in label_rows}
     class_ids = {name: i for i, name in enumerate(labels)}
     image_dir = "JPEGImages" if fmt == Format.voc else "images"
-    filenames = list(session.scalars(select(Asset.filename).where(Asset.version_id == version.id)))
-    entries = _label_files(filenames, "Annotations" if fmt == Format.voc else "labels",
-                           ".xml" if fmt == Format.voc else ".txt")  # fmt: skip
+    entries: dict[str, str] = {}  # asset name → its label file (YOLO, VOC)
+    if fmt != Format.coco:
+        filenames = list(
+            session.scalars(select(Asset.filename).where(Asset.version_id == version.id))
+        )
+        entries = _label_files(filenames, "Annotations" if fmt == Format.voc else "labels",
+                               ".xml" if fmt == Format.voc else ".txt")  # fmt: skip
     count = 0
     records: list[ExportImage] = []
     keypoint_counts: set[int] = set()

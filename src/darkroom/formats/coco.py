@@ -9,19 +9,32 @@ refused by name: they hold no objects darkroom can keep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import posixpath
 from collections.abc import Iterable
 from typing import Any
 
 from darkroom.domain.annotations import ShapeIn
 from darkroom.domain.masks import rle_box, rle_counts
 from darkroom.errors import InvalidInput
-from darkroom.formats.records import ExportImage, LabelInfo, ParsedDataset, ParsedImage, Skipped
+from darkroom.formats.archive import SafeZip
+from darkroom.formats.records import (
+    IMAGE_DIRS,
+    ExportImage,
+    LabelInfo,
+    ParsedDataset,
+    ParsedImage,
+    Skipped,
+    asset_name,
+    extent,
+)
 
 __all__ = [
     "UNSUPPORTED_TASK",
     "load",
     "parse_coco",
+    "parse_coco_archive",
     "parse_document",
     "parse_results",
     "write_coco",
@@ -216,6 +229,104 @@ def _mask_box(mask: dict[str, Any]) -> list[float] | None:
         return None
 
 
+def parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
+    """Every COCO file of the archive, merged, with asset name → archive path of its images:
+    an image several files list (instances, stuff, person_keypoints, labels) is one image, and
+    an object several list (see `_merge`) one shape. Captions and panoptic files are reported
+    as skipped."""
+    json_paths = [p for p in archive.paths if p.lower().endswith(".json")]
+    if not json_paths:
+        raise InvalidInput("COCO archive has no .json annotation file", code="invalid_coco")
+    merged = ParsedDataset([], [])
+    files: dict[str, str] = {}
+    by_name: dict[str, ParsedImage] = {}
+    refused: list[InvalidInput] = []
+    for path in json_paths:
+        try:
+            part = parse_coco(archive.read(path))
+        except InvalidInput as exc:
+            if exc.code != UNSUPPORTED_TASK:
+                raise InvalidInput(f"{path}: {exc.message}", code=exc.code,
+                                   details=exc.details) from exc  # fmt: skip
+            refused.append(exc)
+            merged.skipped.append(Skipped(path, exc.message.removeprefix("COCO file: ")))
+            continue
+        merged.labels.extend(n for n in part.labels if n not in merged.labels)
+        for name, info in part.label_info.items():
+            known = merged.label_info.get(name)
+            merged.label_info[name] = info if known is None else LabelInfo(
+                known.external_id if known.external_id is not None else info.external_id,
+                known.keypoints or info.keypoints,
+            )  # fmt: skip
+        merged.skipped.extend(part.skipped)
+        for image in part.images:
+            found = _coco_image_path(archive, path, image.name)
+            if found is not None:
+                image.name = asset_name(found)
+                files[image.name] = found
+            if image.name in by_name:
+                _merge(by_name[image.name], image)
+            else:
+                by_name[image.name] = image
+                merged.images.append(image)
+    if refused and len(refused) == len(json_paths):
+        raise refused[0]
+    return merged, files
+
+
+def _coco_image_path(archive: SafeZip, json_path: str, file_name: str) -> str | None:
+    """The archive entry of a COCO `file_name`: beside the JSON file, or in an image folder
+    there or one level up, also in the folder of the file's split (`instances_val2017.json`:
+    COCO's `val2017/`, mmdetection's `val/`, `images/val/`; Roboflow's `train/` holds its
+    JSON), else anywhere by a unique base name."""
+    name = posixpath.normpath(file_name.replace("\\", "/").lstrip("/"))
+    here = posixpath.dirname(json_path)
+    up = posixpath.dirname(here) if here else ""
+    stem = posixpath.splitext(posixpath.basename(json_path))[0]
+    split = stem.rsplit("_", 1)[-1] if "_" in stem else None
+    for folder in (here, up):
+        for sub in ("", *IMAGE_DIRS):
+            for part in ("", split) if split else ("",):
+                candidate = posixpath.normpath(posixpath.join(folder, sub, part, name))
+                if candidate in archive:
+                    return candidate
+    return archive.find(name, *IMAGE_DIRS)
+
+
+def _merge(into: ParsedImage, extra: ParsedImage) -> None:
+    """Adds `extra`'s shapes to the same image's. An object both list (the same annotation id,
+    label and outline: instances, stuff and person_keypoints files repeat them) is kept once,
+    with the keypoints and attributes of both; any other shape is added."""
+    for ident, shape in zip(extra.ids, extra.shapes, strict=True):
+        n = _same_object(into, ident, shape)
+        if n is None:
+            into.shapes.append(shape)
+            into.ids.append(ident)
+            continue
+        first = into.shapes[n]
+        into.shapes[n] = dataclasses.replace(
+            first,
+            keypoints=first.keypoints or shape.keypoints,
+            attributes={**(shape.attributes or {}), **(first.attributes or {})} or None,
+        )
+    if into.source_id is None:
+        into.source_id = extra.source_id
+
+
+def _same_object(image: ParsedImage, ident: Any, shape: ShapeIn) -> int | None:
+    if ident is None:
+        return None
+    outline = _outline(shape)
+    for n, (i, s) in enumerate(zip(image.ids, image.shapes, strict=True)):
+        if i == ident and _outline(s) == outline:
+            return n
+    return None
+
+
+def _outline(shape: ShapeIn) -> tuple[Any, ...]:
+    return (shape.kind, shape.label, shape.bbox, shape.points, shape.rings, shape.mask)
+
+
 def _ids(wanted: list[int | None]) -> list[int]:
     """`wanted` ids where each is an integer not taken before; the others numbered after the
     largest."""
@@ -290,11 +401,8 @@ def _annotation(s: ShapeIn) -> dict[str, Any] | None:
         ann.update(bbox=[x, y, w, h], area=w * h, segmentation=[])
     elif s.kind == "polygon" and s.points:
         rings = s.rings or [s.points]
-        xs = [p[0] for ring in rings for p in ring]
-        ys = [p[1] for ring in rings for p in ring]
-        bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
         ann.update(
-            bbox=bbox,
+            bbox=list(extent(rings)),
             area=sum(_polygon_area(ring) for ring in rings),
             segmentation=[[c for p in ring for c in p] for ring in rings],
         )

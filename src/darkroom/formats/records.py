@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,17 +15,26 @@ __all__ = [
     "ParsedImage",
     "Skipped",
     "asset_name",
+    "extent",
     "is_image",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 # Folders that hold a dataset's images in the layouts of COCO, YOLO (Ultralytics, Roboflow,
-# CVAT) and VOC; compared lower-cased.
-IMAGE_ROOTS = frozenset({"images", "jpegimages"})
+# CVAT) and VOC, as archives spell them; compared lower-cased by `IMAGE_ROOTS`.
+IMAGE_DIRS = ("images", "JPEGImages", "Images")
+IMAGE_ROOTS = frozenset(d.lower() for d in IMAGE_DIRS)
 
 
 def is_image(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def extent(rings: Sequence[Sequence[Sequence[float]]]) -> tuple[float, float, float, float]:
+    """The [x, y, w, h] box around every point of a polygon's parts."""
+    xs = [p[0] for ring in rings for p in ring]
+    ys = [p[1] for ring in rings for p in ring]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
 
 
 def asset_name(path: str) -> str:

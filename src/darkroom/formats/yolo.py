@@ -20,6 +20,7 @@ from darkroom.formats.records import (
     ParsedImage,
     Skipped,
     asset_name,
+    extent,
     is_image,
 )
 
@@ -221,7 +222,7 @@ def write_yolo_label(image: ExportImage, class_ids: dict[str, int], keypoints: i
         cls = class_ids[s.label]
         rings = (s.rings or [s.points]) if s.kind == "polygon" and s.points else []
         if keypoints and (rings or s.kind == "rectangle"):
-            x, y, bw, bh = s.bbox if s.bbox is not None else _extent(rings)
+            x, y, bw, bh = s.bbox if s.bbox is not None else extent(rings)
             kps = list(s.keypoints or [])[:keypoints]
             kps += [[0.0, 0.0, 0]] * (keypoints - len(kps))
             points = "".join(f" {k[0] / w:.6f} {k[1] / h:.6f} {int(k[2])}" for k in kps)
@@ -235,9 +236,3 @@ def write_yolo_label(image: ExportImage, class_ids: dict[str, int], keypoints: i
 
 def _box_row(cls: int, x: float, y: float, bw: float, bh: float, w: float, h: float) -> str:
     return f"{cls} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}"
-
-
-def _extent(rings: list[Any]) -> tuple[float, float, float, float]:
-    xs = [p[0] for ring in rings for p in ring]
-    ys = [p[1] for ring in rings for p in ring]
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)

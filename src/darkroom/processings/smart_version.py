@@ -174,15 +174,14 @@ def stratified_split(items: list[Item], ratios: dict[str, float], seed: int) -> 
     splits = [s for s in SPLITS if ratios.get(s, 0) > 0]
     total = sum(ratios[s] for s in splits)
     share = {s: ratios[s] / total for s in splits}
-    per_label = Counter(label for item in items for label in item.labels)
+    placement = _Placement(items, Counter(label for item in items for label in item.labels))
+    per_label, have = placement.per_label, placement.have
     rng = random.Random(seed)
     order = sorted(items, key=lambda i: (min((per_label[x] for x in i.labels), default=10**9),
                                          rng.random()))  # fmt: skip
     want = {label: {s: max(n * share[s], 1.0 if n >= MIN_FOR_EVERY_SPLIT else 0.0)
                     for s in splits} for label, n in per_label.items()}  # fmt: skip
-    have: dict[str, Counter[str]] = defaultdict(Counter)
     size: Counter[str] = Counter()
-    placed: dict[int, str] = {}
     for item in order:
         rarest = min(item.labels, key=lambda x: (per_label[x], x)) if item.labels else None
 
@@ -195,71 +194,66 @@ def stratified_split(items: list[Item], ratios: dict[str, float], seed: int) -> 
             return (empty, label_gap, share[s] * len(items) - size[s])
 
         split = max(splits, key=need)
-        placed[item.id] = split
+        placement.put(item, split)
         size[split] += 1
+    placement.repair(splits)
+    return placement.placed
+
+
+@dataclass
+class _Placement:
+    """Where each image goes, and how many images of each label each split holds."""
+
+    items: list[Item]
+    per_label: Counter[str]
+    placed: dict[int, str] = field(default_factory=dict)
+    have: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def put(self, item: Item, split: str) -> None:
+        """Places an image, or moves it from where it was."""
+        before = self.placed.get(item.id)
         for label in item.labels:
-            have[label][split] += 1
-    _repair(items, placed, splits, per_label, have)
-    return placed
+            if before is not None:
+                self.have[label][before] -= 1
+            self.have[label][split] += 1
+        self.placed[item.id] = split
 
+    def protected(self, label: str) -> bool:
+        return self.per_label[label] >= MIN_FOR_EVERY_SPLIT
 
-def _repair(
-    items: list[Item],
-    placed: dict[int, str],
-    splits: list[str],
-    per_label: Counter[str],
-    have: dict[str, Counter[str]],
-) -> None:
-    """For each label on enough images and missing from a split, moves one of its images there
-    from the split holding most of them; when that would take the last image of another such
-    label out of that split, swaps it with an image of the missing split that brings those
-    labels back. A few passes, as one move can enable another."""
+    def repair(self, splits: list[str]) -> None:
+        """For each label on enough images and missing from a split, moves one of its images
+        there from the split holding most of them; when that would take the last image of
+        another such label out of that split, swaps it with an image of the missing split that
+        brings those labels back. A few passes, as one move can enable another."""
+        for _ in range(3):
+            moved = False
+            for label in sorted(x for x in self.per_label if self.protected(x)):
+                for split in splits:
+                    if self.have[label][split]:
+                        continue
+                    donor = max(splits, key=lambda s: self.have[label][s])
+                    moved |= self._fill(label, split, donor)
+            if not moved:
+                return
 
-    def protected(label: str) -> bool:
-        return per_label[label] >= MIN_FOR_EVERY_SPLIT
-
-    def move(item: Item, to: str) -> None:
-        for x in item.labels:
-            have[x][placed[item.id]] -= 1
-            have[x][to] += 1
-        placed[item.id] = to
-
-    for _ in range(3):
-        moved = False
-        for label in sorted(x for x in per_label if protected(x)):
-            for split in splits:
-                if have[label][split]:
-                    continue
-                donor = max(splits, key=lambda s: have[label][s])
-                moved |= _fill(items, placed, label, split, donor, have, protected, move)
-        if not moved:
-            return
-
-
-def _fill(
-    items: list[Item],
-    placed: dict[int, str],
-    label: str,
-    split: str,
-    donor: str,
-    have: dict[str, Counter[str]],
-    protected: Any,
-    move: Any,
-) -> bool:
-    candidates = [i for i in items if placed[i.id] == donor and label in i.labels]
-    for item in candidates:
-        blocked = {x for x in item.labels if protected(x) and have[x][donor] == 1}
-        if not blocked:
-            move(item, split)
-            return True
-        for other in items:
-            if (placed[other.id] == split and blocked <= other.labels
-                    and label not in other.labels
-                    and all(have[y][split] > 1 for y in other.labels if protected(y))):  # fmt: skip
-                move(item, split)
-                move(other, donor)
+    def _fill(self, label: str, split: str, donor: str) -> bool:
+        have, placed = self.have, self.placed
+        candidates = [i for i in self.items if placed[i.id] == donor and label in i.labels]
+        for item in candidates:
+            blocked = {x for x in item.labels if self.protected(x) and have[x][donor] == 1}
+            if not blocked:
+                self.put(item, split)
                 return True
-    return False
+            for other in self.items:
+                if (placed[other.id] == split and blocked <= other.labels
+                        and label not in other.labels
+                        and all(have[y][split] > 1 for y in other.labels
+                                if self.protected(y))):  # fmt: skip
+                    self.put(item, split)
+                    self.put(other, donor)
+                    return True
+        return False
 
 
 def run(ctx: ProcessingContext) -> None:
