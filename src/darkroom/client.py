@@ -14,6 +14,7 @@ file of the local darkroom home) configure `from_env`.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
@@ -265,7 +266,14 @@ class Client:
     ) -> list[JSON]:
         """Uploads images (paths, or (filename, bytes or file) pairs) in one request.
 
-        Only bytes can be sent twice, so only an upload of bytes alone is retried."""
+        Only bytes can be sent twice, so only an upload of bytes alone is retried; it goes as a
+        tar body, which the server reads at a fraction of a multipart form's cost per file."""
+        if files and all(isinstance(i, tuple) and isinstance(i[1], bytes) for i in files):
+            return self._json(
+                "POST", f"/versions/{version_id}/assets/tar", content=_tar(files),  # type: ignore[arg-type]
+                headers={"Content-Type": "application/x-tar", **_idempotent()},
+                timeout=TRANSFER_TIMEOUT_S,
+            )["items"]  # fmt: skip
         parts: list[tuple[str, tuple[str, Any]]] = []
         opened: list[BinaryIO] = []
         try:
@@ -276,11 +284,9 @@ class Client:
                     fh = open(item, "rb")  # noqa: SIM115 - closed below
                     opened.append(fh)
                     parts.append(("files", (Path(item).name, fh)))
-            in_memory = all(isinstance(content, bytes) for _, (_, content) in parts)
             return self._json(
-                "POST", f"/versions/{version_id}/assets", files=parts, timeout=TRANSFER_TIMEOUT_S,
-                headers=_idempotent() if in_memory else None,
-            )["items"]  # fmt: skip
+                "POST", f"/versions/{version_id}/assets", files=parts, timeout=TRANSFER_TIMEOUT_S
+            )["items"]
         finally:
             for fh in opened:
                 fh.close()
@@ -587,6 +593,17 @@ def _untar(data: bytes) -> dict[int, bytes]:
             out[int(info.name)] = bytes(view[start : start + info.size])
         offset = start + info.size + (-info.size % tarfile.BLOCKSIZE)
     return out
+
+
+def _tar(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """An uncompressed tar of in-memory files (PAX: any name length, UTF-8 names)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 def _idempotent() -> dict[str, str]:

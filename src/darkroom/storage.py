@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -58,6 +59,11 @@ class BlobStore:
 
     def put(self, source: BinaryIO, *, max_bytes: int | None = None) -> StoredBlob:
         """Stores a stream; raises PayloadTooLarge past `max_bytes` and stores nothing then."""
+        if isinstance(source, io.BytesIO):  # already in memory: no spooling copy
+            data = source.getvalue()
+            if max_bytes is not None and len(data) > max_bytes:
+                raise PayloadTooLarge(f"blob larger than {max_bytes} bytes")
+            return self.put_bytes(data)
         digest = hashlib.sha256()
         size = 0
         spool_dir = Path(self.root, ".tmp") if self.is_local else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 
 import pytest
 from PIL import Image
@@ -167,3 +168,67 @@ def test_many_images_in_one_request(api, other_org_api, version, upload, make_im
     too_many = ",".join(str(i) for i in range(1, 66))
     assert api.get(url, params={"ids": too_many}).status_code == 422
     assert other_org_api.get(url, params={"ids": str(a["id"])}).status_code == 404
+
+
+def _tar(*members: tuple[str, bytes | None], link: str | None = None) -> bytes:
+    """A tar of (name, bytes) files; bytes None is a folder; `link` adds a symlink to it."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+                continue
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link is not None:
+            info = tarfile.TarInfo("evil.jpg")
+            info.type, info.linkname = tarfile.SYMTYPE, link
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def _post_tar(api, version_id, body, **headers):
+    return api.post(
+        f"/api/v1/versions/{version_id}/assets/tar",
+        content=body,
+        headers={"Content-Type": "application/x-tar", **headers},
+    )
+
+
+def test_a_tar_body_uploads_like_a_form(api, version):
+    long_name = "deep/" * 30 + "été.png"  # past ustar's 100 characters, not ASCII
+    body = _tar(("deep", None), ("a.jpg", image_bytes(64, 48)),
+                (long_name, image_bytes(30, 20, "PNG")))  # fmt: skip
+    r = _post_tar(api, version["id"], body)
+    assert r.status_code == 201, r.text
+    items = r.json()["items"]
+    assert [(a["width"], a["height"], a["mime"]) for a in items] == [
+        (64, 48, "image/jpeg"),
+        (30, 20, "image/png"),
+    ]
+    assert items[0]["filename"] == "a.jpg"
+    assert items[1]["filename"].endswith("été.png")
+    blob = api.get(f"/api/v1/assets/{items[0]['id']}/image")
+    assert blob.content == image_bytes(64, 48)
+
+
+def test_a_body_that_is_not_a_tar_is_422(api, version):
+    r = _post_tar(api, version["id"], b"not a tar at all" * 40)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "bad_archive"
+
+
+def test_a_tar_with_a_link_or_a_bad_image_stores_nothing(api, version):
+    body = _tar(("ok.jpg", image_bytes()), link="/etc/passwd")
+    linked = _post_tar(api, version["id"], body)
+    assert linked.status_code == 422, linked.text
+    assert linked.json()["error"]["code"] == "unsafe_archive"
+    assert "evil.jpg" in linked.json()["error"]["message"]
+    cut = _post_tar(api, version["id"], _tar(("ok.jpg", image_bytes()),
+                                             ("cut.jpg", image_bytes(200, 200)[:400])))  # fmt: skip
+    assert cut.status_code == 422
+    assert cut.json()["error"]["code"] == "corrupt_image"
+    assert "cut.jpg" in cut.json()["error"]["message"]
+    assert api.get(f"/api/v1/versions/{version['id']}/assets").json()["items"] == []

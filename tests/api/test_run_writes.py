@@ -5,8 +5,10 @@ from __future__ import annotations
 from darkroom.db.engine import session_scope
 from darkroom.db.models import RunStatus
 from darkroom.domain import runs
+from tests.api.test_assets import _post_tar, _tar
 from tests.api.test_jobs import _claim, _launch
 from tests.api.test_jobs import processing as processing  # a fixture
+from tests.helpers import image_bytes
 
 RECT = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}
 
@@ -102,3 +104,17 @@ def test_an_upload_with_a_name_twice_is_refused_whole(api, version, make_image):
     assert r.status_code == 409
     assert r.json()["error"]["details"] == {"filename": "a.png"}
     assert api.get(f"/api/v1/versions/{version['id']}/stats").json()["assets"] == 0
+
+
+def test_a_retried_tar_upload_with_its_key_is_stored_once(app, api, anon, version, processing):
+    _, run_id, h = _run_headers(app, api, version)
+    out = anon.post(f"/api/v1/runs/{run_id}/output-version", json={"name": "o"}, headers=h)
+    body = _tar(("new.jpg", image_bytes()))
+    first = _post_tar(anon, out.json()["id"], body, **h, **{"Idempotency-Key": "tar-1"})
+    again = _post_tar(anon, out.json()["id"], body, **h, **{"Idempotency-Key": "tar-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    listed = api.get(f"/api/v1/versions/{out.json()['id']}/assets").json()["items"]
+    assert [a["filename"] for a in listed] == ["new.jpg"]
+    into_input = _post_tar(anon, version["id"], body, **h)
+    assert into_input.status_code == 403

@@ -1,19 +1,22 @@
-"""Safe reading of uploaded zip archives: no path traversal, no links, no decompression bombs.
+"""Safe reading of uploaded archives: no path traversal, no links, no decompression bombs.
 
 Entries are read in place (never extracted to disk), after the whole central directory has been
-checked, so a hostile archive is refused before anything is stored.
+checked, so a hostile archive is refused before anything is stored. Tar bodies (image uploads
+in bulk) are uncompressed and already bounded by the request's size limit.
 """
 
 from __future__ import annotations
 
+import io
 import posixpath
 import stat
+import tarfile
 import zipfile
 from typing import BinaryIO
 
 from darkroom.errors import InvalidInput, PayloadTooLarge
 
-__all__ = ["SafeZip", "is_zip"]
+__all__ = ["SafeZip", "is_zip", "tar_files"]
 
 RATIO_CHECK_MIN_BYTES = 1024 * 1024  # tiny entries compress well legitimately
 
@@ -24,6 +27,37 @@ def is_zip(fp: BinaryIO) -> bool:
         return zipfile.is_zipfile(fp)
     finally:
         fp.seek(0)
+
+
+def tar_files(data: bytes, *, max_files: int) -> list[tuple[str, io.BytesIO]]:
+    """The regular files of an uncompressed tar, in archive order, as (name, contents).
+
+    Folders are skipped; links, devices and any other special entry refuse the whole archive
+    (a 422 naming it), as does an unreadable or truncated one. Names are returned as written:
+    the caller cleans them as it cleans any uploaded file name."""
+    files: list[tuple[str, io.BytesIO]] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar:
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise InvalidInput(
+                        f"archive entry {member.name!r} is not a regular file",
+                        code="unsafe_archive",
+                        details={"entry": member.name},
+                    )
+                if len(files) >= max_files:
+                    raise InvalidInput(
+                        f"at most {max_files} files per upload", code="too_many_files",
+                        details={"max_files": max_files},
+                    )  # fmt: skip
+                fh = tar.extractfile(member)
+                assert fh is not None  # a regular file always has contents
+                files.append((member.name, io.BytesIO(fh.read())))
+    except tarfile.TarError as exc:
+        raise InvalidInput(f"not a readable tar archive: {exc}", code="bad_archive") from exc
+    return files
 
 
 class SafeZip:

@@ -141,7 +141,7 @@ class FakeServer:
                 return self._page(number, query)
             case ("GET", "versions", "images"):
                 return self._tar(number, [int(i) for i in query["ids"].split(",") if i])
-            case ("POST", "versions", "assets"):
+            case ("POST", "versions", "assets") | ("POST", "versions", "tar"):
                 return self._upload(number, request)
             case ("GET", "assets", "annotations"):
                 return {"items": self._annotations_of(number)}
@@ -311,12 +311,8 @@ class FakeServer:
     def _upload(self, version_id: int, request: httpx.Request) -> dict[str, Any]:
         if version_id not in self.uploads:
             raise _Refused(403, "forbidden", "a run writes only to its job's output versions")
-        head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
-        message = BytesParser(policy=policy.HTTP).parsebytes(head + request.read())
         created = []
-        for part in message.iter_parts():  # type: ignore[attr-defined]
-            filename = part.get_filename() or "upload"
-            data = part.get_payload(decode=True)
+        for filename, data in _uploaded_files(request):
             if any(
                 a.filename == filename for a in self.assets.values() if a.version_id == version_id
             ):
@@ -327,6 +323,17 @@ class FakeServer:
                 raise _Refused(422, "invalid_image", f"{filename}: not an image ({exc})") from exc
             self.uploads[version_id][filename] = data
         return {"items": created}
+
+
+def _uploaded_files(request: httpx.Request) -> list[tuple[str, bytes]]:
+    """(name, bytes) of an upload: a tar body or a multipart form."""
+    if request.headers["content-type"] == "application/x-tar":
+        with tarfile.open(fileobj=io.BytesIO(request.read()), mode="r:") as tar:
+            return [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]  # type: ignore[union-attr]
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + request.read())
+    return [(part.get_filename() or "upload", part.get_payload(decode=True))
+            for part in message.iter_parts()]  # type: ignore[attr-defined]  # fmt: skip
 
 
 class _Refused(Exception):
