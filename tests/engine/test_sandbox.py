@@ -180,10 +180,14 @@ ATTEMPTS = {
 }  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", "standby", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """`standby`: the attacker gets the sandbox its executor started ahead (default limits,
+    the disk limit made small for every run instead of asked for by the attacker)."""
     env = {**ENGINE_ENV, "DARKROOM_ADMIN_TOKEN": ADMIN_TOKEN,
            "DARKROOM_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    if request.param == "standby":
+        env["DARKROOM_RUN_DISK"] = "64MiB"
     if request.param == "postgres":
         env["DARKROOM_DATABASE_URL"] = request.getfixturevalue("pg_database")
         from tests.conftest import _truncate_all
@@ -204,12 +208,14 @@ def _attacks(text: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_every_escape_is_denied_and_the_run_still_works(server: Server, tmp_path: Path) -> None:
+def test_every_escape_is_denied_and_the_run_still_works(
+    server: Server, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     with Client(server.url, ADMIN_TOKEN) as dr:
-        _attack(dr, server, tmp_path)
+        _attack(dr, server, tmp_path, standby="standby" in request.node.callspec.id)
 
 
-def _attack(dr: Client, server: Server, tmp_path: Path) -> None:
+def _attack(dr: Client, server: Server, tmp_path: Path, standby: bool = False) -> None:
     ds = dr.create_dataset("victim-data")
     v = dr.create_version(ds["id"], "v1")
     dr.upload_assets(v["id"], [(f"{i}.jpg", image_bytes(seed=i)) for i in range(3)])
@@ -218,10 +224,13 @@ def _attack(dr: Client, server: Server, tmp_path: Path) -> None:
                          source={"kind": "inline", "code": SLEEPER})  # fmt: skip
     dr.create_processing(
         name="attacker", type="custom", source={"kind": "inline", "code": ATTACKER},
-        parameters_schema=ATTACK_SCHEMA, resources={"disk": "64MiB"},
+        parameters_schema=ATTACK_SCHEMA, resources={} if standby else {"disk": "64MiB"},
     )  # fmt: skip
     victim = dr.launch_job("sleeper", v["id"], parameters={"seconds": 30})
     wait_for(lambda: log_text(dr, victim["runs"][0]["id"]), lambda t: "pid" in t)
+    if standby:  # a run that ends starts (before it is marked ended) the standby to attack from
+        quick = dr.launch_job("sleeper", v["id"], parameters={"seconds": 0})
+        wait_for(lambda: dr.get_run(quick["runs"][0]["id"]), lambda r: r["status"] == "succeeded")
     listen_port = free_port()
     job = dr.launch_job("attacker", v["id"], parameters={
         "home": str(server.home), "cache": str(tmp_path / "cache"),
@@ -236,6 +245,7 @@ def _attack(dr: Client, server: Server, tmp_path: Path) -> None:
                    timeout_s=60)  # fmt: skip
     text = log_text(dr, run_id)
     assert run["status"] == "succeeded", text
+    assert ("started in a standby sandbox" in text) == standby, text
     attacks = _attacks(text)
     assert set(attacks) == ATTEMPTS, text
     succeeded = {name: a["detail"] for name, a in attacks.items() if a["succeeded"]}

@@ -8,11 +8,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["INSTANCE_ENV", "command_name", "descendants", "run_name", "run_processes"]
+__all__ = [
+    "INSTANCE_ENV",
+    "STANDBY_RUN_FILE",
+    "command_name",
+    "descendants",
+    "run_name",
+    "run_processes",
+    "standby_name",
+]
 
 # Names the darkroom (its database) an unsandboxed runtime belongs to: run ids of two darkrooms
 # on one machine collide, and neither may end the other's runs.
 INSTANCE_ENV = "DARKROOM_INSTANCE"
+# In a standby sandbox's own folder (the host side of its models mount): the id of the run it
+# took, written before the run starts.
+STANDBY_RUN_FILE = "run"
 
 
 def run_processes(instance: str | None = None) -> dict[int, list[int]]:
@@ -24,6 +35,19 @@ def run_processes(instance: str | None = None) -> dict[int, list[int]]:
         if run_id is not None:
             found.setdefault(run_id, []).append(pid)
     return found
+
+
+def _standby_run(argv: list[bytes]) -> str:
+    """The run a standby sandbox took ("" if none yet), from the folder its models mount
+    comes from."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == b"--ro-bind" and argv[i + 1].endswith(b"/models"):
+            marker = Path(os.fsdecode(argv[i + 1])).parent / STANDBY_RUN_FILE
+            try:
+                return marker.read_text().strip()
+            except OSError:
+                return ""
+    return ""
 
 
 def _pids() -> list[int]:
@@ -66,9 +90,16 @@ def run_name(instance: str, run_id: int) -> str:
     return f"darkroom-{instance}-run-{run_id}"
 
 
+def standby_name(instance: str) -> str:
+    """The host name of a sandbox started before its run: the run is in its folder's
+    `STANDBY_RUN_FILE` once it took one."""
+    return f"darkroom-{instance}-standby"
+
+
 def _run_of(pid: int, instance: str | None) -> int | None:
-    """The run a process belongs to: a sandbox's outer bwrap by its `--hostname`, or an
-    unsandboxed runtime by its environment."""
+    """The run a process belongs to: a sandbox's outer bwrap by its `--hostname` (or, for a
+    standby, by the run file in the folder it mounts), or an unsandboxed runtime by its
+    environment."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -77,6 +108,8 @@ def _run_of(pid: int, instance: str | None) -> int | None:
     if b"bwrap" in names and b"--hostname" in argv:
         name = argv[argv.index(b"--hostname") + 1].decode(errors="replace")
         prefix, _, run_id = name.rpartition("-run-")
+        if name.endswith("-standby"):
+            prefix, run_id = name.removesuffix("-standby"), _standby_run(argv)
         ours = prefix.startswith("darkroom-") and instance in (None, prefix[len("darkroom-") :])
         return int(run_id) if ours and run_id.isdigit() else None
     if b"darkroom.runtime" in argv and b"-m" in argv:

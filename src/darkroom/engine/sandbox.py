@@ -70,7 +70,7 @@ class SandboxSpec:
 
     argv: list[str]
     env: dict[str, str]
-    token: str
+    token: str | None  # None: a standby runtime, whose token comes later through its stdin
     socket: Path
     ro_paths: list[Path] = field(default_factory=list)  # read-only at the same path
     mounts: list[tuple[Path, str]] = field(default_factory=list)  # read-only, host -> inside
@@ -158,8 +158,9 @@ def spawn(
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bwrap is not installed: {INSTALL_HINT}")
-    files = {TOKEN_PATH: spec.token.encode(), "/etc/passwd": PASSWD.encode(),
-             "/etc/group": GROUP.encode()}  # fmt: skip
+    files = {"/etc/passwd": PASSWD.encode(), "/etc/group": GROUP.encode()}
+    if spec.token is not None:
+        files[TOKEN_PATH] = spec.token.encode()
     fds: dict[str, int] = {}
     try:
         for dest, data in files.items():
@@ -193,10 +194,10 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
         args += ["--ro-bind", str(path), str(path)]
     for host, inside in spec.mounts:
         args += ["--ro-bind", str(host), inside]
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--bind", str(spec.socket), SOCKET_PATH,
-             "--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH,
-             "--chdir", WORKDIR, "--clearenv"]  # fmt: skip
+    args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.socket), SOCKET_PATH]
+    if TOKEN_PATH in fds:
+        args += ["--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH]
+    args += ["--chdir", WORKDIR, "--clearenv"]
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
     return [*args, "--", *spec.argv]

@@ -78,6 +78,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._last_housekeeping = 0.0
         self._last_heartbeat = 0.0
+        executor.notify = self.wake  # see Executor.notify
 
     # -- lifecycle --------------------------------------------------------------------------
 

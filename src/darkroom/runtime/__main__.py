@@ -1,5 +1,9 @@
 """`python -m darkroom.runtime`: runs the processing of the run named by the environment.
 
+`--standby`: started by the executor before its run exists, this process does its imports, then
+waits for one line on stdin naming the run (`{"token": ..., "env": {...}}`) and goes on as a
+runtime started for that run would; stdin is /dev/null from then on.
+
 Exit codes: 0 succeeded, 1 the processing raised (traceback on stderr, its last line is the
 run's error summary), 2 the run could not be set up.
 """
@@ -7,7 +11,9 @@ run's error summary), 2 the run could not be set up.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
+import json
 import logging
 import os
 import runpy
@@ -47,17 +53,44 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
     raise RuntimeError(f"this runtime cannot run sources of kind {kind!r}")
 
 
-def main() -> int:
+STANDBY_TOKEN_FILE = "/tmp/.darkroom-run-token"
+
+
+def await_run() -> bool:
+    """Standby: waits for the run this process executes and sets its environment as the
+    executor would have. False when the executor went away without sending one."""
+    import cv2  # noqa: F401 - the first JPEG a run decodes would load it
+
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return False
+    order = json.loads(line)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    fd = os.open(STANDBY_TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(order["token"])
+    os.environ.update(order["env"], DARKROOM_RUN_TOKEN_FILE=STANDBY_TOKEN_FILE)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
+        if "--standby" in (sys.argv[1:] if argv is None else argv) and not await_run():
+            return 0
         ctx = ProcessingContext.from_env()
         entry = load_entrypoint(ctx.processing.source)
     except Exception:
         traceback.print_exc()
         return 2
+    # What is loaded by now lives until exit: out of the collector's sight, the run's own
+    # collections scan less, and the interpreter's exit takes 15 ms instead of 80.
+    gc.freeze()
     ctx.log.info(
         "run %s: %s revision %s on version %s, parameters %s",
         ctx.run_id, ctx.processing.name, ctx.processing.revision,

@@ -46,6 +46,7 @@ QUEUED_WRITES = 4
 LOADER_NICENESS = 10
 UPLOAD_CHUNK_FILES = 32
 UPLOAD_CHUNK_BYTES = 16 * 1024**2
+UPLOAD_THREADS = 2  # the server stores one request while the next is sent
 
 
 def _background_priority() -> None:
@@ -437,12 +438,12 @@ class ProcessingContext:
         created: list[Asset] = []
         chunk: list[tuple[str, bytes]] = []
         size = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="darkroom-upload") as pool:
+        with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="darkroom-upload") as pool:
             for name, data in images:
                 if chunk and (len(chunk) >= files or size + len(data) > budget):
                     pending.append(pool.submit(self._upload, version_id, chunk))
                     chunk, size = [], 0
-                    while len(pending) > 1:
+                    while len(pending) > UPLOAD_THREADS:
                         created += pending.popleft().result()
                 chunk.append((name, data))
                 size += len(data)

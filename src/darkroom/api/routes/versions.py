@@ -202,9 +202,10 @@ def upload_assets_tar(
     body: Annotated[
         bytes,
         Body(
-            media_type="application/x-tar",
-            description="an uncompressed tar of images: each regular file is one image, named "
-            "by its path in the archive",
+            media_type="application/octet-stream",
+            description="an uncompressed tar of images (sent as application/x-tar or "
+            "application/octet-stream): each regular file is one image, named by its path in "
+            "the archive",
         ),
     ],
     session: SessionDep,

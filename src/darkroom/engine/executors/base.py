@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +28,9 @@ class Executor(Protocol):
     output is fully read, else None. `cancel` asks nicely, then forces after `grace_s`."""
 
     name: str
+    notify: Callable[[], None] | None
+    """Called from any thread when a run needs its scheduler now, not at the next tick: its
+    preparation finished, its process ended."""
 
     def check(self, source: dict) -> None:
         """Raises InvalidInput if this executor cannot run `source` (checked at launch)."""
