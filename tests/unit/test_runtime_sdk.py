@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import numpy as np
 import pytest
 
 from darkroom.client import ApiError, Client
 from darkroom.processings import dataset_stats
-from darkroom.runtime import Limits
+from darkroom.runtime import Limits, ProcessingContext
 from darkroom.runtime.testing import fake_context
 
 
@@ -163,3 +165,38 @@ def test_annotations_of_many_assets():
     loaded = [x for batch in ctx.iter_assets(with_annotations=True) for x in batch]
     assert {x.asset.filename: len(x.annotations) for x in loaded} == {"a.png": 1, "b.png": 0}
     assert all(x.annotations is None for b in ctx.iter_assets() for x in b)
+
+
+def _slow_progress(fake, status: int = 200):
+    """A run context on `fake`'s server whose progress endpoint takes 0.3 s (and answers
+    `status`)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/progress"):
+            time.sleep(0.3)
+            if status != 200:
+                return httpx.Response(status, json={"error": {"code": "boom", "message": "no"}})
+        return fake.fake.handle(request)
+
+    client = Client("http://darkroom.test", "t", transport=httpx.MockTransport(handle))
+    return ProcessingContext(client, fake.context)
+
+
+def test_progress_never_holds_the_processing_up_and_flush_waits_for_it():
+    fake = fake_context(images={"a.png": _image(1)})
+    ctx = _slow_progress(fake)
+    started = time.perf_counter()
+    for done in range(1, 4):
+        ctx.progress(done, 3, force=True)
+    assert time.perf_counter() - started < 0.15  # three reports, none waited for
+    ctx.flush()
+    assert fake.fake.progress[-1] == (3, 3)  # the latest is always sent; others may be skipped
+    assert len(fake.fake.progress) <= 3
+
+
+def test_a_progress_report_that_failed_raises_in_the_run():
+    fake = fake_context(images={"a.png": _image(1)})
+    ctx = _slow_progress(fake, status=500)
+    ctx.progress(1, 2, force=True)
+    with pytest.raises(ApiError, match="HTTP 500"):
+        ctx.flush()

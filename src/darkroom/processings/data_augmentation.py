@@ -21,6 +21,10 @@ from darkroom.processings import BuiltinSpec
 from darkroom.processings.augmentation_catalog import load_catalog
 from darkroom.runtime import ProcessingContext
 
+# What a standby runtime loads ahead when this processing ran last (the server does not).
+PRELOAD = ("albumentations",)
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations would ask PyPI at import
+
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "light": [
         {"transform": "HorizontalFlip", "p": 0.5},
@@ -117,7 +121,6 @@ SPEC = BuiltinSpec(
 
 def build_pipeline(steps: list[dict[str, Any]], min_visibility: float) -> Any:
     """An albumentations Compose of `steps` that also moves boxes and points."""
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # it would ask PyPI at import
     import albumentations as A
 
     transforms = [getattr(A, s["transform"])(**{k: v for k, v in s.items() if k != "transform"})

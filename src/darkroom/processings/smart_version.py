@@ -21,6 +21,9 @@ import numpy as np
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import ProcessingContext
 
+# What a standby runtime loads ahead when this processing ran last (the server does not).
+PRELOAD = ("imagehash",)
+
 SPLITS = ("train", "val", "test")
 MIN_FOR_EVERY_SPLIT = 3  # a label with this many images is put in every split
 STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}

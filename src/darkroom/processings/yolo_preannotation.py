@@ -20,6 +20,9 @@ from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import ProcessingContext
 
+# What a standby runtime loads ahead when this processing ran last (the server does not).
+PRELOAD = ("darkroom.inference",)
+
 if TYPE_CHECKING:
     from darkroom.inference import Detections
 

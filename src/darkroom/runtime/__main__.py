@@ -1,8 +1,9 @@
 """`python -m darkroom.runtime`: runs the processing of the run named by the environment.
 
-`--standby`: started by the executor before its run exists, this process does its imports, then
-waits for one line on stdin naming the run (`{"token": ..., "env": {...}}`) and goes on as a
-runtime started for that run would; stdin is /dev/null from then on.
+`--standby [--load MODULE]`: started by the executor before its run exists, this process does
+its imports (and a built-in processing's module, a likely next run), then waits for one line on
+stdin naming the run (`{"token": ..., "env": {...}}`) and goes on as a runtime started for that
+run would; stdin is /dev/null from then on.
 
 Exit codes: 0 succeeded, 1 the processing raised (traceback on stderr, its last line is the
 run's error summary), 2 the run could not be set up.
@@ -54,12 +55,19 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
 
 
 STANDBY_TOKEN_FILE = "/tmp/.darkroom-run-token"
+BUILTIN_PACKAGE = "darkroom.processings."
 
 
-def await_run() -> bool:
+def await_run(load: str | None = None) -> bool:
     """Standby: waits for the run this process executes and sets its environment as the
     executor would have. False when the executor went away without sending one."""
     import cv2  # noqa: F401 - the first JPEG a run decodes would load it
+
+    if load is not None and load.startswith(BUILTIN_PACKAGE):
+        with contextlib.suppress(Exception):  # its run, if it comes, reports any error
+            module = importlib.import_module(load)
+            for name in getattr(module, "PRELOAD", ()):
+                importlib.import_module(name)
 
     line = sys.stdin.buffer.readline()
     if not line.strip():
@@ -81,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        if "--standby" in (sys.argv[1:] if argv is None else argv) and not await_run():
+        args = sys.argv[1:] if argv is None else argv
+        load = args[args.index("--load") + 1] if "--load" in args[:-1] else None
+        if "--standby" in args and not await_run(load):
             return 0
         ctx = ProcessingContext.from_env()
         entry = load_entrypoint(ctx.processing.source)
@@ -106,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         sys.stdout.flush()
+        gc.freeze()  # what the processing loaded: the exit need not collect it either
     if (summary := ctx.data_path_summary()) is not None:
         ctx.log.info("%s", summary)
     if ctx.failures:

@@ -11,7 +11,7 @@ import resource
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,7 @@ class ProcessingContext:
         self.cache = cache_root()
         self._blobs = Path(os.environ[BLOBS_ENV]) if os.environ.get(BLOBS_ENV) else None
         self._last_progress = 0.0
+        self._progress = _LatestSender(self._send_progress)
         self._skip: frozenset[int] | None = None
         # Seconds spent per step of the data path (summed over threads) and items moved.
         self.timings: Counter[str] = Counter()
@@ -372,10 +373,12 @@ class ProcessingContext:
         self._writes.put((rows, list(done)))
 
     def flush(self) -> None:
-        """Waits until every queued write is stored; raises the first one that failed."""
+        """Waits until every queued write and the last progress are stored; raises the first
+        write that failed."""
         if self._writer is not None:
             self._writes.join()
         self._raise_write_error()
+        self._progress.wait()
 
     def _write_queued(self) -> None:
         while True:
@@ -460,10 +463,67 @@ class ProcessingContext:
         return made
 
     def progress(self, done: int, total: int | None = None, *, force: bool = False) -> None:
-        """Reports progress; calls closer than 0.5 s apart are coalesced unless forced."""
+        """Reports progress; calls closer than 0.5 s apart are coalesced unless forced.
+
+        Sent from a background thread (the latest value only), so a busy server never holds
+        the processing up; `flush()` waits for it, and an error raises on a later call."""
         now = time.monotonic()
         final = total is not None and done >= total
         if not (force or final) and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self._client.report_run_progress(self.run_id, done, total)
+        self._progress.put((done, total))
+
+    def _send_progress(self, value: tuple[int, int | None]) -> None:
+        self._client.report_run_progress(self.run_id, *value)
+
+
+class _LatestSender:
+    """Sends values from a background thread, only the latest when several wait: the caller
+    never waits for the server. A failed send raises on the next `put` or `wait`."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        self._send = send
+        self._cond = threading.Condition()
+        self._value: Any = None
+        self._busy = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def put(self, value: Any) -> None:
+        with self._cond:
+            self._raise()
+            self._value = value
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="darkroom-progress",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        """Returns once the latest value was sent."""
+        with self._cond:
+            while self._value is not None or self._busy:
+                self._cond.wait()
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._value is None:
+                    self._cond.wait()
+                value, self._value, self._busy = self._value, None, True
+            error = None
+            try:
+                self._send(value)
+            except BaseException as exc:  # raised in the run's own thread
+                error = exc
+            with self._cond:
+                self._busy = False
+                self._error = error or self._error
+                self._cond.notify_all()

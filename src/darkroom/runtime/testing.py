@@ -48,6 +48,11 @@ class FakeContext(ProcessingContext):
 
     fake: FakeServer
 
+    def progress(self, done: int, total: int | None = None, *, force: bool = False) -> None:
+        """As a run's, but stored before it returns, for a test to read at once."""
+        super().progress(done, total, force=force)
+        self._progress.wait()
+
 
 @dataclass
 class FakeAsset:

@@ -105,6 +105,7 @@ class LocalHandle:
     token: str = ""
     server_url: str = ""
     standby: Standby | None = None  # the sandbox started ahead that this run takes
+    builtin: str | None = None  # its built-in processing's module, which the next standby loads
 
     def say(self, text: str, stream: str = "system") -> None:
         self.lines.put(OutputLine(utcnow(), stream, text))
@@ -202,6 +203,8 @@ class LocalExecutor:
     def start(self, claimed: Claimed, server_url: str) -> LocalHandle:
         handle = LocalHandle(claimed.run_id, self.defaults.merged(claimed.resources))
         handle.token, handle.server_url = claimed.token, server_url
+        if claimed.source.get("kind") == "builtin":
+            handle.builtin = claimed.source.get("module")
         standby, self._standby = self._standby, None
         if standby is not None:
             fits = claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
@@ -345,8 +348,9 @@ class LocalExecutor:
 
     # -- standby -------------------------------------------------------------------------------
 
-    def _spawn_standby(self, server_url: str) -> None:
-        """Starts the next standby (from the scheduler's thread, as every sandbox)."""
+    def _spawn_standby(self, server_url: str, builtin: str | None = None) -> None:
+        """Starts the next standby (from the scheduler's thread, as every sandbox); it imports
+        the `builtin` processing's module ahead too (darkroom's own code, never a user's)."""
         key = uuid.uuid4().hex[:12]
         folder = self.cache / "standby" / f"{self.instance}-{key}"
         links = None
@@ -363,7 +367,8 @@ class LocalExecutor:
                 cgroup = self.cgroups.create(f"{self.instance}-standby-{key}",
                                              self.defaults.processes)  # fmt: skip
             spec = sandbox.SandboxSpec(
-                argv=[self.python, "-m", "darkroom.runtime", "--standby"],
+                argv=[self.python, "-m", "darkroom.runtime", "--standby"]
+                + (["--load", builtin] if builtin else []),
                 env=self._sandbox_env(),
                 token=None,
                 socket=self._relay(server_url),
@@ -511,7 +516,8 @@ class LocalExecutor:
             handle.limit_hit = PidsCgroups.hit_limit(handle.cgroup)
             PidsCgroups.remove(handle.cgroup)
         if self.use_standby and self._standby is None and not handle.cancelled.is_set():
-            self._spawn_standby(handle.server_url)  # not while cancelling: maybe shutting down
+            # not while cancelling (maybe shutting down); ready for another run of the same kind
+            self._spawn_standby(handle.server_url, handle.builtin)
         if self.sandboxed and code > 128 and (code - 128) in signal.valid_signals():
             code = -(code - 128)  # bwrap reports a signal death as 128 + signal
         return code
