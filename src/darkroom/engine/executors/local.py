@@ -205,13 +205,13 @@ class LocalExecutor:
         handle.token, handle.server_url = claimed.token, server_url
         if claimed.source.get("kind") == "builtin":
             handle.builtin = claimed.source.get("module")
-        standby, self._standby = self._standby, None
-        if standby is not None:
-            fits = claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
-            if fits and standby.process.poll() is None:
-                handle.standby = standby
-            else:
-                self._standby = standby if standby.process.poll() is None else None
+        standby = self._standby
+        if standby is not None and standby.process.poll() is not None:  # it died waiting
+            self._discard(standby)
+            self._standby = standby = None
+        fits = claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
+        if standby is not None and fits:
+            handle.standby, self._standby = standby, None
         handle.preparing = threading.Thread(
             target=self._prepare, args=(handle,), name=f"run-{claimed.run_id}-prepare", daemon=True
         )
