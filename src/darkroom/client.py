@@ -555,6 +555,13 @@ class Client:
         """Asset ids the earlier runs of the run's job finished."""
         return self._json("GET", f"/runs/{run_id}/finished-assets")
 
+    def record_evaluation(self, run_id: int, metrics: JSON) -> JSON:
+        """Stores what a model-evaluation run measured (its job's model on its version)."""
+        return self._json("POST", f"/runs/{run_id}/evaluation", json=metrics, headers=_idempotent())
+
+    def list_evaluations(self, model_version_id: int) -> list[JSON]:
+        return self._json("GET", f"/model-versions/{model_version_id}/evaluations")
+
     def create_run_output_version(
         self,
         run_id: int,

@@ -15,7 +15,8 @@ def test_client_exports():
 
 def test_runtime_exports():
     assert sorted(darkroom.runtime.__all__) == [
-        "AnnotationItem", "Asset", "Label", "Limits", "LoadedAsset", "ModelVersion",
+        "AnnotationItem", "Asset", "Evaluation", "EvaluationMetrics", "Label", "LabelMetrics",
+        "Limits", "LoadedAsset", "ModelVersion",
         "ProcessingContext", "ProcessingInfo", "Shape", "StoredAnnotation", "TooManyFailures",
         "Version", "VersionStats",
     ]  # fmt: skip
@@ -33,7 +34,8 @@ def test_the_context_offers_the_sdk_and_not_the_client():
         "add_annotations", "annotations", "annotations_of", "clear_previous_runs_annotations",
         "create_output_version", "data_path_summary", "flush", "from_env", "iter_asset_pages",
         "iter_assets", "labels",
-        "model_path", "progress", "queue_annotations", "record_failure", "stats", "upload_images",
+        "model_path", "progress", "queue_annotations", "record_evaluation", "record_failure",
+        "stats", "upload_images",
     ]  # fmt: skip
     assert not hasattr(ProcessingContext, "client")
 

@@ -363,6 +363,10 @@ class ModelPublic(Public):
     created_at: datetime
 
 
+class EvaluationPublic(contract.Evaluation, Public):
+    pass
+
+
 class ModelVersionPublic(contract.ModelVersion):
     @classmethod
     def of(cls, v: Any) -> ModelVersionPublic:

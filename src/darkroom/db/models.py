@@ -512,3 +512,22 @@ class ModelVersion(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     model: Mapped[Model] = relationship(lazy="joined")
+
+
+class Evaluation(Base):
+    """A model version measured on a dataset version's ground truth (the shapes people drew),
+    written by the `model-evaluation` run that computed it. `metrics` holds COCO mAP@[.5:.95],
+    mAP@.5, recall and per-label figures."""
+
+    __tablename__ = "evaluations"
+    id: Mapped[int] = _id()
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,7 @@ from darkroom.db.models import (
     utcnow,
 )
 from darkroom.domain.accounts import Principal
+from darkroom.domain.evaluations import check_ground_truth
 from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import resolve_parameters
@@ -55,6 +56,11 @@ class JobFilter:
     version_id: int | None = None
     status: str | None = None  # the latest run's
     processing: str | None = None  # id or name
+
+
+# Processings whose model's labels must meet the version's (else nothing could be written or
+# measured): 422 at launch.
+LABELLED_BY_MODEL = (ProcessingType.pre_annotation, ProcessingType.model_evaluation)
 
 
 def launch(
@@ -93,8 +99,10 @@ def launch(
                 f"processing {proc.name!r} takes no model", details={"loc": ["model_version_id"]}
             )
     resolved = resolve_parameters(revision.parameters_schema, parameters)
-    if model_version_id is not None and proc.type == ProcessingType.pre_annotation:
+    if model_version_id is not None and proc.type in LABELLED_BY_MODEL:
         _check_label_overlap(session, version.id, model_version.labels, resolved)
+    if proc.type == ProcessingType.model_evaluation:
+        check_ground_truth(session, version.id)
     if executor is not None:
         executor.check(revision.source)
     job = Job(

@@ -20,7 +20,10 @@ from darkroom.runtime.context import LoadedAsset, ProcessingContext, TooManyFail
 from darkroom.runtime.contract import (
     AnnotationItem,
     Asset,
+    Evaluation,
+    EvaluationMetrics,
     Label,
+    LabelMetrics,
     Limits,
     ModelVersion,
     ProcessingInfo,
@@ -33,7 +36,10 @@ from darkroom.runtime.contract import (
 __all__ = [
     "AnnotationItem",
     "Asset",
+    "Evaluation",
+    "EvaluationMetrics",
     "Label",
+    "LabelMetrics",
     "Limits",
     "LoadedAsset",
     "ModelVersion",

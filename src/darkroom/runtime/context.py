@@ -23,6 +23,8 @@ from darkroom.client import Client
 from darkroom.runtime.contract import (
     AnnotationItem,
     Asset,
+    Evaluation,
+    EvaluationMetrics,
     Label,
     Limits,
     ModelVersion,
@@ -424,6 +426,13 @@ class ProcessingContext:
             tags=tags,
         )  # fmt: skip
         return Version.model_validate(created)
+
+    def record_evaluation(self, metrics: EvaluationMetrics) -> Evaluation:
+        """Stores what this run measured of its job's model version on its input version; the
+        model version's page and `GET /model-versions/{id}/evaluations` show it."""
+        return Evaluation.model_validate(
+            self._client.record_evaluation(self.run_id, metrics.model_dump(mode="json"))
+        )
 
     def upload_images(
         self, version: Version | int, images: Iterable[tuple[str, bytes]]

@@ -21,8 +21,11 @@ __all__ = [
     "AnnotationsAdded",
     "Asset",
     "DbInt",
+    "Evaluation",
+    "EvaluationMetrics",
     "Label",
     "LabelCount",
+    "LabelMetrics",
     "Limits",
     "ModelVersion",
     "ProcessingInfo",
@@ -217,3 +220,39 @@ class RunContext(BaseModel):
     resume: bool = Field(
         False, description="skip the assets the job's earlier runs finished (a resumed re-run)"
     )
+
+
+class LabelMetrics(BaseModel):
+    """One label's figures in an evaluation (None where the label has no ground truth)."""
+
+    label: str
+    ap: float | None = Field(description="COCO AP averaged over IoU 0.50:0.95")
+    ap50: float | None = Field(description="AP at IoU 0.50")
+    recall: float | None = Field(description="recall at IoU 0.50, up to 100 detections per image")
+    ground_truth: int
+    predictions: int
+
+
+class EvaluationMetrics(BaseModel):
+    """What a model-evaluation run measured (pycocotools' COCOeval on boxes)."""
+
+    map: float = Field(description="COCO mAP@[.5:.95]")
+    map50: float = Field(description="mAP at IoU 0.50")
+    recall: float = Field(description="mean recall at IoU 0.50:0.95, 100 detections per image")
+    images: int
+    ground_truth: int
+    predictions: int
+    labels: list[LabelMetrics]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Evaluation(BaseModel):
+    """A model version measured on a dataset version, by a model-evaluation run."""
+
+    id: int
+    model_version_id: int
+    dataset_version_id: int
+    job_id: int | None
+    run_id: int | None
+    metrics: EvaluationMetrics
+    created_at: datetime

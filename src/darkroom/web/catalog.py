@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from darkroom.api.deps import SessionDep
 from darkroom.db.models import ProcessingType
-from darkroom.domain import model_registry, processings
+from darkroom.domain import evaluations, model_registry, processings
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.parameters import resolve_parameters
@@ -174,3 +174,16 @@ def models_page(request: Request, session: SessionDep, user: UserDep) -> HTMLRes
     items = model_registry.list_models(session, user, PageRequest(limit=1000)).items
     versions_of = model_registry.versions_of_models(session, user, [m.id for m in items])
     return page(request, "models.html", models=items, versions_of=versions_of)
+
+
+@router.get("/model-versions/{version_id}", response_class=HTMLResponse)
+def model_version_page(
+    request: Request, version_id: int, session: SessionDep, user: UserDep
+) -> HTMLResponse:
+    """A model version and its evaluations, side by side (one column each, newest first)."""
+    version = model_registry.get_model_version(session, user, version_id)
+    found = evaluations.list_evaluations(session, user, version_id)
+    labels = list(dict.fromkeys(x["label"] for e in found for x in e.metrics["labels"]))
+    per_label = [{x["label"]: x for x in e.metrics["labels"]} for e in found]
+    return page(request, "model_version.html", version=version, evaluations=found,
+                labels=labels, per_label=per_label)  # fmt: skip

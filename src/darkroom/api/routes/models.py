@@ -7,8 +7,15 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
 
 from darkroom.api.deps import PageDep, PrincipalDep, RunOrUserDep, SessionDep, SettingsDep, StoreDep
-from darkroom.api.schemas import DbInt, ModelCreate, ModelPublic, ModelVersionPublic, Page
-from darkroom.domain import model_registry
+from darkroom.api.schemas import (
+    DbInt,
+    EvaluationPublic,
+    ModelCreate,
+    ModelPublic,
+    ModelVersionPublic,
+    Page,
+)
+from darkroom.domain import evaluations, model_registry
 from darkroom.errors import InvalidInput
 
 router = APIRouter(tags=["models"])
@@ -83,6 +90,12 @@ def get_model_version(
     version_id: DbInt, session: SessionDep, principal: RunOrUserDep
 ) -> ModelVersionPublic:
     return ModelVersionPublic.of(model_registry.get_model_version(session, principal, version_id))
+
+
+@router.get("/model-versions/{version_id}/evaluations", response_model=list[EvaluationPublic])
+def list_evaluations(version_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
+    """The version's evaluations in the caller's organization, newest first."""
+    return evaluations.list_evaluations(session, principal, version_id)
 
 
 @router.get("/model-versions/{version_id}/weights", response_class=Response)

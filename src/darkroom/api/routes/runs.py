@@ -19,6 +19,7 @@ from darkroom.api.deps import (
 )
 from darkroom.api.schemas import (
     DbInt,
+    EvaluationPublic,
     LogLinePublic,
     ModelVersionPublic,
     OutputVersionCreate,
@@ -29,12 +30,22 @@ from darkroom.api.schemas import (
 )
 from darkroom.db.engine import session_scope
 from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import annotations, idempotency, jobs, logs, model_registry, runs, versions
+from darkroom.domain import (
+    annotations,
+    evaluations,
+    idempotency,
+    jobs,
+    logs,
+    model_registry,
+    runs,
+    versions,
+)
 from darkroom.domain.accounts import Principal
 from darkroom.errors import NotFound
 from darkroom.runtime.contract import (
     AnnotationBatch,
     AnnotationsAdded,
+    EvaluationMetrics,
     Limits,
     ProcessingInfo,
     RunContext,
@@ -218,6 +229,26 @@ def clear_previous_run_annotations(
 ) -> dict[str, int]:
     """Deletes what the job's earlier runs annotated (a re-run replaces them)."""
     return {"deleted": annotations.clear_previous_runs(session, principal, run_id)}
+
+
+@router.post(
+    "/{run_id}/evaluation", response_model=EvaluationPublic, status_code=status.HTTP_201_CREATED
+)
+def record_evaluation(
+    run_id: DbInt,
+    body: EvaluationMetrics,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    key: IdempotencyKey = None,
+) -> object:
+    """Stores what a model-evaluation run measured, for its job's model and dataset versions."""
+    jobs.get_run(session, principal, run_id)
+
+    def write() -> dict[str, Any]:
+        evaluation = evaluations.record(session, principal, body.model_dump(mode="json"))
+        return EvaluationPublic.model_validate(evaluation).model_dump(mode="json")
+
+    return idempotency.once(session, principal, key, write)
 
 
 @router.post(
