@@ -64,6 +64,12 @@ def test_a_model_measured_on_its_own_boxes_scores_one_then_less(dr, engine_serve
     assert m["images"] == 3
     measured = {x["label"]: x for x in m["labels"]}
     assert set(measured) == set(LABELS)
+    confusion = m["confusion"]  # every truth found as itself, nothing else
+    n = len(confusion["labels"])
+    for i, row in enumerate(confusion["matrix"]):
+        expected = measured[confusion["labels"][i]]["ground_truth"] if i < n else 0
+        assert row == [expected if j == i else 0 for j in range(n + 1)]
+    assert set(m["pr_curves"]) == {x for x in LABELS if measured[x]["ground_truth"]}
     for label in measured.values():
         if label["ground_truth"]:
             assert (label["ap"], label["ap50"], label["recall"]) == pytest.approx((1, 1, 1))
@@ -98,6 +104,11 @@ def test_a_model_measured_on_its_own_boxes_scores_one_then_less(dr, engine_serve
         if name != label and figures["ground_truth"]:
             assert figures["ap50"] == pytest.approx(1.0)
 
+    for chart in ("pr-curve", "confusion"):
+        png = httpx.get(f"{engine_server.url}/api/v1/evaluations/{worse['id']}/{chart}.png",
+                        headers={"Authorization": f"Bearer {engine_server.token}"})  # fmt: skip
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG")
     page = httpx.get(f"{engine_server.url}/model-versions/{mv['id']}",
                      cookies={COOKIE: engine_server.token})  # fmt: skip
     assert page.status_code == 200
@@ -105,6 +116,10 @@ def test_a_model_measured_on_its_own_boxes_scores_one_then_less(dr, engine_serve
     assert f"{worse['metrics']['map50']:.3f}" in page.text
     assert "1.000" in page.text
     assert f"AP@.5 {label}" in page.text
+    assert f'src="/ui/evaluations/{worse["id"]}/confusion.png"' in page.text
+    chart = httpx.get(f"{engine_server.url}/ui/evaluations/{worse['id']}/pr-curve.png",
+                      cookies={COOKIE: engine_server.token})  # fmt: skip
+    assert chart.headers["content-type"] == "image/png"
 
 
 def test_evaluation_launch_needs_a_common_label(dr):

@@ -15,8 +15,8 @@ def test_client_exports():
 
 def test_runtime_exports():
     assert sorted(darkroom.runtime.__all__) == [
-        "AnnotationItem", "Asset", "Evaluation", "EvaluationMetrics", "Label", "LabelMetrics",
-        "Limits", "LoadedAsset", "ModelVersion",
+        "AnnotationItem", "Asset", "Confusion", "Evaluation", "EvaluationMetrics", "Label",
+        "LabelMetrics", "Limits", "LoadedAsset", "ModelVersion",
         "ProcessingContext", "ProcessingInfo", "Shape", "StoredAnnotation", "TooManyFailures",
         "Version", "VersionStats",
     ]  # fmt: skip

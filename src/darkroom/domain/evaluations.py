@@ -15,9 +15,15 @@ from sqlalchemy.orm import Session
 from darkroom.db.models import Annotation, Asset, AuthorKind, Evaluation, Job, Shape, ShapeKind
 from darkroom.domain.accounts import Principal
 from darkroom.domain.model_registry import get_model_version
-from darkroom.errors import Forbidden, InvalidInput
+from darkroom.errors import Forbidden, InvalidInput, NotFound
 
-__all__ = ["GROUND_TRUTH_KINDS", "check_ground_truth", "list_evaluations", "record"]
+__all__ = [
+    "GROUND_TRUTH_KINDS",
+    "check_ground_truth",
+    "get_evaluation",
+    "list_evaluations",
+    "record",
+]
 
 GROUND_TRUTH_KINDS = (ShapeKind.rectangle, ShapeKind.polygon)
 
@@ -77,3 +83,15 @@ def list_evaluations(
         .order_by(Evaluation.id.desc())
     )
     return list(session.scalars(stmt))
+
+
+def get_evaluation(session: Session, principal: Principal, evaluation_id: int) -> Evaluation:
+    """One evaluation made in the caller's organization (404 otherwise)."""
+    found = session.scalar(
+        select(Evaluation)
+        .join(Job, Job.id == Evaluation.job_id)
+        .where(Evaluation.id == evaluation_id, Job.organization_id == principal.organization_id)
+    )
+    if found is None:
+        raise NotFound.of("evaluation", evaluation_id)
+    return found

@@ -17,7 +17,7 @@ from typing import Any
 from darkroom.inference.defaults import IOU_THRESHOLD
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
-from darkroom.runtime import EvaluationMetrics, LabelMetrics, ProcessingContext
+from darkroom.runtime import Confusion, EvaluationMetrics, LabelMetrics, ProcessingContext
 
 # What a standby runtime loads ahead when this processing ran last (the server does not).
 PRELOAD = ("darkroom.inference", "pycocotools.cocoeval")
@@ -49,6 +49,13 @@ SPEC = BuiltinSpec(
                 "maximum": 1,
                 "default": IOU_THRESHOLD,
                 "description": "the model's non-maximum suppression",
+            },
+            "confusion_confidence": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "default": 0.25,
+                "description": "the confusion matrix counts detections from this score up",
             },
             "label_mapping": {
                 "type": "object",
@@ -120,6 +127,7 @@ def run(ctx: ProcessingContext) -> None:
     ctx.log.info("%d images in %.1f s: %d ground-truth boxes, %d detections", len(images), took,
                  len(truths), len(found))  # fmt: skip
     metrics = evaluate(images, truths, found, measured)
+    metrics.confusion = confusion(truths, found, measured, params["confusion_confidence"])
     metrics.parameters = dict(params)
     ctx.log.info("mAP@[.5:.95] %.4f, mAP@.5 %.4f, recall %.4f", metrics.map, metrics.map50,
                  metrics.recall)  # fmt: skip
@@ -168,13 +176,15 @@ def evaluate(
     coco.summarize()  # COCO's own table, into the run's log
     precision = coco.eval["precision"]  # [IoU, recall, label, area, max detections]
     recall = coco.eval["recall"]  # [IoU, label, area, max detections]
-    per_label = []
+    per_label, curves = [], {}
     for k, name in enumerate(labels):
         curve = precision[:, :, k, 0, -1]
         valid = curve[curve > -1]
         at50 = precision[0, :, k, 0, -1]
         r50 = recall[0, k, 0, -1]
         has = per_label_truth[k] > 0
+        if has:
+            curves[name] = [round(max(float(p), 0.0), 6) for p in at50]
         per_label.append(LabelMetrics(
             label=name, ap=float(np.mean(valid)) if has and valid.size else None,
             ap50=float(np.mean(at50[at50 > -1])) if has and (at50 > -1).any() else None,
@@ -184,8 +194,49 @@ def evaluate(
     return EvaluationMetrics(
         map=max(float(coco.stats[0]), 0.0), map50=max(float(coco.stats[1]), 0.0),
         recall=max(float(coco.stats[8]), 0.0), images=len(images), ground_truth=len(truths),
-        predictions=len(found), labels=per_label,
+        predictions=len(found), labels=per_label, pr_curves=curves,
     )  # fmt: skip
+
+
+def confusion(
+    truths: list[dict[str, Any]], found: list[dict[str, Any]], labels: list[str], confidence: float
+) -> Confusion:
+    """Which label each truth was detected as (see `Confusion`), category ids 1..len(labels)."""
+    import numpy as np
+
+    n = len(labels)
+    matrix = np.zeros((n + 1, n + 1), dtype=np.int64)  # + background row, + missed column
+    truths_of: dict[int, list[dict[str, Any]]] = {}
+    for t in truths:
+        truths_of.setdefault(t["image_id"], []).append(t)
+    found_of: dict[int, list[dict[str, Any]]] = {}
+    for f in found:
+        if f["score"] >= confidence:
+            found_of.setdefault(f["image_id"], []).append(f)
+    for image_id in truths_of.keys() | found_of.keys():
+        mine = truths_of.get(image_id, [])
+        taken = [False] * len(mine)
+        for det in sorted(found_of.get(image_id, []), key=lambda f: -f["score"]):
+            ious = [0.0 if taken[i] else _iou(det["bbox"], t["bbox"]) for i, t in enumerate(mine)]
+            best = int(np.argmax(ious)) if ious else -1
+            if best >= 0 and ious[best] >= 0.5:
+                taken[best] = True
+                matrix[mine[best]["category_id"] - 1, det["category_id"] - 1] += 1
+            else:
+                matrix[n, det["category_id"] - 1] += 1
+        for t, was_taken in zip(mine, taken, strict=True):
+            if not was_taken:
+                matrix[t["category_id"] - 1, n] += 1
+    return Confusion(labels=labels, confidence=confidence, matrix=matrix.tolist())
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    """IoU of two [x, y, w, h] boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _box(shape: Any) -> list[float] | None:

@@ -20,6 +20,7 @@ from darkroom.runtime.context import LoadedAsset, ProcessingContext, TooManyFail
 from darkroom.runtime.contract import (
     AnnotationItem,
     Asset,
+    Confusion,
     Evaluation,
     EvaluationMetrics,
     Label,
@@ -36,6 +37,7 @@ from darkroom.runtime.contract import (
 __all__ = [
     "AnnotationItem",
     "Asset",
+    "Confusion",
     "Evaluation",
     "EvaluationMetrics",
     "Label",

@@ -20,6 +20,7 @@ __all__ = [
     "AnnotationItem",
     "AnnotationsAdded",
     "Asset",
+    "Confusion",
     "DbInt",
     "Evaluation",
     "EvaluationMetrics",
@@ -233,6 +234,17 @@ class LabelMetrics(BaseModel):
     predictions: int
 
 
+class Confusion(BaseModel):
+    """Detections matched to ground truth at IoU >= 0.5 whatever their labels, one detection
+    per truth, best score first: `matrix[t][p]` counts truths of `labels[t]` detected as
+    `labels[p]`; the last row (`background`) counts detections of nothing, the last column
+    (`missed`) truths nothing detected."""
+
+    labels: list[str]
+    confidence: float = Field(description="detections below this score are left out")
+    matrix: list[list[int]]
+
+
 class EvaluationMetrics(BaseModel):
     """What a model-evaluation run measured (pycocotools' COCOeval on boxes)."""
 
@@ -243,6 +255,12 @@ class EvaluationMetrics(BaseModel):
     ground_truth: int
     predictions: int
     labels: list[LabelMetrics]
+    pr_curves: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="per label, precision at recall 0, 0.01, …, 1 (IoU 0.50, COCO's "
+        "interpolation); labels without ground truth are left out",
+    )
+    confusion: Confusion | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from darkroom import charts
 from darkroom.api.deps import SessionDep
 from darkroom.db.models import ProcessingType
 from darkroom.domain import evaluations, model_registry, processings
@@ -20,7 +21,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import DEFAULT_TIMEOUT_S, RevisionSpec
-from darkroom.errors import DarkroomError, InvalidInput
+from darkroom.errors import DarkroomError, InvalidInput, NotFound
 from darkroom.web.auth import UserDep
 from darkroom.web.render import page
 
@@ -174,6 +175,17 @@ def models_page(request: Request, session: SessionDep, user: UserDep) -> HTMLRes
     items = model_registry.list_models(session, user, PageRequest(limit=1000)).items
     versions_of = model_registry.versions_of_models(session, user, [m.id for m in items])
     return page(request, "models.html", models=items, versions_of=versions_of)
+
+
+@router.get("/ui/evaluations/{evaluation_id}/{chart}.png")
+def evaluation_chart(
+    evaluation_id: int, chart: charts.Chart, session: SessionDep, user: UserDep
+) -> Response:
+    data = charts.evaluation_chart(evaluations.get_evaluation(session, user, evaluation_id).metrics,
+                                   chart)  # fmt: skip
+    if data is None:
+        raise NotFound(f"evaluation {evaluation_id} has no {chart} figures")
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private"})
 
 
 @router.get("/model-versions/{version_id}", response_class=HTMLResponse)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
 
+from darkroom import charts
 from darkroom.api.deps import PageDep, PrincipalDep, RunOrUserDep, SessionDep, SettingsDep, StoreDep
 from darkroom.api.schemas import (
     DbInt,
@@ -16,7 +17,7 @@ from darkroom.api.schemas import (
     Page,
 )
 from darkroom.domain import evaluations, model_registry
-from darkroom.errors import InvalidInput
+from darkroom.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["models"])
 
@@ -96,6 +97,23 @@ def get_model_version(
 def list_evaluations(version_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
     """The version's evaluations in the caller's organization, newest first."""
     return evaluations.list_evaluations(session, principal, version_id)
+
+
+@router.get("/evaluations/{evaluation_id}", response_model=EvaluationPublic)
+def get_evaluation(evaluation_id: DbInt, session: SessionDep, principal: PrincipalDep) -> object:
+    return evaluations.get_evaluation(session, principal, evaluation_id)
+
+
+@router.get("/evaluations/{evaluation_id}/{chart}.png", response_class=Response)
+def evaluation_chart(
+    evaluation_id: DbInt, chart: charts.Chart, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """The precision-recall curves or the confusion matrix, drawn from the stored figures."""
+    found = evaluations.get_evaluation(session, principal, evaluation_id)
+    data = charts.evaluation_chart(found.metrics, chart)
+    if data is None:
+        raise NotFound(f"evaluation {evaluation_id} has no {chart} figures")
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private"})
 
 
 @router.get("/model-versions/{version_id}/weights", response_class=Response)
