@@ -240,6 +240,7 @@ class Client:
         tag: str | None = None,
         annotated: bool | None = None,
         human_annotated: bool | None = None,
+        run_annotated: bool | None = None,
         after: int | None = None,
         limit: int = 50,
     ) -> JSON:
@@ -249,6 +250,7 @@ class Client:
             "tag": tag,
             "annotated": annotated,
             "human_annotated": human_annotated,
+            "run_annotated": run_annotated,
             "after": after,
             "limit": limit,
         }
@@ -546,9 +548,12 @@ class Client:
             headers=_idempotent(),
         )  # fmt: skip
 
-    def clear_previous_run_annotations(self, run_id: int) -> JSON:
+    def clear_previous_run_annotations(self, run_id: int, earlier_jobs: bool = False) -> JSON:
         return self._json(
-            "POST", f"/runs/{run_id}/clear-previous-annotations", headers=_idempotent()
+            "POST",
+            f"/runs/{run_id}/clear-previous-annotations",
+            headers=_idempotent(),
+            params={"earlier_jobs": "true"} if earlier_jobs else None,
         )
 
     def finished_assets(self, run_id: int) -> list[int]:

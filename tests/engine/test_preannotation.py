@@ -3,6 +3,9 @@ engine."""
 
 from __future__ import annotations
 
+import httpx
+
+from darkroom.web.auth import COOKIE
 from tests.engine.conftest import log_text, wait_for
 from tests.helpers import rendered_page
 from tests.unit.test_inference_models import DOCLAYNET, FALL, model_path
@@ -99,3 +102,45 @@ def test_fall_model_labels_match_case_insensitively(dr):
     assert best["score"] > 0.5
     x, y, w, h = best["bbox"]
     assert (x < 60, x + w > 300, y < 120, y + h > 450) == (True,) * 4  # covers the person
+
+
+def test_a_second_preannotation_job_replaces_the_first_ones_boxes(dr, engine_server):
+    """The finding: a second pre-annotation job doubled every box (132 -> 271 shapes)."""
+    ds = dr.create_dataset("papers")
+    v = dr.create_version(ds["id"], "scans")
+    for name in VERSION_LABELS:
+        dr.create_label(v["id"], name)
+    assets = dr.upload_assets(v["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(2)])
+    model = dr.create_model("doclaynet")
+    mv = dr.upload_model_version(model["id"], model_path(*DOCLAYNET), name="yolov8n")
+
+    def launch(**parameters):
+        job = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"],
+                            parameters=parameters)  # fmt: skip
+        run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 120)
+        assert run["status"] == "succeeded", log_text(dr, run["id"])
+        return run, log_text(dr, run["id"])
+
+    launch()
+    once = dr.version_stats(v["id"])["shapes"]
+    assert once > 0
+    modal = httpx.get(
+        f"{engine_server.url}/versions/{v['id']}/process",
+        params={"processing": "yolo-preannotation", "model_version": mv["id"]},
+        cookies={COOKIE: engine_server.token},
+    )  # the Process modal says what a new job will do with them
+    assert "2 assets</strong> of this version already carry boxes" in modal.text
+    assert "<code>replace</code> (the default) those boxes are removed first" in modal.text
+    second, log = launch()  # earlier_jobs defaults to replace
+    assert dr.version_stats(v["id"])["shapes"] == once
+    assert (
+        f"removed {once} annotations of earlier pre-annotation jobs" not in log
+    )  # rows, not shapes
+    assert "annotations of earlier pre-annotation jobs" in log
+    authors = {a["author_id"] for x in assets for a in dr.list_annotations(x["id"])}
+    assert authors == {second["id"]}
+    _, log = launch(earlier_jobs="skip")
+    assert "2 assets already annotated by a person or an earlier pre-annotation are skipped" in log
+    assert dr.version_stats(v["id"])["shapes"] == once
+    launch(earlier_jobs="add")
+    assert dr.version_stats(v["id"])["shapes"] == 2 * once

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import (
@@ -19,7 +19,10 @@ from darkroom.db.models import (
     Asset,
     AuthorKind,
     FinishedAsset,
+    Job,
     Label,
+    Processing,
+    ProcessingType,
     Run,
     Shape,
     ShapeKind,
@@ -432,21 +435,55 @@ def annotated_assets(
     return set(session.scalars(stmt))
 
 
-def clear_previous_runs(session: Session, principal: Principal, run_id: int) -> int:
+def clear_previous_runs(
+    session: Session, principal: Principal, run_id: int, *, earlier_jobs: bool = False
+) -> int:
     """Deletes the annotations written by the earlier runs of this run's job; returns how many.
 
-    How a re-run of a pre-annotation replaces its previous output: people's annotations, and
-    other jobs' runs', are never touched.
+    How a re-run of a pre-annotation replaces its previous output. With `earlier_jobs`, also
+    those of the other pre-annotation jobs on the same version (a new pre-annotation replaces
+    the boxes of the earlier ones instead of doubling them). People's annotations are never
+    touched, nor those of other kinds of jobs.
     """
     run = get_run(session, principal, run_id)
     earlier = select(Run.id).where(Run.job_id == run.job_id, Run.id != run.id)
+    authors = earlier
+    if earlier_jobs:
+        authors = earlier.union(_preannotation_runs(run.job.target_version_id, run.job_id))
     result = session.execute(
         delete(Annotation).where(
-            Annotation.author_kind == AuthorKind.run, Annotation.author_id.in_(earlier)
+            Annotation.author_kind == AuthorKind.run, Annotation.author_id.in_(authors)
         )
     )
     session.execute(delete(FinishedAsset).where(FinishedAsset.run_id.in_(earlier)))
     return int(result.rowcount or 0)
+
+
+def _preannotation_runs(version_id: int, except_job: int | None = None) -> Any:
+    """Runs of the pre-annotation jobs on a version (a SELECT of their ids)."""
+    stmt = (
+        select(Run.id)
+        .join(Job, Job.id == Run.job_id)
+        .join(Processing, Processing.id == Job.processing_id)
+        .where(Job.target_version_id == version_id,
+               Processing.type == ProcessingType.pre_annotation)
+    )  # fmt: skip
+    return stmt if except_job is None else stmt.where(Job.id != except_job)
+
+
+def preannotated_assets(session: Session, version_id: int) -> int:
+    """How many assets of the version carry shapes of its pre-annotation jobs' runs."""
+    return int(
+        session.scalar(
+            select(func.count(distinct(Annotation.asset_id)))
+            .join(Shape, Shape.annotation_id == Annotation.id)
+            .where(
+                Annotation.author_kind == AuthorKind.run,
+                Annotation.author_id.in_(_preannotation_runs(version_id)),
+            )
+        )
+        or 0
+    )
 
 
 def shapes_of_assets(session: Session, asset_ids: Sequence[int]) -> dict[int, list[Shape]]:

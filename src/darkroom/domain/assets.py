@@ -51,6 +51,7 @@ class AssetFilter:
     tag: str | None = None
     annotated: bool | None = None
     human_annotated: bool | None = None  # has shapes from a person (not from a run)
+    run_annotated: bool | None = None  # has shapes written by a run
 
 
 def clean_filename(name: str) -> str:
@@ -190,6 +191,13 @@ def list_assets(
             .where(Shape.annotation_id == Annotation.id)
         )
         stmt = stmt.where(by_person if flt.human_annotated else ~by_person)
+    if flt.run_annotated is not None:
+        by_run = (
+            exists()
+            .where(Annotation.asset_id == Asset.id, Annotation.author_kind == AuthorKind.run)
+            .where(Shape.annotation_id == Annotation.id)
+        )
+        stmt = stmt.where(by_run if flt.run_annotated else ~by_run)
     return paginate(session, stmt, Asset.id, page)
 
 

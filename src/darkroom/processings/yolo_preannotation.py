@@ -60,6 +60,13 @@ SPEC = BuiltinSpec(
                 "default": {},
                 "description": "model label -> version label, for names that differ",
             },
+            "earlier_jobs": {
+                "type": "string",
+                "enum": ["replace", "skip", "add"],
+                "default": "replace",
+                "description": "boxes of the version's earlier pre-annotation jobs: replace "
+                "them, skip the assets that have some, or add to them",
+            },
             "replace_existing": {
                 "type": "boolean",
                 "default": False,
@@ -103,15 +110,23 @@ def run(ctx: ProcessingContext) -> None:
         loading = pool.submit(
             create_session, ctx.model_path(), intra_op_threads=params["threads"] or None
         )
-        cleared = ctx.clear_previous_runs_annotations()
+        earlier = params["earlier_jobs"]
+        cleared = ctx.clear_previous_runs_annotations(earlier_jobs=earlier == "replace")
         if cleared:
-            ctx.log.info("removed %d annotations of this job's earlier runs", cleared)
-        filters = {} if params["replace_existing"] else {"human_annotated": False}
+            whose = "earlier pre-annotation jobs" if earlier == "replace" else "this job's runs"
+            ctx.log.info("removed %d annotations of %s", cleared, whose)
+        filters: dict[str, bool] = {} if params["replace_existing"] else {"human_annotated": False}
+        if earlier == "skip":
+            filters["run_annotated"] = False
         total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
-        if not params["replace_existing"]:
+        if filters:
             skipped_assets = ctx.stats().assets - total
             if skipped_assets and not ctx.resume:
-                ctx.log.info("%d assets already annotated by a person are skipped", skipped_assets)
+                by = " or ".join(
+                    ["a person"] * ("human_annotated" in filters)
+                    + ["an earlier pre-annotation"] * ("run_annotated" in filters)
+                )
+                ctx.log.info("%d assets already annotated by %s are skipped", skipped_assets, by)
         ctx.progress(0, total, force=True)
         batches = ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters)
         first = next(batches, None)

@@ -153,7 +153,8 @@ class ProcessingContext:
     def iter_asset_pages(self, page_size: int = 200, **filters: Any) -> Iterator[list[Asset]]:
         """The input version's assets (metadata only), a page at a time.
 
-        Filters as `GET /versions/{id}/assets`: `label`, `tag`, `annotated`, `human_annotated`.
+        Filters as `GET /versions/{id}/assets`: `label`, `tag`, `annotated`, `human_annotated`,
+        `run_annotated`.
         A resumed run (`resume`) leaves out the assets the job's earlier runs finished."""
         skip = self._finished_earlier()
         after = None
@@ -398,13 +399,16 @@ class ProcessingContext:
             error, self._write_error = self._write_error, None
             raise error
 
-    def clear_previous_runs_annotations(self) -> int:
-        """Deletes the annotations of this job's earlier runs: a re-run starts clean.
+    def clear_previous_runs_annotations(self, earlier_jobs: bool = False) -> int:
+        """Deletes the annotations of this job's earlier runs: a re-run starts clean. With
+        `earlier_jobs`, also those of the input version's other pre-annotation jobs (a new
+        pre-annotation replaces their boxes).
 
         A resumed run keeps them (it completes their work) and deletes nothing."""
         if self.resume:
             return 0
-        return int(self._client.clear_previous_run_annotations(self.run_id)["deleted"])
+        answer = self._client.clear_previous_run_annotations(self.run_id, earlier_jobs)
+        return int(answer["deleted"])
 
     def create_output_version(
         self,

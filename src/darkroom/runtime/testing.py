@@ -212,6 +212,9 @@ class FakeServer:
             annotated = people or bool(self.shapes_by_asset.get(a.id))
             if "human_annotated" in query and people != (query["human_annotated"] == "true"):
                 continue
+            by_run = bool(self.shapes_by_asset.get(a.id))
+            if "run_annotated" in query and by_run != (query["run_annotated"] == "true"):
+                continue
             if "annotated" in query and annotated != (query["annotated"] == "true"):
                 continue
             if "tag" in query and query["tag"] not in a.tags:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.schemas import DbInt
-from darkroom.domain import jobs, labels, model_registry, processings, versions
+from darkroom.db.models import ProcessingType
+from darkroom.domain import annotations, jobs, labels, model_registry, processings, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
@@ -56,7 +57,11 @@ def _process_context(
     )
     version_labels = {x.name.lower() for x in labels.list_labels(session, user, version_id)}
     schema = processings.latest_revision(session, chosen.id).parameters_schema if chosen else {}
+    preannotated = 0
+    if chosen is not None and chosen.type == ProcessingType.pre_annotation:
+        preannotated = annotations.preannotated_assets(session, version.id)
     return {
+        "preannotated": preannotated,
         "version": version, "groups": list(groups.items()), "chosen": chosen, "models": models,
         "model": chosen_model, "model_version": mv, "model_versions": model_versions,
         "version_label_names": version_labels, "schema": schema,

@@ -225,10 +225,16 @@ def finished_assets(run_id: DbInt, session: SessionDep, principal: RunOrUserDep)
 
 @router.post("/{run_id}/clear-previous-annotations")
 def clear_previous_run_annotations(
-    run_id: DbInt, session: SessionDep, principal: RunOrUserDep
+    run_id: DbInt,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    earlier_jobs: Annotated[
+        bool, Query(description="also the boxes of the version's other pre-annotation jobs")
+    ] = False,
 ) -> dict[str, int]:
     """Deletes what the job's earlier runs annotated (a re-run replaces them)."""
-    return {"deleted": annotations.clear_previous_runs(session, principal, run_id)}
+    deleted = annotations.clear_previous_runs(session, principal, run_id, earlier_jobs=earlier_jobs)
+    return {"deleted": deleted}
 
 
 @router.post(

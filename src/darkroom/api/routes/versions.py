@@ -170,8 +170,11 @@ def list_assets(
     human_annotated: Annotated[
         bool | None, Query(description="with (or without) shapes drawn by a person")
     ] = None,
+    run_annotated: Annotated[
+        bool | None, Query(description="with (or without) shapes written by runs")
+    ] = None,
 ) -> Page[AssetPublic]:
-    flt = assets.AssetFilter(label, tag, annotated, human_annotated)
+    flt = assets.AssetFilter(label, tag, annotated, human_annotated, run_annotated)
     result = assets.list_assets(session, principal, version_id, page, flt)
     return Page[AssetPublic](items=[AssetPublic.of(a) for a in result.items], next=result.next)
 
