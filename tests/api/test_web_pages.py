@@ -320,3 +320,39 @@ def test_a_failed_job_offers_resume_and_resuming_makes_a_resumed_run(app, web, j
     new_run = web.get(f"/api/v1/jobs/{job['id']}", headers=bearer).json()["runs"][-1]
     assert new_run["resume"] is True
     assert "resumed" in web.get(r.headers["location"]).text
+
+
+def test_a_jobs_annotations_are_removed_as_a_whole(app, web, api, anon, version, job, upload):
+    """What a pre-annotation wrote can be taken back: with a count, after a question, and
+    never people's annotations."""
+    from darkroom.db.engine import session_scope
+    from darkroom.db.models import RunStatus
+    from darkroom.domain import runs
+    from tests.api.test_jobs import _claim
+
+    rect = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}
+    api.post(f"/api/v1/versions/{version['id']}/labels", json={"name": "cat"})
+    a, b = upload(version["id"], "a.png"), upload(version["id"], "b.png")
+    claimed = {c.job_id: c for c in _claim(app)}[job["id"]]
+    h = {"Authorization": f"Bearer {claimed.token}"}
+    body = {"items": [{"asset_id": a["id"], "shapes": [rect, rect]},
+                      {"asset_id": b["id"], "shapes": [rect]}]}  # fmt: skip
+    assert anon.post(f"/api/v1/runs/{claimed.run_id}/annotations", json=body,
+                     headers=h).status_code == 201  # fmt: skip
+    api.post(f"/api/v1/assets/{a['id']}/annotations", json={"shapes": [rect]})  # a person's
+    busy = api.delete(f"/api/v1/jobs/{job['id']}/annotations")
+    assert (busy.status_code, busy.json()["error"]["code"]) == (409, "job_active")
+    with session_scope(app.state.sessions) as session:
+        runs.finish_run(session, claimed.run_id, "test-worker", RunStatus.succeeded, exit_code=0)
+
+    page = web.get(f"/jobs/{job['id']}").text
+    assert "wrote <strong>3 shapes</strong> on its version" in page
+    assert 'data-confirm="Remove the 3 shapes this job wrote on' in page
+    r = web.post(f"/ui/jobs/{job['id']}/remove-annotations", data=CSRF)
+    assert r.status_code == 303
+    assert api.get(f"/api/v1/versions/{version['id']}/stats").json()["shapes"] == 1
+    assert 'id="job-annotations"' not in web.get(f"/jobs/{job['id']}").text
+    again = api.delete(f"/api/v1/jobs/{job['id']}/annotations")
+    assert again.json() == {"deleted_shapes": 0}
+    [kept] = api.get(f"/api/v1/assets/{a['id']}/annotations").json()["items"]
+    assert kept["author_kind"] == "user"

@@ -15,6 +15,7 @@ from sqlalchemy import delete, distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import (
+    ACTIVE_STATUSES,
     Annotation,
     Asset,
     AuthorKind,
@@ -31,10 +32,10 @@ from darkroom.db.models import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
 from darkroom.domain.blobs import insert_ignore
-from darkroom.domain.jobs import get_run
+from darkroom.domain.jobs import get_job, get_run
 from darkroom.domain.masks import rle_counts
 from darkroom.domain.versions import get_version, in_organization
-from darkroom.errors import InvalidInput, NotFound
+from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
 
 __all__ = [
@@ -469,6 +470,47 @@ def _preannotation_runs(version_id: int, except_job: int | None = None) -> Any:
                Processing.type == ProcessingType.pre_annotation)
     )  # fmt: skip
     return stmt if except_job is None else stmt.where(Job.id != except_job)
+
+
+def _written_by_job(job: Job) -> Any:
+    """A filter of the annotations the job's runs wrote on its own version."""
+    return (
+        (Annotation.author_kind == AuthorKind.run)
+        & Annotation.author_id.in_(select(Run.id).where(Run.job_id == job.id))
+        & Annotation.asset_id.in_(
+            select(Asset.id).where(Asset.version_id == job.target_version_id)
+        )
+    )  # fmt: skip
+
+
+def job_shape_count(session: Session, principal: Principal, job_id: int) -> int:
+    """How many shapes the job's runs wrote on its version (what removing them removes)."""
+    job = get_job(session, principal, job_id)
+    return int(
+        session.scalar(
+            select(func.count(Shape.id))
+            .join(Annotation, Annotation.id == Shape.annotation_id)
+            .where(_written_by_job(job))
+        )
+        or 0
+    )
+
+
+def remove_job_annotations(session: Session, principal: Principal, job_id: int) -> int:
+    """Deletes every annotation the job's runs wrote on its version; returns how many shapes
+    went. Refused (409) while a run of the job is active: it would write more. People's
+    annotations, other jobs' and the versions the job produced are left as they are."""
+    count = job_shape_count(session, principal, job_id)
+    job = get_job(session, principal, job_id)
+    if any(run.status in ACTIVE_STATUSES for run in job.runs):
+        raise Conflict(
+            f"job {job_id} has a pending or running run: cancel it or wait for its end",
+            code="job_active",
+        )
+    session.execute(delete(Annotation).where(_written_by_job(job)))
+    earlier = select(Run.id).where(Run.job_id == job.id)
+    session.execute(delete(FinishedAsset).where(FinishedAsset.run_id.in_(earlier)))
+    return count
 
 
 def preannotated_assets(session: Session, version_id: int) -> int:

@@ -12,7 +12,7 @@ from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import jobs, logs, processings, versions
+from darkroom.domain import annotations, jobs, logs, processings, versions
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
@@ -67,7 +67,8 @@ def job_page(
     return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
                 active=active, progress=progress_of(selected), target_title=target,
                 output_versions=jobs.output_versions_of(session, user, job_id),
-                users=user_names(session, user))  # fmt: skip
+                users=user_names(session, user),
+                job_shapes=annotations.job_shape_count(session, user, job_id))  # fmt: skip
 
 
 @router.get("/ui/runs/{run_id}/progress", response_class=HTMLResponse)
@@ -101,6 +102,13 @@ def rerun(
     new_run = jobs.rerun(session, user, job_id, resume=resume)
     commit_and_wake(request, session)
     return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
+
+
+@router.post("/ui/jobs/{job_id}/remove-annotations")
+def remove_annotations(job_id: DbInt, session: SessionDep, user: UserDep) -> Response:
+    """The job page's "Remove this job's annotations" (it asks first, with the count)."""
+    annotations.remove_job_annotations(session, user, job_id)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.post("/ui/runs/{run_id}/cancel")

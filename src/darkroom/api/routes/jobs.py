@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
 from darkroom.api.schemas import DbInt, JobCreate, JobPublic, Page, RerunRequest, RunPublic
-from darkroom.domain import jobs
+from darkroom.domain import annotations, jobs
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -64,3 +64,11 @@ def rerun_job(
     )
     commit_and_wake(request, session)
     return RunPublic.of(run)
+
+
+@router.delete("/{job_id}/annotations")
+def remove_job_annotations(
+    job_id: DbInt, session: SessionDep, principal: PrincipalDep
+) -> dict[str, int]:
+    """Removes what the job's runs annotated on its version (409 while a run is active)."""
+    return {"deleted_shapes": annotations.remove_job_annotations(session, principal, job_id)}
