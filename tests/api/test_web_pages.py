@@ -356,3 +356,22 @@ def test_a_jobs_annotations_are_removed_as_a_whole(app, web, api, anon, version,
     assert again.json() == {"deleted_shapes": 0}
     [kept] = api.get(f"/api/v1/assets/{a['id']}/annotations").json()["items"]
     assert kept["author_kind"] == "user"
+
+
+def test_a_shape_is_deleted_from_the_asset_page_and_the_api(web, api, other_org_api, version,
+                                                           upload):  # fmt: skip
+    api.post(f"/api/v1/versions/{version['id']}/labels", json={"name": "cat"})
+    asset = upload(version["id"], "a.png")
+    rect = {"kind": "rectangle", "label": "cat", "bbox": [1, 1, 5, 5]}
+    api.post(f"/api/v1/assets/{asset['id']}/annotations", json={"shapes": [rect, rect]})
+    [annotation] = api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"]
+    first, second = (s["id"] for s in annotation["shapes"])
+    page = web.get(f"/assets/{asset['id']}").text
+    assert f'action="/ui/shapes/{first}/delete" data-confirm="Delete this cat rectangle?"' in page
+    assert other_org_api.delete(f"/api/v1/shapes/{first}").status_code == 404
+    r = web.post(f"/ui/shapes/{first}/delete", data=CSRF)
+    assert (r.status_code, r.headers["location"]) == (303, f"/assets/{asset['id']}#shapes")
+    assert api.get(f"/api/v1/versions/{version['id']}/stats").json()["shapes"] == 1
+    assert api.delete(f"/api/v1/shapes/{second}").status_code == 204
+    assert api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"] == []
+    assert api.delete(f"/api/v1/shapes/{second}").status_code == 404

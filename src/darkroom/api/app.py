@@ -28,6 +28,7 @@ from darkroom.api.routes import (
     models,
     processings,
     runs,
+    shapes,
     versions,
 )
 from darkroom.config import Settings, get_settings
@@ -173,7 +174,8 @@ def create_app(
     async def _sign_in(_: Request, exc: web_routes.SignInRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
-    for module in (health, datasets, versions, labels, assets, models, processings, jobs, runs):
+    for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
+                   runs):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

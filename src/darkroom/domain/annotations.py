@@ -35,7 +35,7 @@ from darkroom.domain.blobs import insert_ignore
 from darkroom.domain.jobs import get_job, get_run
 from darkroom.domain.masks import rle_counts
 from darkroom.domain.versions import get_version, in_organization
-from darkroom.errors import Conflict, InvalidInput, NotFound
+from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
 
 __all__ = [
@@ -470,6 +470,28 @@ def _preannotation_runs(version_id: int, except_job: int | None = None) -> Any:
                Processing.type == ProcessingType.pre_annotation)
     )  # fmt: skip
     return stmt if except_job is None else stmt.where(Job.id != except_job)
+
+
+def delete_shape(session: Session, principal: Principal, shape_id: int) -> int:
+    """Deletes one shape, whoever drew it (a person cleaning up a pre-annotation), and its
+    annotation when it was the last; returns its asset's id. Runs cannot: they replace their
+    own output."""
+    if principal.is_run:
+        raise Forbidden("a run token cannot delete shapes")
+    found = session.execute(
+        select(Shape, Annotation).join(Annotation, Annotation.id == Shape.annotation_id)
+        .where(Shape.id == shape_id)
+    ).first()  # fmt: skip
+    if found is None:
+        raise NotFound.of("shape", shape_id)
+    _, annotation = found
+    asset_id, annotation_id = annotation.asset_id, annotation.id
+    get_asset(session, principal, asset_id)  # 404 outside the caller's organization
+    session.execute(delete(Shape).where(Shape.id == shape_id))
+    left = session.scalar(select(Shape.id).where(Shape.annotation_id == annotation_id).limit(1))
+    if left is None:
+        session.execute(delete(Annotation).where(Annotation.id == annotation_id))
+    return asset_id
 
 
 def _written_by_job(job: Job) -> Any:

@@ -219,6 +219,13 @@ def asset_page(
                 runs=jobs.runs_by_id(session, user, run_ids))  # fmt: skip
 
 
+@router.post("/ui/shapes/{shape_id}/delete")
+def delete_shape(shape_id: DbInt, session: SessionDep, user: UserDep) -> Response:
+    """The asset page's per-shape Delete."""
+    asset_id = annotations.delete_shape(session, user, shape_id)
+    return RedirectResponse(f"/assets/{asset_id}#shapes", status_code=303)
+
+
 @router.get("/ui/assets/{asset_id}/thumbnail")
 def asset_thumbnail(
     asset_id: DbInt, session: SessionDep, user: UserDep, store: StoreDep

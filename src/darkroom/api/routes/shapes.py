@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from darkroom.api.deps import PrincipalDep, SessionDep
+from darkroom.api.schemas import DbInt
+from darkroom.domain import annotations
+
+router = APIRouter(prefix="/shapes", tags=["annotations"])
+
+
+@router.delete("/{shape_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_shape(shape_id: DbInt, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Deletes one shape, whoever drew it (a wrong box of a pre-annotation)."""
+    annotations.delete_shape(session, principal, shape_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
