@@ -184,20 +184,17 @@ def list_assets(
             .where(Shape.annotation_id == Annotation.id)
         )
         stmt = stmt.where(has_shapes if flt.annotated else ~has_shapes)
-    if flt.human_annotated is not None:
-        by_person = (
-            exists()
-            .where(Annotation.asset_id == Asset.id, Annotation.author_kind == AuthorKind.user)
-            .where(Shape.annotation_id == Annotation.id)
-        )
-        stmt = stmt.where(by_person if flt.human_annotated else ~by_person)
-    if flt.run_annotated is not None:
-        by_run = (
-            exists()
-            .where(Annotation.asset_id == Asset.id, Annotation.author_kind == AuthorKind.run)
-            .where(Shape.annotation_id == Annotation.id)
-        )
-        stmt = stmt.where(by_run if flt.run_annotated else ~by_run)
+    for wanted, kind in (
+        (flt.human_annotated, AuthorKind.user),
+        (flt.run_annotated, AuthorKind.run),
+    ):
+        if wanted is not None:
+            authored = (
+                exists()
+                .where(Annotation.asset_id == Asset.id, Annotation.author_kind == kind)
+                .where(Shape.annotation_id == Annotation.id)
+            )
+            stmt = stmt.where(authored if wanted else ~authored)
     return paginate(session, stmt, Asset.id, page)
 
 

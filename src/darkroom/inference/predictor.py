@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -12,6 +13,7 @@ from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX
 from darkroom.inference.detections import Detections
 from darkroom.inference.letterboxing import Letterbox, letterbox
 from darkroom.inference.session import read_model_info
+from darkroom.runtime.contract import ModelVersion
 
 __all__ = ["YoloPredictor"]
 
@@ -54,6 +56,15 @@ class YoloPredictor:
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
         self._single: np.ndarray | None = None
+
+    @classmethod
+    def for_model(
+        cls, session: ort.InferenceSession, model: ModelVersion, **thresholds: Any
+    ) -> YoloPredictor:
+        """A predictor for a registered model version (its family, classes and input size)."""
+        height, width = model.input_size
+        return cls(session, family=model.family, num_classes=len(model.labels),
+                   input_size=(height, width), **thresholds)  # fmt: skip
 
     def preprocess(
         self, images: Sequence[np.ndarray], out: np.ndarray | None = None

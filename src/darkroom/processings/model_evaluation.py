@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from darkroom.inference.defaults import IOU_THRESHOLD
+from darkroom.inference.defaults import IOU_THRESHOLD, LABEL_MAPPING_SCHEMA, THREADS_SCHEMA
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import Confusion, EvaluationMetrics, LabelMetrics, ProcessingContext
@@ -57,19 +57,8 @@ SPEC = BuiltinSpec(
                 "default": 0.25,
                 "description": "the confusion matrix counts detections from this score up",
             },
-            "label_mapping": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "default": {},
-                "description": "model label -> version label, for names that differ",
-            },
-            "threads": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 64,
-                "default": 0,
-                "description": "onnxruntime threads (0: all cores)",
-            },
+            "label_mapping": LABEL_MAPPING_SCHEMA,
+            "threads": THREADS_SCHEMA,
         },
     },
     timeout_s=6 * 3600,
@@ -90,10 +79,8 @@ def run(ctx: ProcessingContext) -> None:
     ctx.log.info("model %s/%s on version %s: labels measured: %s", model.model, model.name,
                  ctx.input_version.name, ", ".join(measured))  # fmt: skip
     session = create_session(ctx.model_path(), intra_op_threads=params["threads"] or None)
-    predictor = YoloPredictor(
-        session, family=model.family, num_classes=len(model.labels),
-        input_size=tuple(model.input_size),  # type: ignore[arg-type]
-        confidence_threshold=params["confidence_threshold"],
+    predictor = YoloPredictor.for_model(
+        session, model, confidence_threshold=params["confidence_threshold"],
         iou_threshold=params["iou_threshold"], max_detections=MAX_DETECTIONS,
     )  # fmt: skip
     total = ctx.stats().assets

@@ -15,7 +15,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
+from darkroom.inference.defaults import (
+    CONFIDENCE_THRESHOLD,
+    IOU_THRESHOLD,
+    LABEL_MAPPING_SCHEMA,
+    MAX_DETECTIONS,
+    THREADS_SCHEMA,
+)
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
 from darkroom.runtime import ProcessingContext
@@ -54,12 +60,7 @@ SPEC = BuiltinSpec(
                 "maximum": 10000,
                 "default": MAX_DETECTIONS,
             },
-            "label_mapping": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "default": {},
-                "description": "model label -> version label, for names that differ",
-            },
+            "label_mapping": LABEL_MAPPING_SCHEMA,
             "earlier_jobs": {
                 "type": "string",
                 "enum": ["replace", "skip", "add"],
@@ -73,13 +74,7 @@ SPEC = BuiltinSpec(
                 "description": "also annotate assets a person already annotated (theirs stay)",
             },
             "max_failures": {"type": ["integer", "null"], "minimum": 0, "default": None},
-            "threads": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 64,
-                "default": 0,
-                "description": "onnxruntime threads (0: all cores)",
-            },
+            "threads": THREADS_SCHEMA,
         },
     },
     timeout_s=6 * 3600,
@@ -131,10 +126,8 @@ def run(ctx: ProcessingContext) -> None:
         batches = ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters)
         first = next(batches, None)
         session = loading.result()
-    predictor = YoloPredictor(
-        session, family=model.family, num_classes=len(model.labels),
-        input_size=tuple(model.input_size),  # type: ignore[arg-type]
-        confidence_threshold=params["confidence_threshold"],
+    predictor = YoloPredictor.for_model(
+        session, model, confidence_threshold=params["confidence_threshold"],
         iou_threshold=params["iou_threshold"], max_detections=params["max_detections"],
     )  # fmt: skip
 
