@@ -3,7 +3,10 @@
 Two warm servers on the same machine, one sandboxing runs (DARKROOM_SANDBOX=bwrap, the
 default) and one not (none, what darkroom did before); launches alternate between them so
 both see the same load. Times are the server's own: the run's `queued_at` and the timestamp
-of the first line the processing printed. Reported: p50 of each and the difference.
+of the first line the processing printed. Reported: p50 of each and the difference. Since the
+standby sandbox (`DARKROOM_STANDBY`, on by default), a sandboxed run after the first one starts
+in a sandbox started ahead, so the sandboxed server is the faster one; unsandboxed runs always
+start a fresh interpreter.
 """
 
 from __future__ import annotations
