@@ -375,3 +375,32 @@ def test_a_shape_is_deleted_from_the_asset_page_and_the_api(web, api, other_org_
     assert api.delete(f"/api/v1/shapes/{second}").status_code == 204
     assert api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"] == []
     assert api.delete(f"/api/v1/shapes/{second}").status_code == 404
+
+
+def test_the_sign_in_hint_names_this_servers_admin_token(anon, tmp_path):
+    """The finding: the hint named ~/.darkroom/admin-token even when the home was elsewhere."""
+    assert "the server&#39;s DARKROOM_ADMIN_TOKEN" in anon.get("/login").text
+    from darkroom.api.app import create_app
+    from darkroom.config import Settings
+
+    home = tmp_path / "elsewhere"
+    other = create_app(Settings(home=home, database_url=f"sqlite:///{tmp_path / 'o.db'}"))
+    try:
+        with TestClient(other) as client:
+            hint = client.get("/login").text
+        assert f"<code>{home / 'admin-token'}</code>" in hint
+        assert (home / "admin-token").exists()
+    finally:
+        other.state.engine.dispose()
+
+
+def test_the_current_section_is_marked_in_the_navigation(web, version, job):
+    def current(path: str) -> list[str]:
+        text = web.get(path).text
+        return [name for name in ("Datasets", "Jobs", "Processings", "Models")
+                if f'aria-current="page">{name}</a>' in text]  # fmt: skip
+
+    assert current(f"/versions/{version['id']}") == ["Datasets"]
+    assert current(f"/jobs/{job['id']}") == ["Jobs"]
+    assert current("/models") == ["Models"]
+    assert current("/processings") == ["Processings"]

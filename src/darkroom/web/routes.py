@@ -28,9 +28,17 @@ def home() -> Response:
     return RedirectResponse("/datasets", status_code=303)
 
 
+def _admin_token_hint(request: Request) -> str:
+    """Where this server's admin token is: its own file, or its environment."""
+    settings = request.app.state.settings
+    if settings.admin_token:
+        return "the server's DARKROOM_ADMIN_TOKEN"
+    return str(settings.admin_token_path)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/datasets") -> HTMLResponse:
-    return page(request, "login.html", next=next, error=None)
+    return page(request, "login.html", next=next, error=None, admin_hint=_admin_token_hint(request))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -43,7 +51,8 @@ def login(
     try:
         authenticate(session, token.strip())
     except Unauthorized:
-        return page(request, "login.html", next=next, error="That token is not valid.")
+        return page(request, "login.html", next=next, error="That token is not valid.",
+                    admin_hint=_admin_token_hint(request))  # fmt: skip
     target = next if next.startswith("/") and not next.startswith("//") else "/datasets"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
