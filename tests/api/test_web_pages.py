@@ -404,3 +404,11 @@ def test_the_current_section_is_marked_in_the_navigation(web, version, job):
     assert current(f"/jobs/{job['id']}") == ["Jobs"]
     assert current("/models") == ["Models"]
     assert current("/processings") == ["Processings"]
+
+
+def test_cancel_asks_first(web, job):
+    """The finding: Cancel stopped a run without a question."""
+    page = web.get(f"/jobs/{job['id']}").text
+    run_id = job["runs"][0]["id"]
+    assert (f'action="/ui/runs/{run_id}/cancel" data-confirm="Cancel run {run_id}? Its process '
+            "is stopped; what it wrote stays.\"") in page  # fmt: skip
