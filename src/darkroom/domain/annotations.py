@@ -507,7 +507,10 @@ def _written_by_job(job: Job) -> Any:
 
 def job_shape_count(session: Session, principal: Principal, job_id: int) -> int:
     """How many shapes the job's runs wrote on its version (what removing them removes)."""
-    job = get_job(session, principal, job_id)
+    return _count_written(session, get_job(session, principal, job_id))
+
+
+def _count_written(session: Session, job: Job) -> int:
     return int(
         session.scalar(
             select(func.count(Shape.id))
@@ -522,13 +525,13 @@ def remove_job_annotations(session: Session, principal: Principal, job_id: int) 
     """Deletes every annotation the job's runs wrote on its version; returns how many shapes
     went. Refused (409) while a run of the job is active: it would write more. People's
     annotations, other jobs' and the versions the job produced are left as they are."""
-    count = job_shape_count(session, principal, job_id)
     job = get_job(session, principal, job_id)
     if any(run.status in ACTIVE_STATUSES for run in job.runs):
         raise Conflict(
             f"job {job_id} has a pending or running run: cancel it or wait for its end",
             code="job_active",
         )
+    count = _count_written(session, job)
     session.execute(delete(Annotation).where(_written_by_job(job)))
     earlier = select(Run.id).where(Run.job_id == job.id)
     session.execute(delete(FinishedAsset).where(FinishedAsset.run_id.in_(earlier)))

@@ -12,6 +12,7 @@ COCOeval's own summary is in the run's log.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from darkroom.inference.defaults import IOU_THRESHOLD, LABEL_MAPPING_SCHEMA, THREADS_SCHEMA
@@ -141,12 +142,10 @@ def evaluate(
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(labels)]
     truth.dataset = {"images": images, "annotations": truths, "categories": categories}
     truth.createIndex()
-    per_label_truth = [
-        sum(1 for t in truths if t["category_id"] == i + 1) for i in range(len(labels))
-    ]
-    per_label_found = [
-        sum(1 for f in found if f["category_id"] == i + 1) for i in range(len(labels))
-    ]
+    truth_counts = Counter(t["category_id"] for t in truths)
+    found_counts = Counter(f["category_id"] for f in found)
+    per_label_truth = [truth_counts[i + 1] for i in range(len(labels))]
+    per_label_found = [found_counts[i + 1] for i in range(len(labels))]
     if not found or not truths:
         return EvaluationMetrics(
             map=0.0, map50=0.0, recall=0.0, images=len(images), ground_truth=len(truths),
