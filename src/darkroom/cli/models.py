@@ -48,23 +48,32 @@ def show(ctx: typer.Context, model_id: int, json_: JsonOpt = False) -> None:
 @version_app.command("upload")
 def upload(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="ONNX weights")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="ONNX weights or a TensorFlow OD frozen graph (.pb)"
+        ),
+    ],
     model: Annotated[int, typer.Option("--model", "-m", help="Model id.")],
     name: Annotated[str, typer.Option(help="Version name.")] = "v1",
     labels: Annotated[
         str | None,
         typer.Option(help="Labels in output order, comma-separated (default: from the file)."),
     ] = None,
+    label_map: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A TF-OD label map (.pbtxt)."),
+    ] = None,
     family: Annotated[
-        str | None, typer.Option(help="yolov5, yolov8 or yolo11 (default: detected).")
+        str | None, typer.Option(help="yolov5, yolov8, yolo11 or tf-od (default: detected).")
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Upload ONNX weights as a new version of a model."""
+    """Upload weights as a new version of a model."""
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     with client_from(ctx) as client:
         version = client.upload_model_version(
-            model, file, name=name, family=family, labels=label_list
+            model, file, name=name, family=family, labels=label_list, label_map=label_map
         )
     print_object(version, json_)
 

@@ -348,6 +348,8 @@ class Processing(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_model: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The model families it can run (None: any); a launch with another is refused.
+    model_families: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[int | None] = mapped_column(IdType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

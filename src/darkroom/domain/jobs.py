@@ -98,6 +98,13 @@ def launch(
             raise InvalidInput(
                 f"processing {proc.name!r} takes no model", details={"loc": ["model_version_id"]}
             )
+        if proc.model_families and model_version.family not in proc.model_families:
+            raise InvalidInput(
+                f"processing {proc.name!r} runs {' or '.join(proc.model_families)} models; "
+                f"model version {model_version.id} is {model_version.family}",
+                code="wrong_model_family",
+                details={"loc": ["model_version_id"], "family": model_version.family},
+            )
     resolved = resolve_parameters(revision.parameters_schema, parameters)
     if model_version_id is not None and proc.type in LABELLED_BY_MODEL:
         _check_label_overlap(session, version.id, model_version.labels, resolved)

@@ -1,14 +1,20 @@
-"""The model registry: models and their versions (ONNX weights with family, labels, input size).
+"""The model registry: models and their versions (weights with format, family, labels, input
+size).
 
-An uploaded version is checked by loading it in onnxruntime and matching its output layout with
-its family and labels, so a model no decoder understands is refused at upload (415/422), not in
-the middle of a run. Ultralytics exports carry `names`, `imgsz` and `stride`, read so the user
-does not retype them.
+An uploaded ONNX version is checked by loading it in onnxruntime and matching its output layout
+with its family and labels, so a model no decoder understands is refused at upload (415/422),
+not in the middle of a run. Ultralytics exports carry `names`, `imgsz` and `stride`, read so the
+user does not retype them. A TensorFlow Object Detection API frozen graph (family `tf-od`,
+format `tf-graph`) is checked by reading its GraphDef without TensorFlow; it needs its label
+map. TF-OD graphs resize images themselves: their input size is what their preprocessor resizes
+to ([0, 0] when the graph does not say).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +31,7 @@ from darkroom.storage import BlobStore
 
 __all__ = [
     "FAMILIES",
+    "FORMATS",
     "create_model",
     "create_model_version",
     "get_model",
@@ -34,7 +41,10 @@ __all__ = [
     "versions_of_models",
 ]
 
-FAMILIES = ("yolov5", "yolov8", "yolo11")
+YOLO_FAMILIES = ("yolov5", "yolov8", "yolo11")
+TF_OD = "tf-od"
+FAMILIES = (*YOLO_FAMILIES, TF_OD)
+FORMATS = ("onnx", "tf-graph")
 
 
 def _visible(principal: Principal) -> Any:
@@ -115,8 +125,10 @@ def create_model_version(
     family: str | None = None,
     labels: list[str] | None = None,
     max_bytes: int | None = None,
+    produced_by_job_id: int | None = None,
 ) -> ModelVersion:
-    """Stores the weights and records the version once onnxruntime and a decoder accept it."""
+    """Stores the weights and records the version once they are understood: an ONNX model by
+    onnxruntime and a decoder, a TF-OD graph by its nodes."""
     model = get_model(session, principal, model_id)
     if model.organization_id != principal.organization_id:
         raise Forbidden(f"model {model.name!r} is public and not yours to add versions to")
@@ -128,14 +140,23 @@ def create_model_version(
         raise Conflict(
             f"model {model.name!r} already has a version {name!r}", code="already_exists"
         )
+    if family is not None and family not in FAMILIES:
+        raise InvalidInput(
+            f"family must be one of {', '.join(FAMILIES)}", details={"loc": ["family"]}
+        )
+    head = fp.read(1)
+    fp.seek(0)
     blob = store.put(fp, max_bytes=max_bytes)
-    described = describe_onnx(store, blob.sha256, family=family, labels=labels)
-    register_blobs(session, [(blob.sha256, blob.size, "application/onnx")])
+    if family == TF_OD or (family is None and head == GRAPHDEF_FIRST_BYTE):
+        described = describe_tf_od(store, blob.sha256, labels=labels)
+    else:
+        described = describe_onnx(store, blob.sha256, family=family, labels=labels)
+    register_blobs(session, [(blob.sha256, blob.size, "application/octet-stream")])
     version = ModelVersion(
-        model_id=model.id, name=name, format="onnx", family=described["family"],
+        model_id=model.id, name=name, format=described["format"], family=described["family"],
         labels=described["labels"], input_width=described["input_width"],
         input_height=described["input_height"], weights_sha256=blob.sha256,
-        meta=described["metadata"],
+        meta=described["metadata"], produced_by_job_id=produced_by_job_id,
     )  # fmt: skip
     session.add(version)
     session.flush()
@@ -149,11 +170,7 @@ def describe_onnx(
     from darkroom.inference.decoders import check_layout
     from darkroom.inference.session import create_session, read_model_info
 
-    local = store.local_path(sha256)
-    with tempfile.TemporaryDirectory() as tmp:
-        if local is None:
-            local = Path(tmp) / "model.onnx"
-            local.write_bytes(store.read(sha256))
+    with _local_copy(store, sha256) as local:
         try:
             session = create_session(local)
         except Exception as exc:  # onnxruntime raises its own types for non-ONNX bytes
@@ -177,16 +194,13 @@ def describe_onnx(
     candidates = [family] if family else ["yolov8", "yolov5"]
     errors = []
     for candidate in candidates:
-        if candidate not in FAMILIES:
-            raise InvalidInput(
-                f"family must be one of {', '.join(FAMILIES)}", details={"loc": ["family"]}
-            )
         try:
             check_layout(candidate, shape, len(labels))
         except ValueError as exc:
             errors.append(str(exc))
             continue
         return {
+            "format": "onnx",
             "family": candidate,
             "labels": list(labels),
             "input_height": info.input_size[0],
@@ -198,3 +212,86 @@ def describe_onnx(
         code="unsupported_model",
         details={"output_shape": list(info.output_shape), "labels": len(labels)},
     )
+
+
+# A GraphDef's first field is a node (field 1, length-delimited); an ONNX ModelProto starts with
+# its ir_version (field 1, varint: 0x08).
+GRAPHDEF_FIRST_BYTE = b"\x0a"
+
+
+def _labels_required(what: str) -> InvalidInput:
+    return InvalidInput(
+        f"{what}: give its labels (a label map, or names in class-id order)",
+        code="labels_required", details={"loc": ["labels"]},
+    )  # fmt: skip
+
+
+@contextmanager
+def _local_copy(store: BlobStore, sha256: str) -> Iterator[Path]:
+    """The blob as a local file (a temporary copy when the store is remote)."""
+    local = store.local_path(sha256)
+    if local is not None:
+        yield local
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights"
+        path.write_bytes(store.read(sha256))
+        yield path
+
+
+def describe_tf_od(store: BlobStore, sha256: str, *, labels: list[str] | None) -> dict[str, Any]:
+    """A TF-OD model: a frozen graph read without TensorFlow, or its ONNX conversion loaded in
+    onnxruntime (the outputs checked by name)."""
+    from darkroom.inference.tf_graph import read_graph_info
+
+    if not labels:
+        raise _labels_required("a TensorFlow detection model has no label names inside")
+    with _local_copy(store, sha256) as local, local.open("rb") as fp:
+        if fp.read(1) != GRAPHDEF_FIRST_BYTE:
+            return _describe_tf_od_onnx(store, sha256, labels)
+        fp.seek(0)
+        data = fp.read()
+    try:
+        info = read_graph_info(data)
+    except ValueError as exc:
+        raise UnsupportedMediaType(
+            f"not a TensorFlow frozen graph of the Object Detection API: {exc}",
+            code="not_tf_graph",
+        ) from exc
+    height, width = info.input_size or (0, 0)
+    return {
+        "format": "tf-graph",
+        "family": TF_OD,
+        "labels": list(labels),
+        "input_height": height,
+        "input_width": width,
+        "metadata": {"nodes": info.nodes},
+    }
+
+
+def _describe_tf_od_onnx(store: BlobStore, sha256: str, labels: list[str]) -> dict[str, Any]:
+    from darkroom.inference.session import create_session
+    from darkroom.inference.tf_od import TfOdPredictor
+
+    with _local_copy(store, sha256) as local:
+        try:
+            session = create_session(local)
+        except Exception as exc:
+            raise UnsupportedMediaType(
+                f"neither a TensorFlow frozen graph nor an ONNX model onnxruntime can load "
+                f"({str(exc).splitlines()[0][:200]})",
+                code="not_onnx",
+            ) from exc
+        try:
+            TfOdPredictor(session, num_classes=len(labels))
+        except ValueError as exc:
+            raise InvalidInput(f"unsupported model: {exc}", code="unsupported_model") from exc
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+    return {
+        "format": "onnx",
+        "family": TF_OD,
+        "labels": list(labels),
+        "input_height": 0,
+        "input_width": 0,
+        "metadata": meta,
+    }

@@ -395,6 +395,7 @@ def register_builtin(
     description: str,
     needs_model: bool,
     spec: RevisionSpec,
+    model_families: list[str] | None = None,
 ) -> ProcessingRevision:
     """Creates or updates a public built-in; idempotent, a new revision only when it changed."""
     check_kinds(type, TargetKind.dataset_version)
@@ -405,12 +406,13 @@ def register_builtin(
     if processing is None:
         processing = Processing(
             organization_id=None, name=name, type=type, description=description,
-            is_public=True, needs_model=needs_model,
+            is_public=True, needs_model=needs_model, model_families=model_families,
         )  # fmt: skip
         session.add(processing)
         session.flush()
         return _add_revision(session, processing, spec)
     processing.type, processing.description, processing.needs_model = type, description, needs_model
+    processing.model_families = model_families
     current = latest_revision(session, processing.id)
     if current.digest == spec.digest():
         return current

@@ -25,24 +25,29 @@ class BuiltinSpec:
         default_factory=lambda: {"type": "object", "properties": {}}
     )
     needs_model: bool = False
+    model_families: tuple[str, ...] = ()  # those it can run; empty: any
     timeout_s: int = 2 * 3600
     resources: dict[str, Any] = field(default_factory=dict)
 
 
 def discover() -> list[tuple[BuiltinSpec, dict[str, Any]]]:
-    """Every built-in with its source reference; the code's hash makes a changed module a new
-    revision."""
-    found = []
+    """Every built-in with its source reference. The code's hash covers the module and the
+    package's shared modules (those without a `SPEC`, such as `detection`), so a change to
+    either makes a new revision."""
+    modules = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        modules.append(importlib.import_module(f"{__name__}.{info.name}"))
+    shared = hashlib.sha256()
+    for module in modules:
+        if not isinstance(getattr(module, "SPEC", None), BuiltinSpec):
+            shared.update(Path(module.__file__ or "").read_bytes())
+    found = []
+    for module in modules:
         spec = getattr(module, "SPEC", None)
         if not isinstance(spec, BuiltinSpec):
             continue
-        code = Path(module.__file__ or "").read_bytes()
-        source = {
-            "kind": "builtin",
-            "module": module.__name__,
-            "code_sha256": hashlib.sha256(code).hexdigest(),
-        }
+        code = hashlib.sha256(Path(module.__file__ or "").read_bytes())
+        code.update(shared.digest())
+        source = {"kind": "builtin", "module": module.__name__, "code_sha256": code.hexdigest()}
         found.append((spec, source))
     return found

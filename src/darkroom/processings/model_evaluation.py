@@ -1,6 +1,7 @@
-"""model-evaluation: how good a YOLO model version is on a dataset version people annotated.
+"""model-evaluation: how good a detection model version (YOLO or TensorFlow OD) is on a dataset
+version people annotated.
 
-The model runs on every image of the version (as `yolo-preannotation` would, with a low
+The model runs on every image of the version (as the pre-annotation processings would, with a low
 confidence threshold so that the precision-recall curve is complete); its boxes are compared
 with the ground truth — the boxes and polygons (as their bounding boxes) of annotations
 authored by people — by pycocotools' COCOeval, the reference implementation of COCO's metrics.
@@ -18,6 +19,7 @@ from typing import Any
 from darkroom.inference.defaults import IOU_THRESHOLD, LABEL_MAPPING_SCHEMA, THREADS_SCHEMA
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
+from darkroom.processings.detection import load_predictor
 from darkroom.runtime import Confusion, EvaluationMetrics, LabelMetrics, ProcessingContext
 
 # What a standby runtime loads ahead when this processing ran last (the server does not).
@@ -29,9 +31,9 @@ GROUND_TRUTH_KINDS = ("rectangle", "polygon")
 SPEC = BuiltinSpec(
     name="model-evaluation",
     type="model_evaluation",
-    description="Measures a YOLO model version on a dataset version's ground truth (boxes and "
-    "polygons drawn by people): COCO mAP@[.5:.95], mAP@.5, recall and per-label AP, computed "
-    "by pycocotools and recorded on the model version.",
+    description="Measures a detection model version (YOLO or TensorFlow OD) on a dataset "
+    "version's ground truth (boxes and polygons drawn by people): COCO mAP@[.5:.95], mAP@.5, "
+    "recall and per-label AP, computed by pycocotools and recorded on the model version.",
     needs_model=True,
     parameters_schema={
         "type": "object",
@@ -67,8 +69,6 @@ SPEC = BuiltinSpec(
 
 
 def run(ctx: ProcessingContext) -> None:
-    from darkroom.inference import YoloPredictor, create_session
-
     params = ctx.parameters
     model = ctx.model_version
     if model is None:
@@ -79,11 +79,7 @@ def run(ctx: ProcessingContext) -> None:
     category = {name: i + 1 for i, name in enumerate(measured)}
     ctx.log.info("model %s/%s on version %s: labels measured: %s", model.model, model.name,
                  ctx.input_version.name, ", ".join(measured))  # fmt: skip
-    session = create_session(ctx.model_path(), intra_op_threads=params["threads"] or None)
-    predictor = YoloPredictor.for_model(
-        session, model, confidence_threshold=params["confidence_threshold"],
-        iou_threshold=params["iou_threshold"], max_detections=MAX_DETECTIONS,
-    )  # fmt: skip
+    predictor = load_predictor(ctx, model, max_detections=MAX_DETECTIONS)
     total = ctx.stats().assets
     images: list[dict[str, Any]] = []
     truths: list[dict[str, Any]] = []

@@ -1,36 +1,18 @@
 """`yolo-preannotation`: boxes from a YOLO model version on every asset of a version.
 
-Written only against the runtime SDK. The model's classes map onto the version's labels by name
-(case-insensitively) or through `label_mapping`; boxes of classes that map to nothing are
-skipped and counted. Assets a person already annotated are skipped unless `replace_existing`;
-people's annotations are never changed either way. A re-run replaces the boxes of the job's
-earlier runs.
+Written only against the runtime SDK; the run itself (labels, skips, earlier jobs, progress) is
+the one every pre-annotation processing shares (`darkroom.processings.detection`).
 """
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
-
-from darkroom.inference.defaults import (
-    CONFIDENCE_THRESHOLD,
-    IOU_THRESHOLD,
-    LABEL_MAPPING_SCHEMA,
-    MAX_DETECTIONS,
-    THREADS_SCHEMA,
-)
-from darkroom.inference.labels import map_labels
+from darkroom.inference.defaults import IOU_THRESHOLD
 from darkroom.processings import BuiltinSpec
+from darkroom.processings.detection import PREANNOTATION_PARAMETERS, preannotate
 from darkroom.runtime import ProcessingContext
 
 # What a standby runtime loads ahead when this processing ran last (the server does not).
 PRELOAD = ("darkroom.inference",)
-
-if TYPE_CHECKING:
-    from darkroom.inference import Detections
 
 SPEC = BuiltinSpec(
     name="yolo-preannotation",
@@ -38,43 +20,17 @@ SPEC = BuiltinSpec(
     description="Pre-annotates a dataset version with a YOLO model version (v5, v8, 11): "
     "rectangles with scores, only for labels the version has.",
     needs_model=True,
+    model_families=("yolov5", "yolov8", "yolo11"),
     parameters_schema={
         "type": "object",
         "properties": {
-            "batch_size": {"type": "integer", "minimum": 1, "maximum": 256, "default": 8},
-            "confidence_threshold": {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 1,
-                "default": CONFIDENCE_THRESHOLD,
-            },
+            **PREANNOTATION_PARAMETERS,
             "iou_threshold": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "default": IOU_THRESHOLD,
             },
-            "max_detections": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 10000,
-                "default": MAX_DETECTIONS,
-            },
-            "label_mapping": LABEL_MAPPING_SCHEMA,
-            "earlier_jobs": {
-                "type": "string",
-                "enum": ["replace", "skip", "add"],
-                "default": "replace",
-                "description": "boxes of the version's earlier pre-annotation jobs: replace "
-                "them, skip the assets that have some, or add to them",
-            },
-            "replace_existing": {
-                "type": "boolean",
-                "default": False,
-                "description": "also annotate assets a person already annotated (theirs stay)",
-            },
-            "max_failures": {"type": ["integer", "null"], "minimum": 0, "default": None},
-            "threads": THREADS_SCHEMA,
         },
     },
     timeout_s=6 * 3600,
@@ -82,98 +38,4 @@ SPEC = BuiltinSpec(
 
 
 def run(ctx: ProcessingContext) -> None:
-    # Imported here: the server imports this module for SPEC and should not load onnxruntime.
-    from darkroom.inference import YoloPredictor, create_session
-
-    params = ctx.parameters
-    model = ctx.model_version
-    if model is None:
-        raise RuntimeError("yolo-preannotation needs a model version")
-    version_labels = [label.name for label in ctx.labels()]
-    mapping = map_labels(model.labels, version_labels, params["label_mapping"])
-    unmapped = [name for i, name in enumerate(model.labels) if i not in mapping]
-    ctx.log.info("model %s/%s (%s, input %s): %d of %d classes map to the version's labels",
-                 model.model, model.name, model.family, model.input_size,
-                 len(mapping), len(model.labels))  # fmt: skip
-    if unmapped:
-        ctx.log.info(
-            "classes without a label here (their boxes are skipped): %s", ", ".join(unmapped)
-        )
-
-    # The model loads while the server is asked what to do and the first images are read.
-    with ThreadPoolExecutor(1, thread_name_prefix="darkroom-model") as pool:
-        loading = pool.submit(
-            create_session, ctx.model_path(), intra_op_threads=params["threads"] or None
-        )
-        earlier = params["earlier_jobs"]
-        cleared = ctx.clear_previous_runs_annotations(earlier_jobs=earlier == "replace")
-        if cleared:
-            whose = "earlier pre-annotation jobs" if earlier == "replace" else "this job's runs"
-            ctx.log.info("removed %d annotations of %s", cleared, whose)
-        filters: dict[str, bool] = {} if params["replace_existing"] else {"human_annotated": False}
-        if earlier == "skip":
-            filters["run_annotated"] = False
-        total = sum(len(page) for page in ctx.iter_asset_pages(page_size=1000, **filters))
-        if filters:
-            skipped_assets = ctx.stats().assets - total
-            if skipped_assets and not ctx.resume:
-                by = " or ".join(
-                    ["a person"] * ("human_annotated" in filters)
-                    + ["an earlier pre-annotation"] * ("run_annotated" in filters)
-                )
-                ctx.log.info("%d assets already annotated by %s are skipped", skipped_assets, by)
-        ctx.progress(0, total, force=True)
-        batches = ctx.iter_assets(batch_size=params["batch_size"], prefetch=2, **filters)
-        first = next(batches, None)
-        session = loading.result()
-    predictor = YoloPredictor.for_model(
-        session, model, confidence_threshold=params["confidence_threshold"],
-        iou_threshold=params["iou_threshold"], max_detections=params["max_detections"],
-    )  # fmt: skip
-
-    boxes: Counter[str] = Counter()
-    skipped_boxes: Counter[str] = Counter()
-    done = 0
-    started = time.perf_counter()
-    for batch in itertools.chain([first] if first else [], batches):
-        rows, empty = [], []
-        for item, dets in zip(batch, predictor.predict([b.image for b in batch]), strict=True):
-            shapes = to_shapes(dets, mapping, model.labels, boxes, skipped_boxes)
-            if shapes:
-                rows.append({"asset_id": item.id, "shapes": shapes})
-            else:
-                empty.append(item.id)
-        ctx.queue_annotations(rows, done=empty)  # written while the next batch runs
-        done += len(batch)
-        ctx.progress(done + ctx.failures, total)  # unreadable images are handled too
-    ctx.flush()
-    took = time.perf_counter() - started
-    ctx.progress(done + ctx.failures, total, force=True)
-
-    ctx.log.info("images: %d in %.1f s (%.1f images/s)", done, took, done / took if took else 0.0)
-    for label, n in sorted(boxes.items()):
-        ctx.log.info("boxes %s: %d", label, n)
-    if skipped_boxes:
-        ctx.log.info("skipped boxes of unmapped classes: %s",
-                     ", ".join(f"{k} {v}" for k, v in sorted(skipped_boxes.items())))  # fmt: skip
-    ctx.log.info("failures: %d", ctx.failures)
-
-
-def to_shapes(
-    dets: Detections,
-    mapping: dict[int, str],
-    model_labels: list[str],
-    boxes: Counter[str],
-    skipped: Counter[str],
-) -> list[dict[str, Any]]:
-    """Rectangles for the detections whose class maps to a version label; counts the rest."""
-    shapes = []
-    for (x0, y0, x1, y1), score, cls in zip(dets.xyxy, dets.score, dets.class_id, strict=True):
-        label = mapping.get(int(cls))
-        if label is None:
-            skipped[model_labels[int(cls)]] += 1
-            continue
-        boxes[label] += 1
-        bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-        shapes.append({"kind": "rectangle", "label": label, "bbox": bbox, "score": float(score)})
-    return shapes
+    preannotate(ctx)

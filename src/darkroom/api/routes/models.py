@@ -60,6 +60,22 @@ def _labels(raw: str | None) -> list[str] | None:
     return [x.strip() for x in raw.split(",") if x.strip()]
 
 
+LABEL_MAP_MAX_BYTES = 1024**2
+
+
+def _label_map(data: bytes) -> list[str]:
+    from darkroom.inference.tf_graph import parse_label_map
+
+    if len(data) > LABEL_MAP_MAX_BYTES:
+        raise InvalidInput("the label map is larger than 1 MiB", details={"loc": ["label_map"]})
+    try:
+        return parse_label_map(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(
+            f"label map: {exc}", code="bad_label_map", details={"loc": ["label_map"]}
+        ) from exc
+
+
 @router.post(
     "/models/{model_id}/versions",
     response_model=ModelVersionPublic,
@@ -67,21 +83,33 @@ def _labels(raw: str | None) -> list[str] | None:
 )
 def upload_model_version(
     model_id: DbInt,
-    file: Annotated[UploadFile, File(description="ONNX weights")],
+    file: Annotated[
+        UploadFile, File(description="ONNX weights, or a TensorFlow OD frozen graph (.pb)")
+    ],
     session: SessionDep,
     principal: PrincipalDep,
     store: StoreDep,
     settings: SettingsDep,
     name: Annotated[str, Form()] = "v1",
-    family: Annotated[str | None, Form(description="yolov5, yolov8 or yolo11")] = None,
+    family: Annotated[str | None, Form(description="yolov5, yolov8, yolo11 or tf-od")] = None,
     labels: Annotated[
         str | None, Form(description="in output order, JSON list or comma-separated")
     ] = None,
+    label_map: Annotated[
+        UploadFile | None,
+        File(description="a TF-OD label map (.pbtxt), instead of labels"),
+    ] = None,
 ) -> ModelVersionPublic:
-    """Labels, input size and family are read from an Ultralytics export when not given."""
+    """Labels, input size and family are read from an Ultralytics export when not given; a
+    TensorFlow graph needs its labels or label map."""
+    names = _labels(labels)
+    if label_map is not None and label_map.filename:
+        if names:
+            raise InvalidInput("give labels or a label map, not both", details={"loc": ["labels"]})
+        names = _label_map(label_map.file.read(LABEL_MAP_MAX_BYTES + 1))
     version = model_registry.create_model_version(
         session, store, principal, model_id, file.file, name=name, family=family or None,
-        labels=_labels(labels), max_bytes=settings.max_upload_bytes,
+        labels=names, max_bytes=settings.max_upload_bytes,
     )  # fmt: skip
     return ModelVersionPublic.of(version)
 
