@@ -471,7 +471,7 @@ class Client:
     def launch_job(
         self,
         processing: int | str,
-        target_version_id: int,
+        target_version_id: int | None,
         *,
         model_version_id: int | None = None,
         parameters: dict[str, Any] | None = None,
@@ -487,7 +487,8 @@ class Client:
         return self._json("POST", "/jobs", json=body)
 
     def list_jobs(self, **filters: Any) -> list[JSON]:
-        """All jobs, oldest first; filters `version_id`, `status`, `processing`."""
+        """All jobs, oldest first; filters `version_id`, `model_version_id`, `status`,
+        `processing`."""
         return list(self._iter("/jobs", filters))
 
     def get_job(self, job_id: int) -> JSON:
@@ -571,6 +572,32 @@ class Client:
     def record_evaluation(self, run_id: int, metrics: JSON) -> JSON:
         """Stores what a model-evaluation run measured (its job's model on its version)."""
         return self._json("POST", f"/runs/{run_id}/evaluation", json=metrics, headers=_idempotent())
+
+    def add_run_model_version(
+        self,
+        run_id: int,
+        path: str | Path,
+        *,
+        name: str,
+        family: str | None = None,
+        labels: list[str] | None = None,
+        metadata: JSON | None = None,
+    ) -> JSON:
+        """A new version of the model the run's job runs on, made by the run (converted
+        weights); family and labels default to the source version's."""
+        form = {"name": name}
+        if family:
+            form["family"] = family
+        if labels is not None:
+            form["labels"] = json.dumps(labels)
+        if metadata is not None:
+            form["metadata"] = json.dumps(metadata)
+        with Path(path).open("rb") as fh:
+            return self._json(
+                "POST", f"/runs/{run_id}/model-versions", data=form,
+                files={"file": (Path(path).name, fh, "application/octet-stream")},
+                headers=_idempotent(), timeout=TRANSFER_TIMEOUT_S,
+            )  # fmt: skip
 
     def list_evaluations(self, model_version_id: int) -> list[JSON]:
         return self._json("GET", f"/model-versions/{model_version_id}/evaluations")

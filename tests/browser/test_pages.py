@@ -209,3 +209,39 @@ def test_every_page_at_both_sizes(page, ui_server, console_errors):
                     "Failed to load resource: the server responded with a status of 404 (Not Found)"
                 )
     dr.close()
+
+
+def test_a_model_version_is_converted_from_its_page(page, ui_server):
+    """Process on a model version: int8 quantization on sample pages, the job, the new version
+    with its lineage and report, at both sizes."""
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("docs")["id"], "pages")
+    dr.upload_assets(v["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(2)])
+    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET),
+                                 name="fp32")  # fmt: skip
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/model-versions/{mv['id']}")
+    page.click("#process-model")
+    expect(page.locator("#processing")).to_have_value("model-conversion")
+    page.select_option("#f-to", "int8")
+    page.select_option("#sample_version", label="docs / pages")
+    shot(page, "process-model-wide")
+    page.click("#launch-button")
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    expect(page.locator("#input-model-version")).to_have_text(f"model version {mv['id']}")
+    job_id = int(page.url.rsplit("/", 1)[1])
+    wait_for(lambda: dr.get_job(job_id), lambda j: j["status"] in ("succeeded", "failed"), 120)
+    assert dr.get_job(job_id)["status"] == "succeeded"
+    page.reload()
+    page.click("#output-model-version")
+    expect(page.locator("h1")).to_have_text("doclaynet / fp32-int8")
+    expect(page.locator("#source-version")).to_have_text("fp32")
+    expect(page.locator("#conversion-report")).to_contain_text("onnx -> int8")
+    expect(page.locator("#conversion-report")).to_contain_text("on 2 of version pages images")
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        shot(page, f"model-version-converted-{size}")
+        assert fits_the_window(page), f"the converted version's page is wider than {size}"
+    page.goto(f"{ui_server.url}/model-versions/{mv['id']}")
+    expect(page.locator("#model-jobs")).to_contain_text("model-conversion")
+    dr.close()

@@ -97,3 +97,25 @@ def test_cancel_and_bad_params(cli, tmp_path):
     r = cli("job", "logs", str(job["id"]), "--follow")
     assert "cancelled" in r.out.splitlines()[-1]
     assert r.code == 1
+
+
+def test_models_through_the_cli_tf_graph_with_label_map_and_a_conversion(cli, tmp_path):
+    from tests.engine.test_tf_preannotation import PEDESTRIAN
+    from tests.unit.test_inference_models import DOCLAYNET, model_path
+
+    model = cli("model", "create", "people", "--json").json()
+    (tmp_path / "label_map.pbtxt").write_text("item { id: 1 name: 'person' }\n")
+    r = cli("model-version", "upload", str(model_path(*PEDESTRIAN)), "--model", str(model["id"]),
+            "--label-map", str(tmp_path / "label_map.pbtxt"), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert (r.json()["format"], r.json()["labels"]) == ("tf-graph", ["person"])
+
+    docs = cli("model", "create", "doclaynet", "--json").json()
+    mv = cli("model-version", "upload", str(model_path(*DOCLAYNET)), "--model", str(docs["id"]),
+             "--json").json()  # fmt: skip
+    r = cli("job", "launch", "model-conversion", "--model-version", str(mv["id"]),
+            "-p", "to=int8", "--follow")  # fmt: skip
+    assert r.code == 0, r.err
+    assert "comparing both models on 16 generated images" in r.out
+    assert "new model version v1-int8" in r.out
+    assert "succeeded" in r.out.splitlines()[-1]

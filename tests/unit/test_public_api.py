@@ -31,7 +31,8 @@ def test_the_context_offers_the_sdk_and_not_the_client():
         if not n.startswith("_") and callable(getattr(ProcessingContext, n))
     )
     assert methods == [
-        "add_annotations", "annotations", "annotations_of", "clear_previous_runs_annotations",
+        "add_annotations", "add_model_version", "annotations", "annotations_of",
+        "clear_previous_runs_annotations",
         "create_output_version", "data_path_summary", "flush", "from_env", "iter_asset_pages",
         "iter_assets", "labels",
         "model_path", "progress", "queue_annotations", "record_evaluation", "record_failure",

@@ -33,7 +33,7 @@ def test_hostile_bytes_raise_value_error_only():
             for _ in range(5):
                 data[rng.randrange(len(data))] = rng.randrange(256)
             data = bytes(data)
-        with pytest.raises(ValueError, match="GraphDef|Object Detection"):
+        with pytest.raises(ValueError, match=r"GraphDef|Object Detection"):
             read_graph_info(data)
 
 
@@ -57,7 +57,7 @@ def test_decode_tf_od_goes_back_to_pixels_and_drops_what_is_unknown():
         "detection_boxes": np.array(
             [[[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1], [0, 0, 0.5, 0.5], [0.2, 0.2, 0.3, 0.3]]],
             np.float32,
-        ),  # fmt: skip
+        ),
         "detection_scores": np.array([[0.9, 0.8, 0.1, 0.7]], np.float32),
         "detection_classes": np.array([[1, 3, 1, 1]], np.float32),  # 3: beyond 2 labels
         "num_detections": np.array([3], np.float32),  # the 4th is padding

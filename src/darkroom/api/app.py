@@ -100,6 +100,7 @@ def register_builtins(session: Session) -> None:
         processings_domain.register_builtin(
             session, name=spec.name, type=spec.type, description=spec.description,
             needs_model=spec.needs_model, model_families=list(spec.model_families) or None,
+            target=spec.target,
             spec=RevisionSpec(source, spec.parameters_schema, spec.timeout_s, spec.resources),
         )  # fmt: skip
 

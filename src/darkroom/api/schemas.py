@@ -280,8 +280,14 @@ class RunPublic(BaseModel):
 
 class JobCreate(BaseModel):
     processing: DbInt | str = Field(description="processing id or name")
-    target_version_id: DbInt
-    model_version_id: DbInt | None = None
+    target_version_id: DbInt | None = Field(
+        default=None,
+        description="the dataset version it runs on; for a processing on models (target "
+        "model_version), its sample images, if any",
+    )
+    model_version_id: DbInt | None = Field(
+        default=None, description="the model it runs; the target of a processing on models"
+    )
     parameters: dict[str, Any] | None = None
     revision: DbInt | None = Field(
         default=None, description="a revision number; default: the newest regular revision"

@@ -75,13 +75,23 @@ def finish(run: dict[str, Any], as_json: bool) -> None:
 def launch(
     ctx: typer.Context,
     processing: str,
-    version: Annotated[int, typer.Option("--version", "-v", help="Target dataset version id.")],
-    model_version: Annotated[int | None, typer.Option(help="Model version id.")] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            "-v",
+            help="Target dataset version id (for a processing on models: its sample images).",
+        ),
+    ] = None,
+    model_version: Annotated[
+        int | None, typer.Option(help="Model version id (the target of a processing on models).")
+    ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value")] = None,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Stream the log.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Launch a processing on a version; with --follow, stream its log until it ends."""
+    """Launch a processing on a version or a model version; with --follow, stream its log until
+    it ends."""
     with client_from(ctx) as client:
         job = client.launch_job(
             processing, version, model_version_id=model_version,

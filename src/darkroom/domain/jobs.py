@@ -22,6 +22,7 @@ from darkroom.db.models import (
     ProcessingType,
     Run,
     RunStatus,
+    TargetKind,
     utcnow,
 )
 from darkroom.domain.accounts import Principal
@@ -56,6 +57,7 @@ class JobFilter:
     version_id: int | None = None
     status: str | None = None  # the latest run's
     processing: str | None = None  # id or name
+    model_version_id: int | None = None
 
 
 # Processings whose model's labels must meet the version's (else nothing could be written or
@@ -68,7 +70,7 @@ def launch(
     principal: Principal,
     *,
     processing: int | str,
-    target_version_id: int,
+    target_version_id: int | None,
     model_version_id: int | None = None,
     parameters: dict[str, Any] | None = None,
     executor: SourceChecker | None = None,
@@ -76,17 +78,28 @@ def launch(
 ) -> Job:
     """Creates the job with resolved parameters and its run #1, pending.
 
-    It runs the processing's newest regular revision, or `revision_number` (which may be a
-    development revision: `darkroom processing run-local`). With an `executor`, a source it
-    cannot run is refused now rather than failing later.
+    A processing on datasets targets `target_version_id`; one on models (target
+    `model_version`, e.g. `model-conversion`) targets `model_version_id`, and may be given a
+    dataset version too, as its sample images. It runs the processing's newest regular
+    revision, or `revision_number` (which may be a development revision: `darkroom processing
+    run-local`). With an `executor`, a source it cannot run is refused now rather than failing
+    later.
     """
     proc = get_processing(session, principal, processing)
-    version = get_version(session, principal, target_version_id)
+    on_models = proc.target == TargetKind.model_version
+    if target_version_id is None and not on_models:
+        raise InvalidInput(
+            f"processing {proc.name!r} runs on a dataset version: give target_version_id",
+            details={"loc": ["target_version_id"]},
+        )
+    version = (
+        None if target_version_id is None else get_version(session, principal, target_version_id)
+    )
     if revision_number is None:
         revision = latest_revision(session, proc.id)
     else:
         revision = get_revision(session, proc.id, revision_number)
-    if proc.needs_model and model_version_id is None:
+    if (proc.needs_model or on_models) and model_version_id is None:
         raise InvalidInput(
             f"processing {proc.name!r} needs a model version: give model_version_id",
             code="model_required",
@@ -94,7 +107,7 @@ def launch(
         )
     if model_version_id is not None:
         model_version = get_model_version(session, principal, model_version_id)
-        if not proc.needs_model:
+        if not (proc.needs_model or on_models):
             raise InvalidInput(
                 f"processing {proc.name!r} takes no model", details={"loc": ["model_version_id"]}
             )
@@ -106,16 +119,16 @@ def launch(
                 details={"loc": ["model_version_id"], "family": model_version.family},
             )
     resolved = resolve_parameters(revision.parameters_schema, parameters)
-    if model_version_id is not None and proc.type in LABELLED_BY_MODEL:
+    if version is not None and model_version_id is not None and proc.type in LABELLED_BY_MODEL:
         _check_label_overlap(session, version.id, model_version.labels, resolved)
-    if proc.type == ProcessingType.model_evaluation:
+    if version is not None and proc.type == ProcessingType.model_evaluation:
         check_ground_truth(session, version.id)
     if executor is not None:
         executor.check(revision.source)
     job = Job(
         organization_id=principal.organization_id,
         processing_id=proc.id,
-        target_version_id=version.id,
+        target_version_id=None if version is None else version.id,
         model_version_id=model_version_id,
         parameters=resolved,
         created_by=principal.user_id,
@@ -192,6 +205,8 @@ def list_jobs(
     stmt = select(Job).where(Job.organization_id == principal.organization_id)
     if flt.version_id is not None:
         stmt = stmt.where(Job.target_version_id == flt.version_id)
+    if flt.model_version_id is not None:
+        stmt = stmt.where(Job.model_version_id == flt.model_version_id)
     if flt.processing is not None:
         stmt = stmt.where(
             Job.processing_id == get_processing(session, principal, flt.processing).id

@@ -32,12 +32,14 @@ from darkroom.storage import BlobStore
 __all__ = [
     "FAMILIES",
     "FORMATS",
+    "add_produced_version",
     "create_model",
     "create_model_version",
     "get_model",
     "get_model_version",
     "list_model_versions",
     "list_models",
+    "made_by_job",
     "versions_of_models",
 ]
 
@@ -95,6 +97,17 @@ def list_model_versions(
 ) -> list[ModelVersion]:
     get_model(session, principal, model_id)
     stmt = select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id)
+    return list(session.scalars(stmt))
+
+
+def made_by_job(session: Session, principal: Principal, job_id: int) -> list[ModelVersion]:
+    """The model versions a job's runs made (a conversion's results), oldest first."""
+    stmt = (
+        select(ModelVersion)
+        .join(Model)
+        .where(ModelVersion.produced_by_job_id == job_id, _visible(principal))
+        .order_by(ModelVersion.id)
+    )
     return list(session.scalars(stmt))
 
 
@@ -159,6 +172,39 @@ def create_model_version(
         meta=described["metadata"], produced_by_job_id=produced_by_job_id,
     )  # fmt: skip
     session.add(version)
+    session.flush()
+    return version
+
+
+def add_produced_version(
+    session: Session,
+    store: BlobStore,
+    principal: Principal,
+    job: Job,
+    fp: BinaryIO,
+    *,
+    name: str,
+    family: str | None = None,
+    labels: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    max_bytes: int | None = None,
+) -> ModelVersion:
+    """A version of the model `job` runs on, made by the job (a conversion): family and labels
+    default to the source version's; the source is recorded in `metadata.source_version_id`."""
+    if job.model_version_id is None:
+        raise InvalidInput(f"job {job.id} runs on no model version", code="no_model_version")
+    source = get_model_version(session, principal, job.model_version_id)
+    if labels is not None and len(labels) != len(source.labels):
+        raise InvalidInput(
+            f"a version made from {source.name!r} keeps its {len(source.labels)} labels",
+            details={"loc": ["labels"]},
+        )
+    version = create_model_version(
+        session, store, principal, source.model_id, fp, name=name,
+        family=family or source.family, labels=labels or source.labels, max_bytes=max_bytes,
+        produced_by_job_id=job.id,
+    )  # fmt: skip
+    version.meta = {**version.meta, **(metadata or {}), "source_version_id": source.id}
     session.flush()
     return version
 

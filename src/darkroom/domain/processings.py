@@ -396,9 +396,10 @@ def register_builtin(
     needs_model: bool,
     spec: RevisionSpec,
     model_families: list[str] | None = None,
+    target: str = TargetKind.dataset_version,
 ) -> ProcessingRevision:
     """Creates or updates a public built-in; idempotent, a new revision only when it changed."""
-    check_kinds(type, TargetKind.dataset_version)
+    check_kinds(type, target)
     spec.checked(allow_builtin=True)
     processing = session.scalar(
         select(Processing).where(Processing.organization_id.is_(None), Processing.name == name)
@@ -407,12 +408,13 @@ def register_builtin(
         processing = Processing(
             organization_id=None, name=name, type=type, description=description,
             is_public=True, needs_model=needs_model, model_families=model_families,
+            target=target,
         )  # fmt: skip
         session.add(processing)
         session.flush()
         return _add_revision(session, processing, spec)
     processing.type, processing.description, processing.needs_model = type, description, needs_model
-    processing.model_families = model_families
+    processing.model_families, processing.target = model_families, target
     current = latest_revision(session, processing.id)
     if current.digest == spec.digest():
         return current

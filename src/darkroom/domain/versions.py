@@ -34,6 +34,7 @@ __all__ = [
     "get_writable_version",
     "in_organization",
     "list_versions",
+    "recent_version_titles",
     "update_version",
     "version_stats",
     "version_titles",
@@ -106,6 +107,20 @@ def version_titles(session: Session, principal: Principal, ids: set[int]) -> dic
         .where(DatasetVersion.id.in_(ids), Dataset.organization_id == principal.organization_id)
     )
     return {vid: f"{ds} / {name}" for vid, ds, name in session.execute(stmt)}
+
+
+def recent_version_titles(
+    session: Session, principal: Principal, limit: int = 500
+) -> list[tuple[int, str]]:
+    """(id, "dataset / version") of the organization's newest versions (a picker offers them)."""
+    stmt = (
+        select(DatasetVersion.id, Dataset.name, DatasetVersion.name)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(Dataset.organization_id == principal.organization_id)
+        .order_by(DatasetVersion.id.desc())
+        .limit(limit)
+    )
+    return [(vid, f"{ds} / {name}") for vid, ds, name in session.execute(stmt)]
 
 
 def _run_may_use(principal: Principal, version: DatasetVersion) -> bool:

@@ -25,6 +25,7 @@ class BuiltinSpec:
         default_factory=lambda: {"type": "object", "properties": {}}
     )
     needs_model: bool = False
+    target: str = "dataset_version"  # or "model_version": it runs on a model
     model_families: tuple[str, ...] = ()  # those it can run; empty: any
     timeout_s: int = 2 * 3600
     resources: dict[str, Any] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from darkroom.inference.defaults import (
     CONFIDENCE_THRESHOLD,
+    IOU_THRESHOLD,
     LABEL_MAPPING_SCHEMA,
     MAX_DETECTIONS,
     THREADS_SCHEMA,
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "PREANNOTATION_PARAMETERS",
     "Predictor",
+    "convert_tf_graph",
     "load_predictor",
     "preannotate",
+    "predictor_for",
     "to_shapes",
 ]
 
@@ -87,28 +90,50 @@ def load_predictor(
     A TensorFlow frozen graph is converted to ONNX first (tf2onnx, in the run's sandbox): the
     ONNX graph, its own post-processing included, gives TensorFlow's boxes to 1e-6 on
     onnxruntime at twice TensorFlow's speed."""
-    # Imported here: the server imports the processings for their SPEC, not onnxruntime.
-    from darkroom.inference import TfOdPredictor, YoloPredictor, create_session
-
     params = ctx.parameters
     weights = ctx.model_path()
     if model.format == "tf-graph":
-        from darkroom.inference.tf_graph import convert_to_onnx
+        weights = convert_tf_graph(ctx, weights)
+    return predictor_for(
+        weights, model, confidence_threshold=params["confidence_threshold"],
+        max_detections=max_detections or params["max_detections"],
+        iou_threshold=params.get("iou_threshold", IOU_THRESHOLD), threads=params.get("threads"),
+    )  # fmt: skip
 
-        converted = Path(tempfile.mkdtemp(prefix="darkroom-tf-")) / "model.onnx"
-        took = convert_to_onnx(weights, converted)
-        ctx.log.info("converted the TensorFlow graph to ONNX in %.1f s", took)
-        weights = converted
-    session = create_session(weights, intra_op_threads=params.get("threads") or None)
-    thresholds: dict[str, Any] = {
-        "confidence_threshold": params["confidence_threshold"],
-        "max_detections": max_detections or params["max_detections"],
-    }
+
+def convert_tf_graph(ctx: ProcessingContext, graph: Path) -> Path:
+    """The frozen graph as ONNX, in a folder of the run's own; the time it took is logged."""
+    from darkroom.inference.tf_graph import convert_to_onnx
+
+    converted = Path(tempfile.mkdtemp(prefix="darkroom-tf-")) / "model.onnx"
+    took = convert_to_onnx(graph, converted)
+    ctx.log.info("converted the TensorFlow graph to ONNX in %.1f s", took)
+    return converted
+
+
+def predictor_for(
+    weights: Path,
+    model: ModelVersion,
+    *,
+    confidence_threshold: float,
+    max_detections: int,
+    iou_threshold: float = IOU_THRESHOLD,
+    threads: int | None = None,
+) -> Predictor:
+    """ONNX weights of `model`'s family as a predictor."""
+    # Imported here: the server imports the processings for their SPEC, not onnxruntime.
+    from darkroom.inference import TfOdPredictor, YoloPredictor, create_session
+
+    session = create_session(weights, intra_op_threads=threads or None)
     if model.family == "tf-od":  # the graph suppresses overlaps itself
-        return TfOdPredictor(session, num_classes=len(model.labels), **thresholds)
+        return TfOdPredictor(
+            session, num_classes=len(model.labels), confidence_threshold=confidence_threshold,
+            max_detections=max_detections,
+        )  # fmt: skip
     return YoloPredictor.for_model(
-        session, model, iou_threshold=params["iou_threshold"], **thresholds
-    )
+        session, model, confidence_threshold=confidence_threshold,
+        iou_threshold=iou_threshold, max_detections=max_detections,
+    )  # fmt: skip
 
 
 def preannotate(

@@ -101,10 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     # What is loaded by now lives until exit: out of the collector's sight, the run's own
     # collections scan less, and the interpreter's exit takes 15 ms instead of 80.
     gc.freeze()
+    targets = []
+    if ctx.input_version is not None:
+        targets.append(f"version {ctx.input_version.id}")
+    if ctx.model_version is not None:
+        targets.append(f"model version {ctx.model_version.id}")
     ctx.log.info(
-        "run %s: %s revision %s on version %s, parameters %s",
+        "run %s: %s revision %s on %s, parameters %s",
         ctx.run_id, ctx.processing.name, ctx.processing.revision,
-        ctx.input_version.id, ctx.parameters,
+        " with ".join(targets) or "nothing", ctx.parameters,
     )  # fmt: skip
     try:
         entry(ctx)

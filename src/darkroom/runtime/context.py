@@ -94,7 +94,8 @@ class ProcessingContext:
         self.attempt = context.attempt
         self.processing: ProcessingInfo = context.processing
         self.parameters: dict[str, Any] = context.parameters
-        self.input_version: Version = context.target_version
+        # None for a job on a model without sample images (model-conversion)
+        self.input_version: Version | None = context.target_version
         self.model_version: ModelVersion | None = context.model_version
         self.limits: Limits = context.limits
         self.resume = context.resume
@@ -142,13 +143,18 @@ class ProcessingContext:
 
     # -- inputs -------------------------------------------------------------------------------
 
+    def _input_id(self) -> int:
+        if self.input_version is None:
+            raise RuntimeError("this run's job has no dataset version to read")
+        return self.input_version.id
+
     def labels(self) -> list[Label]:
         """The input version's labels, in their order."""
-        return [Label.model_validate(x) for x in self._client.list_labels(self.input_version.id)]
+        return [Label.model_validate(x) for x in self._client.list_labels(self._input_id())]
 
     def stats(self) -> VersionStats:
         """Counts of the input version: assets, annotated assets, shapes per label."""
-        return VersionStats.model_validate(self._client.version_stats(self.input_version.id))
+        return VersionStats.model_validate(self._client.version_stats(self._input_id()))
 
     def iter_asset_pages(self, page_size: int = 200, **filters: Any) -> Iterator[list[Asset]]:
         """The input version's assets (metadata only), a page at a time.
@@ -160,7 +166,7 @@ class ProcessingContext:
         after = None
         while True:
             page = self._client.list_assets(
-                self.input_version.id, after=after, limit=page_size, **filters
+                self._input_id(), after=after, limit=page_size, **filters
             )
             items = [Asset.model_validate(a) for a in page["items"]]
             items = [a for a in items if a.id not in skip]
@@ -232,7 +238,7 @@ class ProcessingContext:
         step = self.limits.max_batch_images
         for start in range(0, len(missing), step):
             ids = missing[start : start + step]
-            found.update(self._client.download_images(self.input_version.id, ids))
+            found.update(self._client.download_images(self._input_id(), ids))
         downloaded = time.perf_counter()
         out: list[tuple[np.ndarray | Exception, list[StoredAnnotation] | None]] = []
         for asset in assets:
@@ -307,7 +313,7 @@ class ProcessingContext:
         step = self.limits.max_annotation_items
         for start in range(0, len(ids), step):
             chunk = ids[start : start + step]
-            for x in self._client.list_version_annotations(self.input_version.id, chunk):
+            for x in self._client.list_version_annotations(self._input_id(), chunk):
                 annotation = StoredAnnotation.model_validate(x)
                 out.setdefault(annotation.asset_id, []).append(annotation)
         return out
@@ -437,6 +443,22 @@ class ProcessingContext:
         return Evaluation.model_validate(
             self._client.record_evaluation(self.run_id, metrics.model_dump(mode="json"))
         )
+
+    def add_model_version(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        family: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Registers `path` as a new version of the model this run's job runs on (converted or
+        quantized weights): checked as any upload, with the source's labels (and family unless
+        given), this job as its lineage and `metadata` (a report) kept with it."""
+        created = self._client.add_run_model_version(
+            self.run_id, path, name=name, family=family, metadata=metadata
+        )
+        return ModelVersion.model_validate(created)
 
     def upload_images(
         self, version: Version | int, images: Iterable[tuple[str, bytes]]

@@ -215,7 +215,9 @@ class RunContext(BaseModel):
     attempt: int
     processing: ProcessingInfo
     parameters: dict[str, Any]
-    target_version: Version
+    target_version: Version | None = Field(
+        description="the dataset version it reads; None for a job on a model without samples"
+    )
     model_version: ModelVersion | None
     limits: Limits = Field(default_factory=Limits)
     resume: bool = Field(

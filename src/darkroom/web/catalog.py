@@ -6,6 +6,7 @@ decides); the page shows every revision so runs can be traced to what they ran.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from darkroom import charts
 from darkroom.api.deps import SessionDep
 from darkroom.db.models import ProcessingType
-from darkroom.domain import evaluations, model_registry, processings
+from darkroom.domain import evaluations, jobs, model_registry, processings
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.parameters import resolve_parameters
@@ -197,5 +198,12 @@ def model_version_page(
     found = evaluations.list_evaluations(session, user, version_id)
     labels = list(dict.fromkeys(x["label"] for e in found for x in e.metrics["labels"]))
     per_label = [{x["label"]: x for x in e.metrics["labels"]} for e in found]
-    return page(request, "model_version.html", version=version, evaluations=found,
-                labels=labels, per_label=per_label)  # fmt: skip
+    source_id = (version.meta or {}).get("source_version_id")
+    source = None
+    if isinstance(source_id, int):
+        with contextlib.suppress(NotFound):
+            source = model_registry.get_model_version(session, user, source_id)
+    model_jobs = jobs.list_jobs(session, user, PageRequest(limit=100),
+                                jobs.JobFilter(model_version_id=version.id)).items  # fmt: skip
+    return page(request, "model_version.html", version=version, evaluations=found, labels=labels,
+                per_label=per_label, source=source, model_jobs=model_jobs)  # fmt: skip

@@ -12,7 +12,7 @@ from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import annotations, jobs, logs, processings, versions
+from darkroom.domain import annotations, jobs, logs, model_registry, processings, versions
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
@@ -67,6 +67,7 @@ def job_page(
     return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
                 active=active, progress=progress_of(selected), target_title=target,
                 output_versions=jobs.output_versions_of(session, user, job_id),
+                output_models=model_registry.made_by_job(session, user, job_id),
                 users=user_names(session, user),
                 job_shapes=annotations.job_shape_count(session, user, job_id))  # fmt: skip
 

@@ -2,6 +2,8 @@
 
 Opened from a version page in a modal (htmx swaps this module's fragments into a `<dialog>`);
 the same URLs render a whole page when opened directly, so it also works without JavaScript.
+A model version's page has its own, shorter flow for processings on models: processing,
+sample images (a dataset version, optional), parameters.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.schemas import DbInt
-from darkroom.db.models import ProcessingType
+from darkroom.db.models import ProcessingType, TargetKind
 from darkroom.domain import annotations, jobs, labels, model_registry, processings, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
@@ -36,7 +38,8 @@ def _process_context(
     procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
     groups: dict[str, list[Any]] = {}
     for p in sorted(procs, key=lambda p: (p.type, p.name)):
-        groups.setdefault(p.type, []).append(p)
+        if p.target == TargetKind.dataset_version:
+            groups.setdefault(p.type, []).append(p)
     chosen = processings.get_processing(session, user, processing) if processing else None
     models = model_registry.list_models(session, user, PageRequest(limit=1000)).items
     mv = (
@@ -124,3 +127,75 @@ def launch_from_form(
     fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
     return page(request, "process.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", **ctx)  # fmt: skip
+
+
+# -- processings on a model version (model-conversion) -------------------------------------------
+
+
+def _model_process_context(
+    session: Session, user: Principal, version_id: DbInt, processing: str | None
+) -> dict[str, Any]:
+    model_version = model_registry.get_model_version(session, user, version_id)
+    procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
+    on_models = sorted((p for p in procs if p.target == TargetKind.model_version),
+                       key=lambda p: p.name)  # fmt: skip
+    chosen = next((p for p in on_models if processing in (p.name, str(p.id))), None)
+    if chosen is None and len(on_models) == 1:
+        chosen = on_models[0]
+    schema = processings.latest_revision(session, chosen.id).parameters_schema if chosen else {}
+    return {
+        "model_version": model_version, "processings": on_models, "chosen": chosen,
+        "schema": schema, "sample_versions": versions.recent_version_titles(session, user),
+    }  # fmt: skip
+
+
+@router.get("/model-versions/{version_id}/process", response_class=HTMLResponse)
+def process_model_form(
+    request: Request,
+    version_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    processing: str | None = None,
+) -> HTMLResponse:
+    """Choose a processing on models (conversion), its sample images and parameters."""
+    ctx = _model_process_context(session, user, version_id, processing or None)
+    initial = {}
+    if ctx["model_version"].format == "onnx" and "to" in ctx["schema"].get("properties", {}):
+        initial["to"] = "int8"  # an ONNX version is already what `to`'s default makes
+    return page(request, "process_model.html", fields=forms.fields_of(ctx["schema"], initial),
+                field_errors={}, error=None, sample=None, **ctx)  # fmt: skip
+
+
+@router.post("/model-versions/{version_id}/process", response_class=HTMLResponse)
+def launch_on_model(
+    request: Request,
+    version_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    form: Annotated[dict[str, str], Depends(form_fields)],
+) -> Response:
+    """Launches on the model version, or shows the form again with errors by field."""
+    ctx = _model_process_context(session, user, version_id, form.get("processing"))
+    values, field_errors = forms.read_values(ctx["schema"], form)
+    sample = int(form["sample_version"]) if form.get("sample_version", "").isdigit() else None
+    error = None
+    if ctx["chosen"] is None:
+        error = "Choose a processing."
+    elif not field_errors:
+        try:
+            job = jobs.launch(
+                session, user, processing=ctx["chosen"].id, target_version_id=sample,
+                model_version_id=version_id, parameters=values,
+                executor=getattr(request.app.state, "executor", None),
+            )  # fmt: skip
+            commit_and_wake(request, session)
+            return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+        except DarkroomError as exc:
+            session.rollback()
+            error = exc.message
+            loc = exc.details.get("loc") if isinstance(exc.details, dict) else None
+            if loc and loc[0] == "parameters" and len(loc) > 1:
+                field_errors[str(loc[1])] = exc.message.split(": ", 1)[-1]
+    fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
+    return page(request, "process_model.html", fields=fields, field_errors=field_errors,
+                error=error or "Some values are not valid.", sample=sample, **ctx)  # fmt: skip

@@ -19,11 +19,11 @@ def list_jobs(
     version_id: DbInt | None = None,
     status: Annotated[str | None, Query(description="the latest run's status")] = None,
     processing: Annotated[str | None, Query(description="processing id or name")] = None,
+    model_version_id: DbInt | None = None,
 ) -> Page[JobPublic]:
     """The history of jobs, oldest first."""
-    result = jobs.list_jobs(
-        session, principal, page, jobs.JobFilter(version_id, status, processing)
-    )
+    flt = jobs.JobFilter(version_id, status, processing, model_version_id)
+    result = jobs.list_jobs(session, principal, page, flt)
     return Page[JobPublic](items=[JobPublic.of(j) for j in result.items], next=result.next)
 
 
@@ -31,7 +31,8 @@ def list_jobs(
 def launch_job(
     body: JobCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JobPublic:
-    """Launches a processing on a version: the job and its run #1, pending."""
+    """Launches a processing on a dataset version, or on a model version (a processing whose
+    target is `model_version`): the job and its run #1, pending."""
     job = jobs.launch(
         session, principal, processing=body.processing, target_version_id=body.target_version_id,
         model_version_id=body.model_version_id, parameters=body.parameters,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from sse_starlette import EventSourceResponse
 
 from darkroom.api.deps import (
@@ -41,7 +41,7 @@ from darkroom.domain import (
     versions,
 )
 from darkroom.domain.accounts import Principal
-from darkroom.errors import NotFound
+from darkroom.errors import Forbidden, InvalidInput, NotFound
 from darkroom.runtime.contract import (
     AnnotationBatch,
     AnnotationsAdded,
@@ -163,7 +163,7 @@ def get_run_context(
             source=run.revision.source,
         ),
         parameters=job.parameters,
-        target_version=VersionPublic.model_validate(target),
+        target_version=None if target is None else VersionPublic.model_validate(target),
         model_version=(
             ModelVersionPublic.of(
                 model_registry.get_model_version(session, principal, job.model_version_id)
@@ -255,6 +255,55 @@ def record_evaluation(
         return EvaluationPublic.model_validate(evaluation).model_dump(mode="json")
 
     return idempotency.once(session, principal, key, write)
+
+
+@router.post(
+    "/{run_id}/model-versions",
+    response_model=ModelVersionPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def add_run_model_version(
+    run_id: DbInt,
+    file: Annotated[UploadFile, File(description="the weights")],
+    session: SessionDep,
+    principal: RunOrUserDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    name: Annotated[str, Form()],
+    family: Annotated[str | None, Form()] = None,
+    labels: Annotated[str | None, Form(description="a JSON list; default: the source's")] = None,
+    metadata: Annotated[str | None, Form(description="a JSON object kept with the version")] = None,
+    key: IdempotencyKey = None,
+) -> object:
+    """A new version of the model the run's job runs on (e.g. converted weights): checked as
+    any upload, with the job as its lineage (`produced_by_job_id`, `metadata.source_version_id`).
+    Only the run's own token may: the lineage is the run's word."""
+    run = jobs.get_run(session, principal, run_id)
+    if not principal.is_run:
+        raise Forbidden("only the run itself adds the versions it makes (its token)")
+
+    names, extra = _json_form(labels, list, "labels"), _json_form(metadata, dict, "metadata")
+
+    def write() -> dict[str, Any]:
+        version = model_registry.add_produced_version(
+            session, store, principal, run.job, file.file, name=name, family=family or None,
+            labels=names, metadata=extra, max_bytes=settings.max_upload_bytes,
+        )  # fmt: skip
+        return ModelVersionPublic.of(version).model_dump(mode="json")
+
+    return idempotency.once(session, principal, key, write)
+
+
+def _json_form(raw: str | None, kind: type, field: str) -> Any:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{field}: invalid JSON ({exc})", details={"loc": [field]}) from exc
+    if not isinstance(value, kind):
+        raise InvalidInput(f"{field} must be a JSON {kind.__name__}", details={"loc": [field]})
+    return value
 
 
 @router.post(
