@@ -21,13 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, MAX_DETECTIONS, THREADS_SCHEMA
 from darkroom.processings import BuiltinSpec
-from darkroom.processings.detection import Predictor, convert_tf_graph, predictor_for
+from darkroom.processings.detection import (
+    DETECTION_PRELOAD,
+    Predictor,
+    convert_tf_graph,
+    predictor_for,
+)
 from darkroom.runtime import ModelVersion, ProcessingContext
 
 if TYPE_CHECKING:
     import numpy as np
 
-PRELOAD = ("darkroom.inference",)
+PRELOAD = DETECTION_PRELOAD
 
 SPEC = BuiltinSpec(
     name="model-conversion",

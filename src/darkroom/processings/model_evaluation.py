@@ -19,11 +19,11 @@ from typing import Any
 from darkroom.inference.defaults import IOU_THRESHOLD, LABEL_MAPPING_SCHEMA, THREADS_SCHEMA
 from darkroom.inference.labels import map_labels
 from darkroom.processings import BuiltinSpec
-from darkroom.processings.detection import load_predictor
+from darkroom.processings.detection import DETECTION_PRELOAD, load_predictor
 from darkroom.runtime import Confusion, EvaluationMetrics, LabelMetrics, ProcessingContext
 
 # What a standby runtime loads ahead when this processing ran last (the server does not).
-PRELOAD = ("darkroom.inference", "pycocotools.cocoeval")
+PRELOAD = (*DETECTION_PRELOAD, "pycocotools.cocoeval")
 
 MAX_DETECTIONS = 100  # COCO's own limit per image for mAP and recall
 GROUND_TRUTH_KINDS = ("rectangle", "polygon")

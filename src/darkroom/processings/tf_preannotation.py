@@ -10,10 +10,10 @@ starts at once. Conversion needs the `darkroom[tensorflow]` extra where runs exe
 from __future__ import annotations
 
 from darkroom.processings import BuiltinSpec
-from darkroom.processings.detection import PREANNOTATION_PARAMETERS, preannotate
+from darkroom.processings.detection import DETECTION_PRELOAD, PREANNOTATION_PARAMETERS, preannotate
 from darkroom.runtime import ProcessingContext
 
-PRELOAD = ("darkroom.inference",)
+PRELOAD = DETECTION_PRELOAD
 
 SPEC = BuiltinSpec(
     name="tf-preannotation",

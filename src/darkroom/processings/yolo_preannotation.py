@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from darkroom.inference.defaults import IOU_THRESHOLD
 from darkroom.processings import BuiltinSpec
-from darkroom.processings.detection import PREANNOTATION_PARAMETERS, preannotate
+from darkroom.processings.detection import DETECTION_PRELOAD, PREANNOTATION_PARAMETERS, preannotate
 from darkroom.runtime import ProcessingContext
 
 # What a standby runtime loads ahead when this processing ran last (the server does not).
-PRELOAD = ("darkroom.inference",)
+PRELOAD = DETECTION_PRELOAD
 
 SPEC = BuiltinSpec(
     name="yolo-preannotation",
