@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from darkroom.charts import confusion_png, evaluation_chart, pr_curve_png
@@ -62,3 +63,65 @@ def test_charts_are_pngs_drawn_from_the_numbers():
     assert grid.format == "PNG"
     assert evaluation_chart({"map": 0, "map50": 0, "recall": 0, "images": 0, "ground_truth": 0,
                              "predictions": 0, "labels": []}, "confusion") is None  # fmt: skip
+
+
+def test_a_case_worked_by_hand_from_cocos_definition():
+    """Two truths, three detections: 0.9 hits, 0.8 misses, 0.7 hits. Precision after each: 1,
+    1/2, 2/3 at recall 1/2, 1/2, 1. COCO interpolates precision as the best at any recall at
+    or above, sampled at 101 recalls (0, 0.01, ..., 1): 51 samples up to 0.50 get 1, the 50
+    above get 2/3, so AP@.5 = (51 + 50 * 2/3) / 101 = 0.834983 (to 1e-6); at IoU >= 0.80 the
+    second hit (IoU 0.75) misses, so AP drops for the thresholds above 0.75."""
+    images = [{"id": 1, "width": 400, "height": 400}]
+    truths = [_t(1, 1, 1, [0, 0, 100, 100]), _t(2, 1, 1, [200, 200, 100, 100])]
+    found = [
+        _d(1, 1, [0, 0, 100, 100], 0.9),  # IoU 1
+        _d(1, 1, [100, 300, 50, 50], 0.8),  # nothing there
+        _d(1, 1, [200, 200, 100, 75], 0.7),  # IoU 0.75
+    ]
+    m = evaluate(images, truths, found, ["cat"])
+    assert m.map50 == pytest.approx((51 + 50 * 2 / 3) / 101, abs=1e-6)
+    assert m.labels[0].ap50 == pytest.approx(0.834983, abs=1e-6)
+    assert m.recall == pytest.approx((6 * 1.0 + 4 * 0.5) / 10)  # IoU .50-.75 both, .80-.95 one
+    # mAP over IoU .50:.95: six thresholds (.50 to .75) as above, four where only the first
+    # hit counts: precision 1 up to recall 0.5, nothing beyond: 51 / 101.
+    assert m.map == pytest.approx((6 * (51 + 50 * 2 / 3) / 101 + 4 * 51 / 101) / 10, abs=1e-6)
+
+
+def test_the_figures_are_pycocotools_own_to_1e6():
+    """faster-coco-eval computes them; pycocotools, the reference, must agree on a mixed case
+    (misses, mislabels, inventions, several images and labels)."""
+    import contextlib
+
+    import numpy as np
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    rng = np.random.default_rng(3)
+    images, truths, found = [], [], []
+    for image in range(1, 41):
+        images.append({"id": image, "width": 640, "height": 480})
+        for _ in range(rng.integers(1, 8)):
+            w, h = rng.uniform(10, 150, 2)
+            x, y, cat = rng.uniform(0, 480), rng.uniform(0, 320), int(rng.integers(1, 4))
+            truths.append(_t(len(truths) + 1, image, cat, [x, y, w, h]))
+            if rng.random() < 0.8:
+                jx, jy = rng.normal(0, 6, 2)
+                label = cat if rng.random() < 0.85 else int(rng.integers(1, 4))
+                found.append(_d(image, label, [x + jx, y + jy, w, h], float(rng.random())))
+        found.append(_d(image, int(rng.integers(1, 4)), [5, 5, 30, 30], float(rng.random())))
+    ours = evaluate(images, truths, found, ["a", "b", "c"])
+    truth = COCO()
+    categories = [{"id": i, "name": n} for i, n in enumerate("abc", 1)]
+    truth.dataset = {"images": images, "annotations": truths, "categories": categories}
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth.createIndex()
+        ref = COCOeval(truth, truth.loadRes([dict(f) for f in found]), "bbox")
+        ref.evaluate()
+        ref.accumulate()
+        ref.summarize()
+    assert ours.map == pytest.approx(ref.stats[0], abs=1e-6)
+    assert ours.map50 == pytest.approx(ref.stats[1], abs=1e-6)
+    assert ours.recall == pytest.approx(ref.stats[8], abs=1e-6)
+    for k, label in enumerate(ours.labels):
+        at50 = ref.eval["precision"][0, :, k, 0, -1]
+        assert label.ap50 == pytest.approx(float(np.mean(at50[at50 > -1])), abs=1e-6)

@@ -248,7 +248,7 @@ class Confusion(BaseModel):
 
 
 class EvaluationMetrics(BaseModel):
-    """What a model-evaluation run measured (pycocotools' COCOeval on boxes)."""
+    """What a model-evaluation run measured (COCO's box metrics, as pycocotools' COCOeval)."""
 
     map: float = Field(description="COCO mAP@[.5:.95]")
     map50: float = Field(description="mAP at IoU 0.50")
