@@ -245,3 +245,41 @@ def test_a_model_version_is_converted_from_its_page(page, ui_server):
     page.goto(f"{ui_server.url}/model-versions/{mv['id']}")
     expect(page.locator("#model-jobs")).to_contain_text("model-conversion")
     dr.close()
+
+
+def test_status_and_running_time_are_live_without_a_reload(page, ui_server):
+    """A pending job's page turns running when a slot frees, its running time ticks, and the
+    jobs list shows a job launched elsewhere, all without reloading the page."""
+    from tests.engine.conftest import SLEEP_SCHEMA, SLEEPER
+
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    dr.create_processing(name="sleeper", type="custom", parameters_schema=SLEEP_SCHEMA,
+                         source={"kind": "inline", "code": SLEEPER})  # fmt: skip
+    busy = [dr.launch_job("sleeper", v["id"], parameters={"seconds": 60}) for _ in range(2)]
+    for job in busy:  # the server runs two at a time: both slots taken
+        wait_for(lambda job=job: dr.get_job(job["id"]), lambda j: j["status"] == "running")
+    waiting = dr.launch_job("sleeper", v["id"], parameters={"seconds": 3})
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/jobs/{waiting['id']}")
+    expect(page.locator("#job-status")).to_have_text("pending")
+    page.evaluate("window.__notReloaded = true")
+    dr.cancel_run(busy[0]["runs"][0]["id"])
+    expect(page.locator("#job-status")).to_have_text("running", timeout=10_000)
+    row = page.locator(f"tr[data-run='{waiting['runs'][0]['id']}']")
+    expect(row.locator(".run-status")).to_have_text("running")
+    expect(row.locator(".run-started")).not_to_have_text("")
+    first = row.locator(".running-time").inner_text()
+    page.wait_for_timeout(1200)
+    assert row.locator(".running-time").inner_text() != first, "the running time does not tick"
+    assert page.evaluate("window.__notReloaded === true")
+    shot(page, "job-live-running")
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=15_000)  # then reloads
+
+    page.goto(f"{ui_server.url}/jobs")
+    page.evaluate("window.__notReloaded = true")
+    late = dr.launch_job("sleeper", v["id"], parameters={"seconds": 1})
+    expect(page.locator(f"#jobs a[href='/jobs/{late['id']}']")).to_be_visible(timeout=10_000)
+    assert page.evaluate("window.__notReloaded === true")
+    dr.cancel_run(busy[1]["runs"][0]["id"])
+    dr.close()

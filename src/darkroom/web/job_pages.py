@@ -88,7 +88,7 @@ def run_events(request: Request, run_id: DbInt, session: SessionDep, user: UserD
     last = request.headers.get("last-event-id", "")
     if last.isdigit():
         after = max(after, int(last))
-    return EventSourceResponse(run_log_events(request, user, run_id, after))
+    return EventSourceResponse(run_log_events(request, user, run_id, after, states=True))
 
 
 @router.post("/ui/jobs/{job_id}/rerun")

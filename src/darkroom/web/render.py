@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,5 +67,20 @@ def progress_of(run: Run, now: datetime | None = None) -> Progress:
     return Progress(run.progress_done, total, percent, per_second, eta, live)
 
 
+def live_every(jobs: list[Any]) -> str:
+    """How often a list of jobs refreshes itself: quickly while one of them is active."""
+    active = any(j.runs and j.runs[-1].status in ACTIVE_STATUSES for j in jobs)
+    return "2s" if active else "5s"
+
+
+def iso_utc(moment: datetime) -> str:
+    """An ISO time a browser reads as UTC (SQLite gives back naive UTC datetimes)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
 templates.env.globals["duration"] = duration
+templates.env.globals["iso_utc"] = iso_utc
+templates.env.globals["live_every"] = live_every
 templates.env.globals["ACTIVE"] = [str(s) for s in ACTIVE_STATUSES]

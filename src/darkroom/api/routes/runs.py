@@ -108,10 +108,11 @@ def stream_run_logs(
 
 
 async def run_log_events(
-    request: Request, principal: Principal, run_id: DbInt, after: DbInt
+    request: Request, principal: Principal, run_id: DbInt, after: DbInt, *, states: bool = False
 ) -> AsyncIterator[dict[str, Any]]:
     """`log` events after seq `after` as lines land, then one `end` event (the API's stream and
-    the job page's share it)."""
+    the job page's share it). With `states` (the job page's), also a `run` event with the run
+    whenever its status, times or progress change, the first one at once."""
     sessions = request.app.state.sessions
 
     def fetch(after_seq: int) -> tuple[list[logs.Line], dict[str, Any]]:
@@ -120,8 +121,13 @@ async def run_log_events(
             lines = logs.list_lines(session, principal, run_id, after_seq, STREAM_BATCH)
             return lines, RunPublic.of(run).model_dump(mode="json")
 
+    last_state = None
     while True:
         lines, run = await anyio.to_thread.run_sync(fetch, after)
+        state = (run["status"], run["started_at"], run["finished_at"], run["progress"])
+        if states and state != last_state and run["status"] in ACTIVE_STATUSES:
+            last_state = state
+            yield {"event": "run", "data": json.dumps(run)}
         for line in lines:
             after = line.seq
             yield {

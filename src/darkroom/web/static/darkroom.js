@@ -1,4 +1,5 @@
-// darkroom's pages: the Process modal, confirmations, the job page's live log.
+// darkroom's pages: the Process modal, confirmations, the job page's live log and state,
+// running times that tick.
 // Plain script, no build step; htmx does the rest.
 (function () {
   "use strict";
@@ -36,6 +37,44 @@
     if (form && form.id === "choose" && form.hasAttribute("data-refresh")) refresh(form, "GET");
   });
 
+  // Running times tick in the page while runs run (the server's figure, then the clock's).
+  function human(seconds) {
+    if (seconds < 120) return `${seconds.toFixed(1)} s`;
+    if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+  function tick() {
+    for (const el of document.querySelectorAll(".running-time[data-started]:not([data-finished])")) {
+      const started = Date.parse(el.dataset.started);
+      if (!Number.isNaN(started)) el.textContent = human(Math.max(0, Date.now() - started) / 1000);
+    }
+  }
+  setInterval(tick, 1000);
+
+  // A run's state as the job page shows it: the header badge, its row in the runs table.
+  function showRun(run) {
+    const setBadge = (el) => {
+      el.textContent = run.status;
+      el.className = el.className.replace(/\b(pending|running|succeeded|failed|cancelled)\b/g, "").trim()
+        + ` ${run.status}`;
+    };
+    const header = document.getElementById("job-status");
+    if (header && header.dataset.run === String(run.id)) setBadge(header);
+    const row = document.querySelector(`tr[data-run="${run.id}"]`);
+    if (!row) return;
+    const badge = row.querySelector(".run-status");
+    if (badge) setBadge(badge);
+    const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 19) : "");
+    const started = row.querySelector(".run-started");
+    if (started) started.textContent = time(run.started_at);
+    const finished = row.querySelector(".run-finished");
+    if (finished) finished.textContent = time(run.finished_at);
+    for (const el of document.querySelectorAll(`tr[data-run="${run.id}"] .running-time, #progress .running-time`)) {
+      if (run.started_at) el.dataset.started = run.started_at;
+    }
+    tick();
+  }
+
   // The live log: lines over SSE, auto-scroll unless the reader scrolled up; after a reconnect
   // the browser resumes from the last event id; at the end, reload to show the final state.
   function followLog() {
@@ -55,6 +94,7 @@
       log.appendChild(span);
       if (follow) log.scrollTop = log.scrollHeight;
     });
+    source.addEventListener("run", (event) => showRun(JSON.parse(event.data)));
     source.addEventListener("end", () => {
       source.close();
       window.location.reload();
