@@ -173,3 +173,39 @@ def test_job_history_filters(dr, version, make_processing):
     assert [j["id"] for j in dr.list_jobs(status="failed")] == [bad["id"]]
     assert [j["id"] for j in dr.list_jobs(processing="dataset-stats")] == [ok["id"]]
     assert [j["id"] for j in dr.list_jobs(version_id=version["id"])] == [ok["id"], bad["id"]]
+
+
+INTERLEAVED = """
+import logging
+
+def helper(row):
+    return row["missing"]
+
+def run(ctx):
+    for i in range(20):
+        ctx.log.info("logged %d", i)
+        print(f"printed {i}")
+    logging.getLogger("mine").warning("careful")
+    helper({})
+"""
+
+
+def test_log_keeps_the_order_lines_were_written_and_the_trace_quotes_the_code(
+    dr, version, make_processing
+):
+    make_processing("interleaved", INTERLEAVED)
+    job = dr.launch_job("interleaved", version["id"])
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"])
+    assert run["status"] == "failed"
+    lines = dr.run_logs(run["id"])["items"]
+    texts = [x["text"] for x in lines]
+    written = [t.removeprefix("INFO darkroom.processing: ") for t in texts
+               if "logged" in t or t.startswith("printed")]  # fmt: skip
+    assert written == [f"{kind} {i}" for i in range(20) for kind in ("logged", "printed")]
+    assert "WARNING mine: careful" in texts
+    trace = "\n".join(x["text"] for x in lines if x["stream"] == "stderr")
+    assert 'File "processing.py", line 5, in helper' in trace
+    assert '    return row["missing"]' in trace  # the author's own line, quoted
+    assert "    helper({})" in trace
+    assert "darkroom/runtime/__main__.py" not in trace  # not the server's install path
+    assert run["error_summary"] == "KeyError: 'missing'"

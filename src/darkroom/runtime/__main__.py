@@ -15,6 +15,7 @@ import contextlib
 import gc
 import importlib
 import json
+import linecache
 import logging
 import os
 import runpy
@@ -48,10 +49,24 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
         module = types.ModuleType("processing")
         module.__file__ = "processing.py"
         sys.modules["processing"] = module
-        code = compile(source["code"], "processing.py", "exec")
+        text = source["code"]
+        # Tracebacks then quote the processing's own lines, as for a file on disk.
+        linecache.cache["processing.py"] = (len(text), None, text.splitlines(True), "processing.py")
+        code = compile(text, "processing.py", "exec")
         exec(code, module.__dict__)
         return getattr(module, source.get("entrypoint", "run"))
     raise RuntimeError(f"this runtime cannot run sources of kind {kind!r}")
+
+
+def print_user_traceback(exc: BaseException | None) -> None:
+    """The traceback from the processing's entry point down: the runtime's own frame above it
+    (darkroom's install path, nothing the author can act on) is left out."""
+    if exc is None:
+        return
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb or exc.__traceback__, file=sys.stderr)
 
 
 STANDBY_TOKEN_FILE = "/tmp/.darkroom-run-token"
@@ -84,8 +99,10 @@ def await_run(load: str | None = None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Log records go to stdout, the pipe `print` writes to: one pipe keeps them in the order
+    # they were written (two pipes are read apart). stderr is left to tracebacks.
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -117,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         with contextlib.suppress(Exception):
             ctx.flush()  # what was done before the failure is kept: a resumed re-run skips it
-        traceback.print_exc()  # last: its last line is the run's error summary
+        print_user_traceback(sys.exc_info()[1])  # last: its last line is the error summary
         return 1
     finally:
         sys.stdout.flush()

@@ -80,7 +80,18 @@ def iso_utc(moment: datetime) -> str:
     return moment.isoformat()
 
 
+LEVELS = {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error", "DEBUG": "debug"}
+
+
+def level_class(text: str) -> str:
+    """` level-warning` and the like for a log record's line (`LEVEL logger: message`), so
+    warnings and errors stand out from INFO lines sharing their stream."""
+    level = LEVELS.get(text.split(" ", 1)[0])
+    return f" level-{level}" if level else ""
+
+
 templates.env.globals["duration"] = duration
+templates.env.globals["level_class"] = level_class
 templates.env.globals["iso_utc"] = iso_utc
 templates.env.globals["live_every"] = live_every
 templates.env.globals["ACTIVE"] = [str(s) for s in ACTIVE_STATUSES]

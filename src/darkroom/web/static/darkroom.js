@@ -89,7 +89,9 @@
     source.addEventListener("log", (event) => {
       const line = JSON.parse(event.data);
       const span = document.createElement("span");
-      span.className = line.stream;
+      const level = { WARNING: "warning", ERROR: "error", CRITICAL: "error", DEBUG: "debug" }[
+        line.text.split(" ", 1)[0]];
+      span.className = level ? `${line.stream} level-${level}` : line.stream;
       span.textContent = line.text + "\n";
       log.appendChild(span);
       if (follow) log.scrollTop = log.scrollHeight;
