@@ -67,6 +67,9 @@ def test_seed_flow_in_the_browser(page, ui_server):
         page.fill("#new-label", name)
         page.click("#add-label button[type=submit]")
         expect(page.locator(f"#labels tr[data-label='{name}']")).to_be_visible()
+    colours = [page.locator(f"#labels tr[data-label='{name}'] input[name=color]").input_value()
+               for name in ("Title", "Text", "Section-header", "Caption")]  # fmt: skip
+    assert len(set(colours)) == 4, f"labels added one after another share colours: {colours}"
     page.fill("#new-label", "text")
     page.click("#add-label button[type=submit]")
     expect(page.locator("#labels-error")).to_contain_text("already exists")
@@ -114,6 +117,18 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(page).to_have_url(re.compile(r"/assets/\d+$"))
     expect(page.locator("#shapes")).to_contain_text("of job #")
     expect(page.locator("#asset-frame rect.box").first).to_be_attached()
+    texts = page.locator("#asset-frame .shape[data-label] text.box-name")
+    expect(texts.first).to_be_attached()  # each box says what it is
+    named = texts.first.text_content()
+    assert named.split()[0] in ("Title", "Text", "Section-header"), named
+    toggle = page.locator("#label-toggles input").first
+    label_id = toggle.get_attribute("data-toggle-label")
+    shapes = page.locator(f"#asset-frame .shape[data-label='{label_id}']")
+    toggle.uncheck()
+    expect(shapes.first).to_be_hidden()
+    toggle.check()
+    expect(shapes.first).to_be_visible()
+    shot(page, "asset-boxes-named")
     page.get_by_role("link", name=re.compile(r"job #\d+")).first.click()
     expect(page).to_have_url(re.compile(re.escape(pre_url) + r"\?run=\d+$"))
 

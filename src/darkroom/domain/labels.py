@@ -25,6 +25,7 @@ __all__ = [
     "get_label",
     "label_names",
     "list_labels",
+    "next_color",
     "update_label",
 ]
 
@@ -58,6 +59,12 @@ def get_label(session: Session, principal: Principal, label_id: int) -> Label:
     return label
 
 
+def next_color(count: int) -> str:
+    """The colour of a version's label number `count` (from 0): the palette in turn, so that
+    labels added one after another are told apart."""
+    return PALETTE[count % len(PALETTE)]
+
+
 def _clash(session: Session, version_id: int, name: str, exclude_id: int | None = None) -> bool:
     stmt = select(Label.id).where(
         Label.version_id == version_id, func.lower(Label.name) == name.lower()
@@ -78,7 +85,7 @@ def create_label(
     label = Label(
         version_id=version_id,
         name=name,
-        color=_check_color(color) if color else PALETTE[count % len(PALETTE)],
+        color=_check_color(color) if color else next_color(count),
         position=count,
     )
     session.add(label)
@@ -104,7 +111,7 @@ def ensure_labels(session: Session, version_id: int, names: list[str]) -> dict[s
             label = Label(
                 version_id=version_id,
                 name=name,
-                color=PALETTE[position % len(PALETTE)],
+                color=next_color(position),
                 position=position,
             )
             session.add(label)

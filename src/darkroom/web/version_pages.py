@@ -139,8 +139,9 @@ def _labels_page(
     version = versions.get_version(session, user, version_id)
     stats = versions.version_stats(session, user, version_id)
     counts = {c.label_id: c.shapes for c in stats.labels}
+    found = labels.list_labels(session, user, version_id)
     return page(request, "version_labels.html", tab="settings", version=version, error=error,
-                labels=labels.list_labels(session, user, version_id), counts=counts)  # fmt: skip
+                labels=found, counts=counts, next_color=labels.next_color(len(found)))  # fmt: skip
 
 
 @router.get("/versions/{version_id}/labels", response_class=HTMLResponse)
@@ -214,8 +215,10 @@ def asset_page(
     label_map = {x.id: x for x in labels.list_labels(session, user, asset.version_id)}
     authored = annotations.list_annotations(session, user, asset_id)
     run_ids = {a.author_id for a in authored if a.author_kind == AuthorKind.run}
+    used = {s.label_id for a in authored for s in a.shapes}
+    shown = [label for label_id, label in label_map.items() if label_id in used]
     return page(request, "asset.html", asset=asset, version=version, annotations=authored,
-                label_map=label_map, users=user_names(session, user),
+                label_map=label_map, shown_labels=shown, users=user_names(session, user),
                 runs=jobs.runs_by_id(session, user, run_ids))  # fmt: skip
 
 

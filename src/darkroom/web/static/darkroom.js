@@ -37,6 +37,15 @@
     if (form && form.id === "choose" && form.hasAttribute("data-refresh")) refresh(form, "GET");
   });
 
+  // The asset view's Show checkboxes hide or show one label's shapes.
+  document.addEventListener("change", (event) => {
+    const id = event.target.dataset && event.target.dataset.toggleLabel;
+    if (!id) return;
+    for (const shape of document.querySelectorAll(`#asset-frame .shape[data-label="${id}"]`)) {
+      shape.classList.toggle("hidden", !event.target.checked);
+    }
+  });
+
   // Running times tick in the page while runs run (the server's figure, then the clock's).
   function human(seconds) {
     if (seconds < 120) return `${seconds.toFixed(1)} s`;
