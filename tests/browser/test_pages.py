@@ -298,3 +298,49 @@ def test_status_and_running_time_are_live_without_a_reload(page, ui_server):
     assert page.evaluate("window.__notReloaded === true")
     dr.cancel_run(busy[1]["runs"][0]["id"])
     dr.close()
+
+
+def test_code_is_readable_editable_and_reached_from_a_trace(page, ui_server):
+    """A built-in's code with line numbers, the editor's Tab and gutter, and a failed run's
+    trace line that opens the processing at the failing line."""
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    broken = "def helper(row):\n    return row['missing']\n\n\ndef run(ctx):\n    helper({})\n"
+    proc = dr.create_processing(name="broken", type="custom",
+                                source={"kind": "inline", "code": broken})  # fmt: skip
+    job = dr.launch_job("broken", v["id"])
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "failed")
+    sign_in(page, ui_server)
+
+    page.goto(f"{ui_server.url}/processings/yolo-preannotation")
+    main_file = page.locator("details#file-L")
+    expect(main_file.locator("summary")).to_contain_text("yolo_preannotation.py")
+    expect(main_file.locator("#L1")).to_contain_text('"""`yolo-preannotation`')
+    expect(page.locator("details#file-detection-L summary")).to_contain_text("detection.py")
+    page.locator("details#file-detection-L summary").click()
+    expect(page.locator("#detection-L1 .ln")).to_have_text("1")
+    shot(page, "processing-builtin-code")
+
+    page.goto(f"{ui_server.url}/jobs/{job['id']}")
+    links = page.locator("#trace a.trace-link")  # the run's frame, then the helper's
+    expect(links.first).to_have_attribute("href", f"/processings/{proc['id']}#L6")
+    link = links.last
+    expect(link).to_have_attribute("href", f"/processings/{proc['id']}#L2")
+    link.click()
+    expect(page).to_have_url(re.compile(rf"/processings/{proc['id']}#L2$"))
+    area = page.locator("#p-code")
+    expect(area).to_be_focused()
+    selected = page.evaluate(
+        "(() => { const a = document.getElementById('p-code');"
+        " return a.value.slice(a.selectionStart, a.selectionEnd); })()"
+    )
+    assert selected == "    return row['missing']"
+    expect(page.locator(".editor .gutter")).to_contain_text("6")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.type("pass")
+    assert "\n    pass" in area.input_value()
+    expect(area).to_be_focused()  # Tab indented instead of leaving the field
+    expect(page.locator(".editor .gutter")).to_contain_text("7")
+    dr.close()

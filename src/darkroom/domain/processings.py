@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -31,6 +33,8 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "Pushed",
     "RevisionSpec",
+    "SourceFile",
+    "code_of",
     "create_processing",
     "get_processing",
     "get_revision",
@@ -247,6 +251,40 @@ def _add_revision(
     session.add(revision)
     session.flush()
     return revision
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file of code a revision runs, as its page shows it (`anchor` prefixes line anchors)."""
+
+    name: str
+    anchor: str
+    lines: list[str]
+
+
+def code_of(source: dict[str, Any]) -> list[SourceFile]:
+    """The code a revision runs, for reading: an inline processing's file, or a built-in's
+    module followed by the package's shared modules it imports. Bundles keep theirs in their
+    archive: nothing here."""
+    if source.get("kind") == "inline":
+        return [SourceFile("processing.py", "L", str(source.get("code", "")).splitlines())]
+    if source.get("kind") != "builtin":
+        return []
+    import importlib.util
+
+    module = str(source.get("module", ""))
+    package = module.rpartition(".")[0]
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or package != "darkroom.processings":
+        return []
+    text = Path(spec.origin).read_text()
+    files = [SourceFile(Path(spec.origin).name, "L", text.splitlines())]
+    for shared in sorted(set(re.findall(r"from darkroom\.processings\.(\w+) import", text))):
+        found = importlib.util.find_spec(f"{package}.{shared}")
+        if found is not None and found.origin is not None:
+            lines = Path(found.origin).read_text().splitlines()
+            files.append(SourceFile(Path(found.origin).name, f"{shared}-L", lines))
+    return files
 
 
 def check_kinds(type_: str, target: str) -> None:

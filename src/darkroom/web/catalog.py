@@ -75,8 +75,9 @@ def _editor(
         except DarkroomError:
             defaults = {}
     editable = processing is None or processing.organization_id == user.organization_id
+    code = processings.code_of(latest.source) if latest is not None else []
     return page(request, "processing.html", processing=processing, revisions=revisions,
-                latest=latest, defaults=defaults, form=form, editable=editable,
+                latest=latest, defaults=defaults, form=form, editable=editable, code=code,
                 types=list(ProcessingType), error=error.message if error else None,
                 error_field=str(loc[0]) if loc else None)  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from darkroom.db.models import ACTIVE_STATUSES, Run, utcnow
 from darkroom.web.auth import COOKIE, csrf_token
@@ -90,7 +92,33 @@ def level_class(text: str) -> str:
     return f" level-{level}" if level else ""
 
 
+_FRAME = re.compile(r'^(\s*File ")([^"]+)(", line )(\d+)(.*)$')
+
+
+def trace_line(text: str, processing_id: int, source: dict[str, Any]) -> Markup:
+    """A traceback line, its frame linked to the line on the processing's page when the file is
+    the processing's own: an inline processing's, a built-in's module or a module it shares
+    (the anchors of `processings.code_of`)."""
+    match = _FRAME.match(text)
+    if match is None:
+        return escape(text)
+    head, path, middle, number, tail = match.groups()
+    name = path.rsplit("/", 1)[-1]
+    entry = str(source.get("module", "")).rpartition(".")[2] + ".py"
+    if path == "processing.py" or ("/darkroom/processings/" in path and name == entry):
+        anchor = f"L{number}"
+    elif "/darkroom/processings/" in path and name.endswith(".py"):
+        anchor = f"{name[:-3]}-L{number}"
+    else:
+        return escape(text)
+    link = Markup('<a href="/processings/{}#{}" class="trace-link" data-file="{}">{}</a>').format(
+        processing_id, anchor, name, path
+    )
+    return escape(head) + link + escape(middle) + escape(number) + escape(tail)
+
+
 templates.env.globals["duration"] = duration
+templates.env.globals["trace_line"] = trace_line
 templates.env.globals["level_class"] = level_class
 templates.env.globals["iso_utc"] = iso_utc
 templates.env.globals["live_every"] = live_every

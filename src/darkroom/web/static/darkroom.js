@@ -46,6 +46,49 @@
     }
   });
 
+  // Code editors: a gutter of line numbers that scrolls with the text; Tab indents (4 spaces)
+  // instead of leaving the field, Shift+Tab outdents; Escape then Tab leaves it.
+  function editor(area) {
+    const gutter = area.parentElement.querySelector(".gutter");
+    let escaped = false;
+    const number = () => {
+      const count = area.value.split("\n").length;
+      gutter.textContent = Array.from({ length: count }, (_, i) => i + 1).join("\n");
+      gutter.scrollTop = area.scrollTop;
+    };
+    area.addEventListener("input", number);
+    area.addEventListener("scroll", () => { gutter.scrollTop = area.scrollTop; });
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") { escaped = true; return; }
+      if (event.key !== "Tab" || escaped) { escaped = false; return; }
+      event.preventDefault();
+      const start = area.selectionStart;
+      const lineStart = area.value.lastIndexOf("\n", start - 1) + 1;
+      if (event.shiftKey) {
+        const spaces = area.value.slice(lineStart, lineStart + 4).match(/^ */)[0].length;
+        area.setRangeText("", lineStart, lineStart + spaces, "preserve");
+      } else {
+        area.setRangeText("    ", start, area.selectionEnd, "end");
+      }
+      number();
+    });
+    number();
+    // A trace's link (#L12) selects that line of the code being edited.
+    const wanted = /^#L(\d+)$/.exec(window.location.hash);
+    if (wanted) {
+      const lines = area.value.split("\n");
+      const line = Math.min(Number(wanted[1]), lines.length) - 1;
+      const start = lines.slice(0, line).reduce((n, l) => n + l.length + 1, 0);
+      area.focus();
+      area.setSelectionRange(start, start + lines[line].length);
+      area.scrollTop = Math.max(0, (line - 3) * parseFloat(getComputedStyle(area).lineHeight));
+      gutter.scrollTop = area.scrollTop;
+    }
+  }
+  function editors() { for (const area of document.querySelectorAll("textarea[data-editor]")) editor(area); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", editors);
+  else editors();
+
   // Running times tick in the page while runs run (the server's figure, then the clock's).
   function human(seconds) {
     if (seconds < 120) return `${seconds.toFixed(1)} s`;
