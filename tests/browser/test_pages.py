@@ -344,3 +344,42 @@ def test_code_is_readable_editable_and_reached_from_a_trace(page, ui_server):
     expect(area).to_be_focused()  # Tab indented instead of leaving the field
     expect(page.locator(".editor .gutter")).to_contain_text("7")
     dr.close()
+
+
+def test_two_runs_side_by_side_with_what_changed(page, ui_server):
+    """The walkthrough's re-run: a failed run, the fix, a re-run with another parameter; both
+    runs in two columns with revision, parameters (the changed one marked), code diff, logs."""
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    schema = {"type": "object", "properties": {"threshold": {"type": "number", "default": 0.5}}}
+    dr.create_processing(name="flaky", type="custom", parameters_schema=schema,
+                         source={"kind": "inline", "code": BROKEN})  # fmt: skip
+    job = dr.launch_job("flaky", v["id"])
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "failed")
+    dr.update_processing("flaky", source={"kind": "inline", "code": FIXED})
+    dr.rerun_job(job["id"], {"threshold": 0.8})
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "succeeded")
+    runs = dr.get_job(job["id"])["runs"]
+    assert [r["parameters"] for r in runs] == [{"threshold": 0.5}, {"threshold": 0.8}]
+
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/jobs/{job['id']}")
+    page.click("#compare-runs")
+    left, right = page.locator("#run-1"), page.locator("#run-2")
+    expect(left.locator("h2")).to_contain_text("Attempt 1")
+    expect(left.locator("h2 .badge")).to_have_text("failed")
+    expect(left).to_contain_text("revision 1")
+    expect(left.locator("pre.log")).to_contain_text("KeyError")
+    expect(right.locator("h2")).to_contain_text("Attempt 2")
+    expect(right.locator("h2 .badge")).to_have_text("succeeded")
+    expect(right).to_contain_text("revision 2")
+    expect(right.locator("pre.log")).to_contain_text("fixed")
+    expect(left.locator("tr.changed")).to_contain_text("0.5")
+    expect(right.locator("tr.changed")).to_contain_text("0.8")
+    expect(page.locator("#code-diff .add")).to_contain_text("print('fixed', flush=True)")
+    expect(page.locator("#code-diff .del")).to_contain_text("KeyError")
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        shot(page, f"compare-runs-{size}")
+        assert fits_the_window(page), f"the comparison is wider than a {size} window"
+    dr.close()

@@ -263,6 +263,9 @@ class RunPublic(BaseModel):
     worker_id: str | None
     cancel_requested: bool
     resume: bool = Field(description="skips the assets the job's earlier runs finished")
+    parameters: dict[str, Any] | None = Field(
+        None, description="what this run ran with (a re-run may change the job's)"
+    )
 
     @classmethod
     def of(cls, run: Any) -> RunPublic:
@@ -275,6 +278,7 @@ class RunPublic(BaseModel):
             progress=Progress(done=run.progress_done, total=run.progress_total),
             heartbeat_at=run.heartbeat_at, worker_id=run.worker_id,
             cancel_requested=run.cancel_requested_at is not None, resume=run.resume,
+            parameters=run.parameters,
         )  # fmt: skip
 
 

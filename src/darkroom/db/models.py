@@ -434,6 +434,8 @@ class Run(Base):
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer, default=None)
     resume: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What it ran with: a re-run may change the job's parameters, each run keeps its own.
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     job: Mapped[Job] = relationship(back_populates="runs")
     revision: Mapped[ProcessingRevision] = relationship(lazy="joined")
 

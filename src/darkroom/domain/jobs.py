@@ -135,7 +135,8 @@ def launch(
     )
     session.add(job)
     session.flush()
-    session.add(Run(job_id=job.id, attempt=1, revision_id=revision.id, status=RunStatus.pending))
+    session.add(Run(job_id=job.id, attempt=1, revision_id=revision.id, status=RunStatus.pending,
+                    parameters=resolved))  # fmt: skip
     session.flush()
     session.refresh(job, ["runs"])
     return job
@@ -254,6 +255,7 @@ def rerun(
         revision_id=revision.id,
         status=RunStatus.pending,
         resume=resume,
+        parameters=job.parameters,
     )
     try:
         with session.begin_nested():

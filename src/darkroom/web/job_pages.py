@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -15,7 +16,7 @@ from darkroom.db.models import ACTIVE_STATUSES
 from darkroom.domain import annotations, jobs, logs, model_registry, processings, versions
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
-from darkroom.errors import DarkroomError
+from darkroom.errors import DarkroomError, NotFound
 from darkroom.web.auth import UserDep
 from darkroom.web.render import page, progress_of
 
@@ -70,6 +71,52 @@ def job_page(
                 output_models=model_registry.made_by_job(session, user, job_id),
                 users=user_names(session, user),
                 job_shapes=annotations.job_shape_count(session, user, job_id))  # fmt: skip
+
+
+@router.get("/jobs/{job_id}/compare", response_class=HTMLResponse)
+def compare_runs(
+    request: Request,
+    job_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    a: Annotated[DbInt | None, Query()] = None,
+    b: Annotated[DbInt | None, Query()] = None,
+) -> HTMLResponse:
+    """Two runs of a job side by side: status, revision, parameters (what differs marked),
+    the code's changes between their revisions, and both logs. By default the last two."""
+    job = jobs.get_job(session, user, job_id)
+    by_id = {r.id: r for r in job.runs}
+    default = [r.id for r in job.runs[-2:]]
+    left = by_id.get(a) if a is not None else by_id.get(default[0])
+    right = by_id.get(b) if b is not None else by_id.get(default[-1])
+    if left is None or right is None:
+        raise NotFound(f"job {job_id} has no run {a if left is None else b}")
+    columns = []
+    for run in (left, right):
+        params = run.parameters if run.parameters is not None else job.parameters
+        lines = logs.list_lines(session, user, run.id, 0, COMPARE_LINES)
+        columns.append({"run": run, "parameters": params, "lines": lines})
+    keys = sorted(set(columns[0]["parameters"]) | set(columns[1]["parameters"]))
+    changed = {
+        k for k in keys if columns[0]["parameters"].get(k) != columns[1]["parameters"].get(k)
+    }
+    code_diff = _code_diff(left.revision.source, right.revision.source,
+                           left.revision.number, right.revision.number)  # fmt: skip
+    return page(request, "compare.html", job=job, columns=columns, keys=keys, changed=changed,
+                code_diff=code_diff, left=left, right=right)  # fmt: skip
+
+
+COMPARE_LINES = 2000
+
+
+def _code_diff(a: dict, b: dict, number_a: int, number_b: int) -> list[str]:
+    """A unified diff of two revisions' inline code; nothing for other sources or no change."""
+    if a.get("kind") != "inline" or b.get("kind") != "inline" or a == b:
+        return []
+    return list(difflib.unified_diff(
+        str(a.get("code", "")).splitlines(), str(b.get("code", "")).splitlines(),
+        f"revision {number_a}", f"revision {number_b}", lineterm="",
+    ))  # fmt: skip
 
 
 @router.get("/ui/runs/{run_id}/progress", response_class=HTMLResponse)

@@ -168,7 +168,7 @@ def get_run_context(
             revision=run.revision.number,
             source=run.revision.source,
         ),
-        parameters=job.parameters,
+        parameters=run.parameters if run.parameters is not None else job.parameters,
         target_version=None if target is None else VersionPublic.model_validate(target),
         model_version=(
             ModelVersionPublic.of(
