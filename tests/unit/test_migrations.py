@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -81,3 +83,32 @@ def test_upgrade_keeps_existing_rows(empty_engine):
     migrate.upgrade(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM labels").scalar() == 1
+
+
+def test_runs_get_their_jobs_parameters_when_they_start_keeping_their_own(empty_engine):
+    migrate.upgrade(empty_engine, "0008")
+    t = "'2026-01-01 00:00:00'"
+    with empty_engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO organizations (name, created_at) VALUES ('o', {t})")
+        conn.exec_driver_sql(
+            "INSERT INTO processings (name, type, target, description, is_public, needs_model, "
+            "created_at, updated_at) VALUES ('p', 'custom', 'dataset_version', '', true, false, "
+            f"{t}, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO processing_revisions (processing_id, number, source, parameters_schema, "
+            f"timeout_s, resources, digest, is_dev, created_at) VALUES (1, 1, '{{}}', '{{}}', 60, "
+            f"'{{}}', 'x', false, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO jobs (organization_id, processing_id, parameters, created_by, created_at) "
+            f"""VALUES (1, 1, '{{"threshold": 0.3}}', 1, {t})"""
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO runs (job_id, attempt, revision_id, status, queued_at, progress_done, "
+            f"resume) VALUES (1, 1, 1, 'succeeded', {t}, 0, false)"
+        )
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        value = conn.exec_driver_sql("SELECT parameters FROM runs").scalar()
+    assert (value if isinstance(value, dict) else json.loads(value)) == {"threshold": 0.3}
