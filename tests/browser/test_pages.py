@@ -383,3 +383,35 @@ def test_two_runs_side_by_side_with_what_changed(page, ui_server):
         shot(page, f"compare-runs-{size}")
         assert fits_the_window(page), f"the comparison is wider than a {size} window"
     dr.close()
+
+
+def test_process_modal_preselects_reports_every_error_and_keeps_launch_in_view(page, ui_server):
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("papers")["id"], "v1")
+    dr.create_label(v["id"], "Text")
+    dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+    sign_in(page, ui_server)
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        page.goto(f"{ui_server.url}/versions/{v['id']}")
+        page.click("#process")
+        modal = page.locator("dialog#modal")
+        modal.locator("#processing").select_option("yolo-preannotation")
+        # one model with one version: both chosen already, the parameters shown
+        expect(modal.locator("#model")).to_have_value(re.compile(r"\d+"))
+        expect(modal.locator("#model_version")).to_have_value(re.compile(r"\d+"))
+        expect(modal.locator("#launch-button")).to_be_in_viewport()
+        for field in modal.locator("#launch input[type=text], #launch textarea").all():
+            box = field.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= viewport["width"], f"{field} is clipped at {size}"
+        modal.locator("#f-batch_size").fill("0")
+        modal.locator("#f-confidence_threshold").fill("2")
+        modal.locator("#f-label_mapping").fill('{"Text": paragraph}')
+        modal.locator("#launch-button").click()
+        for name in ("batch_size", "confidence_threshold", "label_mapping"):
+            expect(modal.locator(f".field-error[data-field={name}]")).to_be_visible()
+        expect(modal.locator("#f-label_mapping")).to_have_value('{"Text": paragraph}')
+        expect(modal.locator("#launch-button")).to_be_in_viewport()
+        shot(page, f"process-modal-errors-{size}")
+    dr.close()

@@ -22,7 +22,11 @@ from referencing.exceptions import Unresolvable
 
 from darkroom.errors import InvalidInput
 
-__all__ = ["check_schema", "resolve_parameters"]
+__all__ = [
+    "check_schema",
+    "parameter_errors",
+    "resolve_parameters",
+]
 
 REF_KEYS = ("$ref", "$dynamicRef")
 _RE2_OPTIONS = re2.Options()
@@ -183,6 +187,17 @@ def _shorten(error: ValidationError) -> None:
     ):
         message += "; did you mean " + " or ".join(map(repr, close)) + "?"
     error.message = message
+
+
+def parameter_errors(schema: dict[str, Any], given: dict[str, Any] | None) -> dict[str, str]:
+    """Every invalid parameter at once, by top-level name (a form shows each by its field);
+    what `resolve_parameters` would refuse, which reports them one after the other."""
+    strict = {"additionalProperties": False, **schema}
+    out: dict[str, str] = {}
+    for error in _errors(strict, {**_defaults(schema), **(given or {})}):
+        _shorten(error)
+        out.setdefault(str(error.path[0]) if error.path else "", error.message)
+    return out
 
 
 def resolve_parameters(schema: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from darkroom.domain.parameters import parameter_errors
+
 __all__ = ["Field", "fields_of", "read_values"]
 
 
@@ -42,9 +44,9 @@ def fields_of(schema: dict[str, Any], values: dict[str, Any] | None = None) -> l
         elif kind in ("integer", "number"):
             out.append(Field(name, kind, "" if value is None else str(value), [], description))
         elif kind in ("object", "array"):
-            out.append(
-                Field(name, "json", json.dumps(value) if value is not None else "", [], description)
-            )
+            # a string is what was typed and refused: shown back as typed, not quoted as JSON
+            text = value if isinstance(value, str) else "" if value is None else json.dumps(value)
+            out.append(Field(name, "json", text, [], description))
         else:
             out.append(Field(name, "text", "" if value is None else str(value), [], description))
     return out
@@ -75,4 +77,9 @@ def read_values(
                 values[name] = raw
         except ValueError:
             errors[name] = f"not a valid {kind}"
+    # What the schema refuses (a minimum, an enum…) is said now too, not after the rest is fixed.
+    checked = {k: v for k, v in values.items() if k not in errors}
+    for name, message in parameter_errors(schema, checked).items():
+        if name in (schema.get("properties") or {}):
+            errors.setdefault(name, message)
     return values, errors

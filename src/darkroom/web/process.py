@@ -50,6 +50,9 @@ def _process_context(
     chosen_model = (
         model_registry.get_model(session, user, int(model)) if model and model.isdigit() else None
     )
+    needs = chosen is not None and chosen.needs_model
+    if needs and chosen_model is None and mv is None and len(models) == 1:
+        chosen_model = models[0]  # the only choice is made already
     if mv is not None and (chosen_model is None or mv.model_id != chosen_model.id):
         if chosen_model is None:
             chosen_model = mv.model
@@ -58,6 +61,8 @@ def _process_context(
     model_versions = (
         model_registry.list_model_versions(session, user, chosen_model.id) if chosen_model else []
     )
+    if needs and mv is None and len(model_versions) == 1:
+        mv = model_versions[0]
     version_labels = {x.name.lower() for x in labels.list_labels(session, user, version_id)}
     schema = processings.latest_revision(session, chosen.id).parameters_schema if chosen else {}
     preannotated = 0
