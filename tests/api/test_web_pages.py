@@ -270,7 +270,7 @@ def test_process_modal_fragment_and_htmx_launch(web, version, job):
     assert "<html" in web.get(url).text
     r = web.post(url, data={"processing": "mine", **CSRF}, headers={"HX-Request": "true"})
     assert r.status_code == 200
-    assert re.fullmatch(r"/jobs/\d+", r.headers["hx-redirect"])
+    assert re.fullmatch(r"/jobs/\d+\?notice=launched", r.headers["hx-redirect"])
 
 
 def test_processing_page_shows_bundle_and_image_revisions(web, api):
@@ -370,7 +370,10 @@ def test_a_shape_is_deleted_from_the_asset_page_and_the_api(web, api, other_org_
     assert f'action="/ui/shapes/{first}/delete" data-confirm="Delete this cat rectangle?"' in page
     assert other_org_api.delete(f"/api/v1/shapes/{first}").status_code == 404
     r = web.post(f"/ui/shapes/{first}/delete", data=CSRF)
-    assert (r.status_code, r.headers["location"]) == (303, f"/assets/{asset['id']}#shapes")
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        f"/assets/{asset['id']}?notice=shape-deleted#shapes",
+    )
     assert api.get(f"/api/v1/versions/{version['id']}/stats").json()["shapes"] == 1
     assert api.delete(f"/api/v1/shapes/{second}").status_code == 204
     assert api.get(f"/api/v1/assets/{asset['id']}/annotations").json()["items"] == []

@@ -90,8 +90,9 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(modal).to_be_visible()
     modal.locator("#processing").select_option("yolo-preannotation")
     expect(modal.locator("#description")).to_contain_text("model")
-    modal.locator("#model").select_option(label="doclaynet")
-    modal.locator("#model_version").select_option(label="v1 (yolov8)")
+    # the only model and its only version are chosen already
+    expect(modal.locator("#model option:checked")).to_have_text("doclaynet")
+    expect(modal.locator("#model_version option:checked")).to_have_text("v1 (yolov8)")
     expect(modal.locator("#label-match")).to_contain_text("Text ✓")
     expect(modal.locator("#f-batch_size")).to_have_value("8")
     modal.locator("#f-batch_size").fill("4")
@@ -102,8 +103,8 @@ def test_seed_flow_in_the_browser(page, ui_server):
     shot(page, "process-modal-error")
     modal.locator("#f-confidence_threshold").fill("0.3")
     modal.locator("#launch-button").click()
-    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
-    pre_url = page.url
+    expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
+    pre_url = page.url.split("?")[0]
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
     expect(page.locator("body")).to_contain_text('"batch_size": 4')
     expect(page.locator("#runs")).to_contain_text(re.compile(r"\d+\.\d s"))  # running time
@@ -242,9 +243,9 @@ def test_a_model_version_is_converted_from_its_page(page, ui_server):
     page.select_option("#sample_version", label="docs / pages")
     shot(page, "process-model-wide")
     page.click("#launch-button")
-    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
     expect(page.locator("#input-model-version")).to_have_text(f"model version {mv['id']}")
-    job_id = int(page.url.rsplit("/", 1)[1])
+    job_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
     wait_for(lambda: dr.get_job(job_id), lambda j: j["status"] in ("succeeded", "failed"), 120)
     assert dr.get_job(job_id)["status"] == "succeeded"
     page.reload()
@@ -414,4 +415,40 @@ def test_process_modal_preselects_reports_every_error_and_keeps_launch_in_view(p
         expect(modal.locator("#f-label_mapping")).to_have_value('{"Text": paragraph}')
         expect(modal.locator("#launch-button")).to_be_in_viewport()
         shot(page, f"process-modal-errors-{size}")
+    dr.close()
+
+
+def test_actions_say_what_they_did_and_a_refusal_leads_back(page, ui_server, console_errors):
+    from tests.engine.conftest import SLEEP_SCHEMA, SLEEPER
+
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    dr.create_processing(name="sleeper", type="custom", parameters_schema=SLEEP_SCHEMA,
+                         source={"kind": "inline", "code": SLEEPER})  # fmt: skip
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/versions/{v['id']}/labels")
+    page.fill("#new-label", "cat")
+    page.click("#add-label button[type=submit]")
+    expect(page.locator("#notice")).to_have_text("Label added.")
+
+    job = dr.launch_job("sleeper", v["id"], parameters={"seconds": 0.2})
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "succeeded")
+    page.goto(f"{ui_server.url}/jobs/{job['id']}")
+    dr.rerun_job(job["id"], {"seconds": 60})  # from elsewhere: this page does not know yet
+    page.click("#rerun")  # refused: a run is active
+    expect(page.locator("h1")).to_have_text("Error 409")
+    console_errors.remove(
+        "Failed to load resource: the server responded with a status of 409 (Conflict)"
+    )
+    page.click("#go-back")
+    expect(page).to_have_url(re.compile(rf"/jobs/{job['id']}$"))
+    page.on("dialog", lambda d: d.accept())
+    page.click("#cancel")
+    expect(page.locator("#notice")).to_contain_text("Cancel requested")
+    wait_for(lambda: dr.get_job(job["id"]), lambda j: j["status"] == "cancelled")
+    page.goto(f"{ui_server.url}/jobs/{job['id']}")
+    page.click("#rerun")
+    expect(page.locator("#notice")).to_contain_text("Re-run launched")
+    page.goto(f"{ui_server.url}/jobs")  # leave the live page before the server stops
+    dr.cancel_run(dr.get_job(job["id"])["runs"][-1]["id"])
     dr.close()

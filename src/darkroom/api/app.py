@@ -51,9 +51,13 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def render_error(request: Request, exc: DarkroomError) -> Response:
-    """Pages answer errors as pages; the API keeps its JSON envelope."""
+    """Pages answer errors as pages; the API keeps its JSON envelope. The page leads back to
+    where the action came from (this server's own page only), or to what it names."""
+    referer = request.headers.get("referer", "")
+    origin = f"{request.url.scheme}://{request.url.netloc}/"
+    back = "/" + referer[len(origin) :] if referer.startswith(origin) else None
     return page(request, "error.html", exc.status_code, title=f"Error {exc.status_code}",
-                message=exc.message)  # fmt: skip
+                message=exc.message, back=back)  # fmt: skip
 
 
 log = logging.getLogger(__name__)

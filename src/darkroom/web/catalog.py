@@ -24,6 +24,7 @@ from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import DEFAULT_TIMEOUT_S, RevisionSpec
 from darkroom.errors import DarkroomError, InvalidInput, NotFound
 from darkroom.web.auth import UserDep
+from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
 __all__ = ["router"]
@@ -128,7 +129,7 @@ def create_processing(
     except DarkroomError as exc:
         session.rollback()
         return _editor(request, session, user, None, form, exc)
-    return RedirectResponse(f"/processings/{created.id}", status_code=303)
+    return RedirectResponse(with_notice(f"/processings/{created.id}", "processing-created"), 303)
 
 
 @router.get("/processings/{ident}", response_class=HTMLResponse)
@@ -169,7 +170,7 @@ def edit_processing(
     except DarkroomError as exc:
         session.rollback()
         return _editor(request, session, user, processing, form, exc)
-    return RedirectResponse(f"/processings/{processing.id}", status_code=303)
+    return RedirectResponse(with_notice(f"/processings/{processing.id}", "processing-saved"), 303)
 
 
 @router.get("/models", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, NotFound
 from darkroom.web.auth import UserDep
+from darkroom.web.notices import with_notice
 from darkroom.web.render import page, progress_of
 
 __all__ = ["router"]
@@ -149,17 +150,18 @@ def rerun(
     """Re-run; `resume` (the job page's Resume button) skips what earlier runs finished."""
     new_run = jobs.rerun(session, user, job_id, resume=resume)
     commit_and_wake(request, session)
-    return RedirectResponse(f"/jobs/{job_id}?run={new_run.id}", status_code=303)
+    notice = "resumed" if resume else "rerun"
+    return RedirectResponse(with_notice(f"/jobs/{job_id}?run={new_run.id}", notice), 303)
 
 
 @router.post("/ui/jobs/{job_id}/remove-annotations")
 def remove_annotations(job_id: DbInt, session: SessionDep, user: UserDep) -> Response:
     """The job page's "Remove this job's annotations" (it asks first, with the count)."""
     annotations.remove_job_annotations(session, user, job_id)
-    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    return RedirectResponse(with_notice(f"/jobs/{job_id}", "annotations-removed"), 303)
 
 
 @router.post("/ui/runs/{run_id}/cancel")
 def cancel(run_id: DbInt, session: SessionDep, user: UserDep) -> Response:
     run = jobs.cancel_run(session, user, run_id)
-    return RedirectResponse(f"/jobs/{run.job_id}?run={run.id}", status_code=303)
+    return RedirectResponse(with_notice(f"/jobs/{run.job_id}?run={run.id}", "cancel"), 303)

@@ -23,6 +23,7 @@ from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
 from darkroom.web import forms
 from darkroom.web.auth import UserDep
+from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
 __all__ = ["router"]
@@ -121,8 +122,8 @@ def launch_from_form(
             )  # fmt: skip
             commit_and_wake(request, session)
             if request.headers.get("hx-request") == "true":
-                return Response(headers={"HX-Redirect": f"/jobs/{job.id}"})
-            return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+                return Response(headers={"HX-Redirect": with_notice(f"/jobs/{job.id}", "launched")})
+            return RedirectResponse(with_notice(f"/jobs/{job.id}", "launched"), status_code=303)
         except DarkroomError as exc:
             session.rollback()
             error = exc.message
@@ -194,7 +195,7 @@ def launch_on_model(
                 executor=getattr(request.app.state, "executor", None),
             )  # fmt: skip
             commit_and_wake(request, session)
-            return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+            return RedirectResponse(with_notice(f"/jobs/{job.id}", "launched"), status_code=303)
         except DarkroomError as exc:
             session.rollback()
             error = exc.message

@@ -18,6 +18,7 @@ from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
 from darkroom.errors import DarkroomError
 from darkroom.web.auth import UserDep
+from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
 __all__ = ["router"]
@@ -153,14 +154,15 @@ def labels_page(
 
 
 def _label_change(
-    request: Request, session: Session, user: Principal, version_id: DbInt, change: Any
-) -> Response:
+    request: Request, session: Session, user: Principal, version_id: DbInt, change: Any,
+    notice: str,
+) -> Response:  # fmt: skip
     try:
         change()
     except DarkroomError as exc:
         session.rollback()
         return _labels_page(request, session, user, version_id, exc.message)
-    return RedirectResponse(f"/versions/{version_id}/labels", status_code=303)
+    return RedirectResponse(with_notice(f"/versions/{version_id}/labels", notice), 303)
 
 
 @router.post("/versions/{version_id}/labels", response_class=HTMLResponse)
@@ -174,7 +176,7 @@ def add_label(
 ) -> Response:
     return _label_change(request, session, user, version_id,
                          lambda: labels.create_label(session, user, version_id, name,
-                                                     color or None))  # fmt: skip
+                                                     color or None), "label-added")  # fmt: skip
 
 
 @router.post("/ui/labels/{label_id}", response_class=HTMLResponse)
@@ -187,9 +189,8 @@ def edit_label(
     color: Annotated[str, Form()] = "",
 ) -> Response:
     label = labels.get_label(session, user, label_id)
-    return _label_change(request, session, user, label.version_id,
-                         lambda: labels.update_label(session, user, label_id, name=name,
-                                                     color=color or None))  # fmt: skip
+    update = lambda: labels.update_label(session, user, label_id, name=name, color=color or None)  # noqa: E731
+    return _label_change(request, session, user, label.version_id, update, "label-saved")
 
 
 @router.post("/ui/labels/{label_id}/delete", response_class=HTMLResponse)
@@ -202,7 +203,7 @@ def remove_label(
 ) -> Response:
     label = labels.get_label(session, user, label_id)
     delete = lambda: labels.delete_label(session, user, label_id, force=force)  # noqa: E731
-    return _label_change(request, session, user, label.version_id, delete)
+    return _label_change(request, session, user, label.version_id, delete, "label-deleted")
 
 
 @router.get("/assets/{asset_id}", response_class=HTMLResponse)
@@ -226,7 +227,7 @@ def asset_page(
 def delete_shape(shape_id: DbInt, session: SessionDep, user: UserDep) -> Response:
     """The asset page's per-shape Delete."""
     asset_id = annotations.delete_shape(session, user, shape_id)
-    return RedirectResponse(f"/assets/{asset_id}#shapes", status_code=303)
+    return RedirectResponse(with_notice(f"/assets/{asset_id}#shapes", "shape-deleted"), 303)
 
 
 @router.get("/ui/assets/{asset_id}/thumbnail")
