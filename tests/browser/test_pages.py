@@ -452,3 +452,32 @@ def test_actions_say_what_they_did_and_a_refusal_leads_back(page, ui_server, con
     page.goto(f"{ui_server.url}/jobs")  # leave the live page before the server stops
     dr.cancel_run(dr.get_job(job["id"])["runs"][-1]["id"])
     dr.close()
+
+
+def test_dark_mode_focus_and_keys(page, ui_server):
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    dr.upload_assets(v["id"], [("p.png", rendered_page(seed=1)[0])])
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/versions/{v['id']}")
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (light, dark) == ("rgb(248, 250, 252)", "rgb(11, 18, 32)")
+    surface = page.evaluate("getComputedStyle(document.querySelector('.tile')).backgroundColor")
+    assert surface == "rgb(17, 24, 39)"
+    shot(page, "version-dark")
+
+    page.keyboard.press("/")  # the filters
+    expect(page.locator("form.filters select").first).to_be_focused()
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field shows no outline"
+    page.locator("main h1").click()  # back to the page, out of the field
+    page.keyboard.press("p")
+    expect(page.locator("dialog#modal")).to_be_visible()
+    expect(page.locator("dialog#modal #processing")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog#modal")).to_be_hidden()
+    page.emulate_media(color_scheme="light")
+    dr.close()

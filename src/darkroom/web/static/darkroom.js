@@ -89,6 +89,21 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", editors);
   else editors();
 
+  // Keys: "/" goes to the page's first filter or search field, "p" opens Process (a version's
+  // or a model version's); not while typing, nor with a modifier.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable], dialog[open]")) return;
+    if (event.key === "/") {
+      const field = document.querySelector("[data-search], form.filters input, form.filters select");
+      if (field) { event.preventDefault(); field.focus(); }
+    } else if (event.key === "p") {
+      const process = document.querySelector("#process, #process-model");
+      if (process) { event.preventDefault(); process.click(); }
+    }
+  });
+
   // Running times tick in the page while runs run (the server's figure, then the clock's).
   function human(seconds) {
     if (seconds < 120) return `${seconds.toFixed(1)} s`;
