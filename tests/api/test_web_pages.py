@@ -415,3 +415,20 @@ def test_cancel_asks_first(web, job):
     run_id = job["runs"][0]["id"]
     assert (f'action="/ui/runs/{run_id}/cancel" data-confirm="Cancel run {run_id}? Its process '
             "is stopped; what it wrote stays.\"") in page  # fmt: skip
+
+
+def test_the_pages_upload_checks_each_image_and_needs_the_csrf_token(web, api, version):
+    from tests.helpers import image_bytes
+
+    url = f"/ui/versions/{version['id']}/assets"
+    files = {"file": ("a.jpg", image_bytes(), "image/jpeg")}
+    assert web.post(url, files=files).status_code == 403  # no token: another site's form
+    r = web.post(url, files=files, headers={"X-CSRF-Token": CSRF["csrf_token"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["filename"] == "a.jpg"
+    bad = web.post(url, files={"file": ("b.jpg", b"nope", "image/jpeg")},
+                   headers={"X-CSRF-Token": CSRF["csrf_token"]})  # fmt: skip
+    assert bad.status_code == 415
+    assert "not an image" in bad.json()["error"]
+    listed = api.get(f"/api/v1/versions/{version['id']}/assets").json()["items"]
+    assert [a["filename"] for a in listed] == ["a.jpg"]

@@ -481,3 +481,43 @@ def test_dark_mode_focus_and_keys(page, ui_server):
     expect(page.locator("dialog#modal")).to_be_hidden()
     page.emulate_media(color_scheme="light")
     dr.close()
+
+
+def test_datasets_versions_and_images_are_created_in_the_browser(
+    page, ui_server, tmp_path, console_errors
+):
+    good = [tmp_path / "a.png", tmp_path / "b.png"]
+    for i, path in enumerate(good):
+        path.write_bytes(rendered_page(seed=20 + i)[0])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/datasets")
+    page.fill("#new-dataset-name", "pets")
+    page.click("#new-dataset button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Dataset created")
+    expect(page.locator("h1")).to_have_text("pets")
+    page.goto(f"{ui_server.url}/datasets")
+    page.fill("#new-dataset-name", "pets")
+    page.click("#new-dataset button[type=submit]")
+    expect(page.locator("#dataset-error")).to_contain_text("already exists")
+    page.get_by_role("link", name="pets").click()
+    page.fill("#new-version-name", "v1")
+    page.click("#new-version button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Version created")
+    expect(page.locator("h1")).to_contain_text("pets / v1")
+    expect(page.locator("main")).to_contain_text("No asset yet")  # the notice is no filter
+
+    page.set_input_files("#upload-files", [str(p) for p in (*good, bad)])
+    expect(page.locator("#upload-status")).to_have_text("2 of 3 uploaded, 1 refused")
+    expect(page.locator("#upload-rejected li")).to_have_count(1)
+    expect(page.locator("#upload-rejected li")).to_have_text(
+        "bad.png: not an image darkroom can read"
+    )
+    shot(page, "upload-refused")
+    console_errors.remove(  # the browser logs the refusal's status itself
+        "Failed to load resource: the server responded with a status of 415 "
+        "(Unsupported Media Type)"
+    )
+    page.click("#upload-show")
+    expect(page.locator(".tile")).to_have_count(2)

@@ -56,12 +56,16 @@ async def check_csrf(request: Request) -> None:
     if request.method in READ_METHODS or request.url.path in CSRF_EXEMPT:
         return
     sent = request.headers.get(CSRF_HEADER)
+    form = None
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        sent = str((await request.form()).get(CSRF_FIELD) or "")
+        form = await request.form()
+        sent = str(form.get(CSRF_FIELD) or "")
     expected = csrf_token(request.cookies.get(COOKIE))
     if not sent or not expected or not hmac.compare_digest(sent, expected):
+        if form is not None:
+            await form.close()  # no route will: its uploaded files would linger until collected
         raise Forbidden(
             "this form did not come from a darkroom page of this session: reload the page and "
             "try again",

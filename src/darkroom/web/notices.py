@@ -11,6 +11,8 @@ from starlette.requests import Request
 __all__ = ["NOTICES", "notice_of", "with_notice"]
 
 NOTICES = {
+    "dataset-created": "Dataset created: add its first version below.",
+    "version-created": "Version created: drop images on the page to upload them.",
     "launched": "Job launched: its first run is queued and starts in a moment.",
     "rerun": "Re-run launched: the new attempt runs the processing's newest revision.",
     "resumed": "Resumed: the new attempt skips what the earlier runs finished.",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from darkroom.api.deps import SessionDep, StoreDep
 from darkroom.api.routes.assets import get_asset_image
@@ -28,19 +29,87 @@ router = APIRouter()
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+def datasets_page(
+    request: Request, session: SessionDep, user: UserDep, error: str | None = None
+) -> HTMLResponse:
     items = datasets.list_datasets(session, user, PageRequest(limit=1000)).items
-    return page(request, "datasets.html", datasets=items)
+    return page(request, "datasets.html", datasets=items, error=error)
+
+
+@router.post("/datasets", response_class=HTMLResponse)
+def create_dataset(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    """New dataset, with the API's rules (a name, unique in the organization)."""
+    try:
+        created = datasets.create_dataset(session, user, name, description)
+    except DarkroomError as exc:
+        session.rollback()
+        return datasets_page(request, session, user, exc.message)
+    return RedirectResponse(with_notice(f"/datasets/{created.id}", "dataset-created"), 303)
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(
-    request: Request, dataset_id: DbInt, session: SessionDep, user: UserDep
+    request: Request,
+    dataset_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    error: str | None = None,
 ) -> HTMLResponse:
     ds = datasets.get_dataset(session, user, dataset_id)
     items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
     names = {v.id: v.name for v in items}
-    return page(request, "dataset.html", dataset=ds, versions=_tree(items), names=names)
+    return page(request, "dataset.html", dataset=ds, versions=_tree(items), names=names,
+                error=error)  # fmt: skip
+
+
+@router.post("/datasets/{dataset_id}/versions", response_class=HTMLResponse)
+def create_version(
+    request: Request,
+    dataset_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form()] = "",
+    parent: Annotated[str, Form()] = "",
+) -> Response:
+    """New version, empty or a copy of `parent` (its labels, images and annotations)."""
+    try:
+        created = versions.create_version(
+            session, user, dataset_id, name,
+            parent_version_id=int(parent) if parent.isdigit() else None,
+        )  # fmt: skip
+    except DarkroomError as exc:
+        session.rollback()
+        return dataset_page(request, dataset_id, session, user, exc.message)
+    return RedirectResponse(with_notice(f"/versions/{created.id}", "version-created"), 303)
+
+
+@router.post("/ui/versions/{version_id}/assets")
+async def upload_asset(
+    request: Request, version_id: DbInt, session: SessionDep, user: UserDep, store: StoreDep,
+) -> Response:  # fmt: skip
+    """One image from the version page's upload (a file at a time, so that each refused file
+    is told apart with its reason): the API's checks, answered as JSON."""
+    settings = request.app.state.settings
+    async with request.form(max_files=1, max_fields=2) as form:  # closes the spooled file
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return JSONResponse({"error": "no file"}, status_code=422)
+        try:
+            [created] = await run_in_threadpool(
+                assets.add_assets, session, store, user, version_id,
+                [(upload.filename or "image", upload.file)],
+                max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes,
+            )  # fmt: skip
+        except DarkroomError as exc:
+            session.rollback()
+            return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+    return JSONResponse({"id": created.id, "filename": created.filename}, status_code=201)
 
 
 def _tree(items: list[Any]) -> list[tuple[Any, int]]:
@@ -99,7 +168,13 @@ def version_page(
     stats = versions.version_stats(session, user, version_id)
     return page(request, "version.html", tab="assets", version=version, stats=stats, error=error,
                 filters={"label": label or "", "tag": tag or "", "annotated": annotated or ""},
-                labels=version_labels, query=request.url.query, **grid)  # fmt: skip
+                labels=version_labels, query=_filters_query(request), **grid)  # fmt: skip
+
+
+def _filters_query(request: Request) -> str:
+    """The grid's filters as a query string (a notice is not a filter)."""
+    return "&".join(p for p in request.url.query.split("&")
+                    if p and not p.startswith(("after=", "notice=")))  # fmt: skip
 
 
 @router.get("/versions/{version_id}/grid", response_class=HTMLResponse)
@@ -118,8 +193,8 @@ def version_grid(
     grid = _grid(
         session, user, version_id, after, flt, labels.list_labels(session, user, version_id)
     )
-    query = "&".join(p for p in request.url.query.split("&") if not p.startswith("after="))
-    return page(request, "_tiles.html", version_id=version_id, query=query, **grid)
+    return page(request, "_tiles.html", version_id=version_id, query=_filters_query(request),
+                **grid)  # fmt: skip
 
 
 @router.get("/versions/{version_id}/jobs", response_class=HTMLResponse)

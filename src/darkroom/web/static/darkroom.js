@@ -104,6 +104,90 @@
     }
   });
 
+  // Upload on a version's page: files or folders (dropped or chosen), one request per image so
+  // that each refused one is listed with the server's reason; two at a time, with a bar.
+  async function filesOfDrop(items) {
+    const out = [];
+    const walk = async (entry) => {
+      if (entry.isFile) {
+        out.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+      } else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        for (;;) {
+          const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+          if (!batch.length) break;
+          for (const child of batch) await walk(child);
+        }
+      }
+    };
+    for (const item of items) {
+      const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+      if (entry) await walk(entry);
+    }
+    return out;
+  }
+  async function upload(zone, files) {
+    const status = zone.querySelector("#upload-status");
+    const rejected = zone.querySelector("#upload-rejected");
+    const bar = zone.querySelector("#upload-progress");
+    const images = files.filter((f) => !f.name.startsWith("."));
+    let done = 0, stored = 0, refused = 0, next = 0;
+    bar.hidden = false;
+    const show = () => {
+      status.textContent = `${stored} of ${images.length} uploaded` + (refused ? `, ${refused} refused` : "");
+      bar.firstElementChild.style.width = `${(100 * done) / Math.max(images.length, 1)}%`;
+    };
+    const one = async (file) => {
+      const body = new FormData();
+      body.append("file", file, file.webkitRelativePath || file.name);
+      let reason = null;
+      try {
+        const response = await fetch(zone.dataset.url, {
+          method: "POST", body, headers: { "X-CSRF-Token": zone.dataset.csrf },
+        });
+        if (!response.ok) {
+          const answer = await response.json().catch(() => ({}));
+          reason = (answer.error && answer.error.message) || answer.error || `HTTP ${response.status}`;
+        }
+      } catch (error) {
+        reason = String(error);
+      }
+      done += 1;
+      if (reason) {
+        refused += 1;
+        const item = document.createElement("li");
+        const name = file.webkitRelativePath || file.name;
+        item.textContent = String(reason).startsWith(name) ? reason : `${name}: ${reason}`;
+        rejected.appendChild(item);
+      } else {
+        stored += 1;
+      }
+      show();
+    };
+    show();
+    const worker = async () => { while (next < images.length) await one(images[next++]); };
+    await Promise.all([worker(), worker()]);
+    if (stored) zone.querySelector("#upload-show").hidden = false;
+    if (stored && !refused) window.location.reload();
+  }
+  function uploads() {
+    const zone = document.getElementById("upload");
+    if (!zone) return;
+    for (const input of zone.querySelectorAll("input[type=file]")) {
+      input.addEventListener("change", () => upload(zone, Array.from(input.files)));
+    }
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", async (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      upload(zone, await filesOfDrop(Array.from(event.dataTransfer.items)));
+    });
+    zone.querySelector("#upload-show").addEventListener("click", () => window.location.reload());
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", uploads);
+  else uploads();
+
   // Running times tick in the page while runs run (the server's figure, then the clock's).
   function human(seconds) {
     if (seconds < 120) return `${seconds.toFixed(1)} s`;
