@@ -521,3 +521,39 @@ def test_datasets_versions_and_images_are_created_in_the_browser(
     )
     page.click("#upload-show")
     expect(page.locator(".tile")).to_have_count(2)
+
+
+def test_export_and_import_from_the_settings_tab(page, ui_server, tmp_path):
+    import zipfile
+
+    dr = Client(ui_server.url, ui_server.token)
+    ds = dr.create_dataset("docs")
+    v1 = dr.create_version(ds["id"], "v1")
+    dr.create_label(v1["id"], "Text")
+    assets = dr.upload_assets(v1["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(2)])
+    dr.add_annotations(assets[0]["id"], [{"kind": "rectangle", "label": "Text",
+                                          "bbox": [10, 10, 100, 50]}])  # fmt: skip
+    v2 = dr.create_version(ds["id"], "v2")
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/versions/{v1['id']}/labels")
+    with page.expect_download() as download:
+        page.locator("#export-links").get_by_role("link", name="COCO").click()
+    archive = tmp_path / "export.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        assert any(n.endswith(".json") for n in zf.namelist())
+        assert sum(n.endswith(".png") for n in zf.namelist()) == 2
+
+    page.goto(f"{ui_server.url}/versions/{v2['id']}/labels")
+    page.select_option("#import-format", "coco")
+    page.set_input_files("#import-file", str(archive))
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#import-report")).to_contain_text("2 images added")
+    expect(page.locator("#import-report")).to_contain_text("1 shapes added")
+    expect(page.locator("#labels tr[data-label='Text']")).to_be_visible()
+    shot(page, "import-report")
+    page.set_input_files("#import-file", {"name": "bad.zip", "mimeType": "application/zip",
+                                          "buffer": b"not a zip"})  # fmt: skip
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#import-error")).to_be_visible()
+    dr.close()

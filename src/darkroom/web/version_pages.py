@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from darkroom.api.deps import SessionDep, StoreDep
+from darkroom.api.routes import versions as api_versions
 from darkroom.api.routes.assets import get_asset_image
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import AuthorKind
-from darkroom.domain import annotations, assets, datasets, jobs, labels, versions
+from darkroom.domain import annotations, assets, datasets, jobs, labels, transfer, versions
 from darkroom.domain.accounts import Principal, user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
+from darkroom.domain.transfer import Format, ImportLimits, OnExisting
 from darkroom.errors import DarkroomError
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
@@ -210,14 +212,17 @@ def version_jobs_page(
 
 
 def _labels_page(
-    request: Request, session: Session, user: Principal, version_id: DbInt, error: str | None = None
-) -> HTMLResponse:
+    request: Request, session: Session, user: Principal, version_id: DbInt,
+    error: str | None = None, *, report: Any = None, import_error: str | None = None,
+) -> HTMLResponse:  # fmt: skip
     version = versions.get_version(session, user, version_id)
     stats = versions.version_stats(session, user, version_id)
     counts = {c.label_id: c.shapes for c in stats.labels}
     found = labels.list_labels(session, user, version_id)
     return page(request, "version_labels.html", tab="settings", version=version, error=error,
-                labels=found, counts=counts, next_color=labels.next_color(len(found)))  # fmt: skip
+                labels=found, counts=counts, next_color=labels.next_color(len(found)),
+                report=report, import_error=import_error, formats=list(Format),
+                on_existing=list(OnExisting))  # fmt: skip
 
 
 @router.get("/versions/{version_id}/labels", response_class=HTMLResponse)
@@ -279,6 +284,41 @@ def remove_label(
     label = labels.get_label(session, user, label_id)
     delete = lambda: labels.delete_label(session, user, label_id, force=force)  # noqa: E731
     return _label_change(request, session, user, label.version_id, delete, "label-deleted")
+
+
+@router.get("/ui/versions/{version_id}/export")
+def export_version(
+    version_id: DbInt, format: Format, session: SessionDep, user: UserDep, store: StoreDep
+) -> Response:
+    """The Settings tab's Export: the API's archive, for the signed-in user."""
+    return api_versions.export_version(version_id, format, session, user, store)
+
+
+@router.post("/ui/versions/{version_id}/import", response_class=HTMLResponse)
+def import_archive(
+    request: Request,
+    version_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    store: StoreDep,
+    file: Annotated[UploadFile, File()],
+    format: Annotated[Format, Form()],
+    on_existing: Annotated[OnExisting, Form()] = OnExisting.replace,
+) -> Response:
+    """The Settings tab's Import: the API's import; its report (what was added, matched and
+    skipped, with why) shows on the tab."""
+    settings = request.app.state.settings
+    limits = ImportLimits(
+        settings.max_image_pixels, settings.max_archive_bytes, settings.max_archive_ratio
+    )
+    try:
+        report = transfer.import_into_version(
+            session, store, user, version_id, format, file.file, limits, on_existing
+        )
+    except DarkroomError as exc:
+        session.rollback()
+        return _labels_page(request, session, user, version_id, import_error=exc.message)
+    return _labels_page(request, session, user, version_id, report=report)
 
 
 @router.get("/assets/{asset_id}", response_class=HTMLResponse)
