@@ -207,6 +207,7 @@ def test_every_page_at_both_sizes(page, ui_server, console_errors):
         "processing": ("/processings/yolo-preannotation", "batch_size"),
         "processing-new": ("/processings/new", "run(ctx)"),
         "models": ("/models", "No model yet"),
+        "usage": ("/usage", "of running time in 1 run"),
         "not-found": ("/jobs/999999", "job 999999 not found"),
     }
     page.set_viewport_size(SIZES["wide"])
@@ -556,4 +557,40 @@ def test_export_and_import_from_the_settings_tab(page, ui_server, tmp_path):
                                           "buffer": b"not a zip"})  # fmt: skip
     page.click("#import-form button[type=submit]")
     expect(page.locator("#import-error")).to_be_visible()
+    dr.close()
+
+
+def test_usage_shows_running_time_by_processing_and_user(page, ui_server):
+    from tests.engine.conftest import SLEEP_SCHEMA, SLEEPER
+
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("d")["id"], "v")
+    dr.create_processing(name="sleeper", type="custom", parameters_schema=SLEEP_SCHEMA,
+                         source={"kind": "inline", "code": SLEEPER})  # fmt: skip
+    dr.create_processing(name="broken", type="custom", source={"kind": "inline", "code": BROKEN})
+    slept = dr.launch_job("sleeper", v["id"], parameters={"seconds": 1.5})
+    failed = dr.launch_job("broken", v["id"])
+    for job in (slept, failed):
+        wait_for(
+            lambda job=job: dr.get_job(job["id"]), lambda j: j["status"] in ("succeeded", "failed")
+        )
+    runs = [dr.get_job(j["id"])["runs"][0] for j in (slept, failed)]
+    total = sum(r["duration_s"] for r in runs)
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/usage")
+    rows = page.locator("#usage-processings tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("td").first).to_have_text("sleeper")  # the heaviest first
+    sleeper_time = float(rows.first.locator("td").nth(1).inner_text().split()[0])
+    assert abs(sleeper_time - runs[0]["duration_s"]) < 0.15
+    expect(rows.nth(1).locator("td").nth(4)).to_have_text("1")  # broken: one failed run
+    expect(page.locator("#usage-users tbody tr")).to_have_count(1)
+    expect(page.locator("#usage-users tbody tr td").first).to_have_text("admin")
+    expect(page.locator("#usage-total")).to_contain_text(f"{total:.1f} s")
+    expect(page.locator("#usage-total")).to_contain_text("in 2 runs")
+    page.select_option("#usage-days", "1")
+    page.click("form.filters button")
+    expect(page).to_have_url(re.compile(r"/usage\?days=1$"))
+    expect(page.locator("#usage-processings tbody tr")).to_have_count(2)
+    shot(page, "usage-wide")
     dr.close()

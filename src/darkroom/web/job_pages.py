@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -12,8 +13,8 @@ from sse_starlette import EventSourceResponse
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.api.schemas import DbInt
-from darkroom.db.models import ACTIVE_STATUSES
-from darkroom.domain import annotations, jobs, logs, model_registry, processings, versions
+from darkroom.db.models import ACTIVE_STATUSES, utcnow
+from darkroom.domain import annotations, jobs, logs, model_registry, processings, usage, versions
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, NotFound
@@ -50,6 +51,19 @@ def jobs_page(
     return page(request, "jobs.html", jobs=items, error=error, processings=procs, older=older,
                 titles=titles, users=user_names(session, user),
                 filters={"status": status or "", "processing": processing or ""})  # fmt: skip
+
+
+USAGE_PERIODS = (1, 7, 30, 90)
+
+
+@router.get("/usage", response_class=HTMLResponse)
+def usage_page(
+    request: Request, session: SessionDep, user: UserDep, days: Annotated[int, Query()] = 30
+) -> HTMLResponse:
+    """The organization's running time over the last `days`, by processing and by user."""
+    days = days if days in USAGE_PERIODS else 30
+    used = usage.usage_since(session, user, utcnow() - timedelta(days=days))
+    return page(request, "usage.html", used=used, days=days, periods=USAGE_PERIODS)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
