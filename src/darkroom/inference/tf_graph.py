@@ -15,21 +15,14 @@ import os
 import re
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from darkroom.inference.detections import Detections
 
 __all__ = [
     "TF_OD_INPUT",
     "TF_OD_OUTPUTS",
     "TfGraphInfo",
-    "TfGraphPredictor",
     "convert_to_onnx",
     "parse_label_map",
     "read_graph_info",
@@ -191,40 +184,3 @@ def convert_to_onnx(graph: Path, out: Path, opset: int = 17) -> float:
         output_path=str(out),
     )
     return time.perf_counter() - started
-
-
-class TfGraphPredictor:
-    """The frozen graph run by TensorFlow itself: the reference a conversion is measured
-    against (`model-conversion`); pre-annotation never uses it."""
-
-    def __init__(
-        self, graph: Path, *, num_classes: int, confidence_threshold: float, max_detections: int
-    ) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import tensorflow as tf
-
-        graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(graph.read_bytes())
-        self._graph = tf.Graph()
-        with self._graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-        self._session = tf.compat.v1.Session(graph=self._graph)
-        self.num_classes = num_classes
-        self.confidence_threshold = confidence_threshold
-        self.max_detections = max_detections
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        from darkroom.inference.tf_od import decode_tf_od
-
-        results = []
-        for image in images:
-            raw = self._session.run(
-                [f"{name}:0" for name in TF_OD_OUTPUTS], {f"{TF_OD_INPUT}:0": image[None]}
-            )
-            height, width = image.shape[:2]
-            dets = decode_tf_od(
-                dict(zip(TF_OD_OUTPUTS, raw, strict=True)), width, height, self.num_classes,
-                self.confidence_threshold, self.max_detections,
-            )  # fmt: skip
-            results.append(dets)
-        return results

@@ -1,4 +1,5 @@
-"""`TfOdPredictor`: a TensorFlow Object Detection API model, converted to ONNX, on onnxruntime.
+"""`TfOdPredictor`: a TensorFlow Object Detection API model, converted to ONNX, on onnxruntime
+(and `TfGraphPredictor`, the same graph on TensorFlow: what a conversion is compared with).
 
 Such a graph does its own resizing and non-maximum suppression: it takes uint8 RGB images at
 their own size and answers `detection_boxes` ([ymin, xmin, ymax, xmax] in 0..1 of the image),
@@ -8,7 +9,9 @@ left here is thresholds and the way back to pixels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +20,7 @@ from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, MAX_DETECTIONS
 from darkroom.inference.detections import Detections
 from darkroom.inference.tf_graph import TF_OD_INPUT, TF_OD_OUTPUTS
 
-__all__ = ["TfOdPredictor", "decode_tf_od"]
+__all__ = ["TfGraphPredictor", "TfOdPredictor", "decode_tf_od"]
 
 
 def decode_tf_od(
@@ -42,7 +45,31 @@ def decode_tf_od(
     return Detections(xyxy.astype(np.float32).reshape(-1, 4), scores[order], classes[order])
 
 
-class TfOdPredictor:
+class _PerImage:
+    """The loop both TF-OD predictors share: one image per call, its outputs decoded."""
+
+    num_classes: int
+    confidence_threshold: float
+    max_detections: int
+
+    def _outputs(self, image: np.ndarray) -> Sequence[np.ndarray]:
+        """The four outputs for one image, in `TF_OD_OUTPUTS` order."""
+        raise NotImplementedError
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        results = []
+        for image in images:
+            outputs = dict(zip(TF_OD_OUTPUTS, self._outputs(image), strict=True))
+            height, width = image.shape[:2]
+            dets = decode_tf_od(
+                outputs, width, height, self.num_classes,
+                self.confidence_threshold, self.max_detections,
+            )  # fmt: skip
+            results.append(dets)
+        return results
+
+
+class TfOdPredictor(_PerImage):
     """Images (H, W, 3) uint8 RGB in, `Detections` in each image's pixels out; one image per
     call of the model, as TF-OD graphs take a batch of images of one size only."""
 
@@ -68,15 +95,30 @@ class TfOdPredictor:
         self.confidence_threshold = confidence_threshold
         self.max_detections = max_detections
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        results = []
-        for image in images:
-            raw = self.session.run(self.output_names, {self.input_name: image[None]})
-            height, width = image.shape[:2]
-            outputs = dict(zip(TF_OD_OUTPUTS, raw, strict=True))
-            dets = decode_tf_od(
-                outputs, width, height, self.num_classes,
-                self.confidence_threshold, self.max_detections,
-            )  # fmt: skip
-            results.append(dets)
-        return results
+    def _outputs(self, image: np.ndarray) -> Sequence[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: image[None]})
+
+
+class TfGraphPredictor(_PerImage):
+    """The frozen graph run by TensorFlow itself: the reference a conversion is measured
+    against (`model-conversion`); pre-annotation never uses it. Needs TensorFlow."""
+
+    def __init__(
+        self, graph: Path, *, num_classes: int, confidence_threshold: float, max_detections: int
+    ) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString(graph.read_bytes())
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        self._fetches = [f"{name}:0" for name in TF_OD_OUTPUTS]
+        self.num_classes = num_classes
+        self.confidence_threshold = confidence_threshold
+        self.max_detections = max_detections
+
+    def _outputs(self, image: np.ndarray) -> Sequence[np.ndarray]:
+        return self._session.run(self._fetches, {f"{TF_OD_INPUT}:0": image[None]})

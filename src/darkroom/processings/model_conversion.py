@@ -124,7 +124,7 @@ def run(ctx: ProcessingContext) -> None:
 def reference(source: ModelVersion, weights: Path, thresholds: dict[str, Any]) -> Predictor:
     """The source model as it runs before conversion: TensorFlow for a frozen graph."""
     if source.format == "tf-graph":
-        from darkroom.inference.tf_graph import TfGraphPredictor
+        from darkroom.inference.tf_od import TfGraphPredictor
 
         return TfGraphPredictor(
             weights, num_classes=len(source.labels),

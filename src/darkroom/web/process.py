@@ -99,6 +99,28 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.form()).items()}
 
 
+def _launch(
+    request: Request, session: Session, user: Principal, field_errors: dict[str, str],
+    **launch: Any,
+) -> tuple[Response | None, str | None]:  # fmt: skip
+    """Launches the job and answers the redirect to its page, or the error (a parameter's is
+    also put in `field_errors`, by its field)."""
+    try:
+        job = jobs.launch(session, user, executor=getattr(request.app.state, "executor", None),
+                          **launch)  # fmt: skip
+    except DarkroomError as exc:
+        session.rollback()
+        loc = exc.details.get("loc") if isinstance(exc.details, dict) else None
+        if loc and loc[0] == "parameters" and len(loc) > 1:
+            field_errors[str(loc[1])] = exc.message.split(": ", 1)[-1]
+        return None, exc.message
+    commit_and_wake(request, session)
+    url = with_notice(f"/jobs/{job.id}", "launched")
+    if request.headers.get("hx-request") == "true":
+        return Response(headers={"HX-Redirect": url}), None
+    return RedirectResponse(url, status_code=303), None
+
+
 @router.post("/versions/{version_id}/process", response_class=HTMLResponse)
 def launch_from_form(
     request: Request,
@@ -113,23 +135,13 @@ def launch_from_form(
     values, field_errors = forms.read_values(ctx["schema"], form)
     error = None
     if not field_errors:
-        try:
-            model_version_id = int(form["model_version"]) if form.get("model_version") else None
-            job = jobs.launch(
-                session, user, processing=form["processing"], target_version_id=version_id,
-                model_version_id=model_version_id, parameters=values,
-                executor=getattr(request.app.state, "executor", None),
-            )  # fmt: skip
-            commit_and_wake(request, session)
-            if request.headers.get("hx-request") == "true":
-                return Response(headers={"HX-Redirect": with_notice(f"/jobs/{job.id}", "launched")})
-            return RedirectResponse(with_notice(f"/jobs/{job.id}", "launched"), status_code=303)
-        except DarkroomError as exc:
-            session.rollback()
-            error = exc.message
-            loc = exc.details.get("loc") if isinstance(exc.details, dict) else None
-            if loc and loc[0] == "parameters" and len(loc) > 1:
-                field_errors[str(loc[1])] = exc.message.split(": ", 1)[-1]
+        model_version_id = int(form["model_version"]) if form.get("model_version") else None
+        launched, error = _launch(
+            request, session, user, field_errors, processing=form["processing"],
+            target_version_id=version_id, model_version_id=model_version_id, parameters=values,
+        )  # fmt: skip
+        if launched is not None:
+            return launched
     fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
     return page(request, "process.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", **ctx)  # fmt: skip
@@ -188,20 +200,12 @@ def launch_on_model(
     if ctx["chosen"] is None:
         error = "Choose a processing."
     elif not field_errors:
-        try:
-            job = jobs.launch(
-                session, user, processing=ctx["chosen"].id, target_version_id=sample,
-                model_version_id=version_id, parameters=values,
-                executor=getattr(request.app.state, "executor", None),
-            )  # fmt: skip
-            commit_and_wake(request, session)
-            return RedirectResponse(with_notice(f"/jobs/{job.id}", "launched"), status_code=303)
-        except DarkroomError as exc:
-            session.rollback()
-            error = exc.message
-            loc = exc.details.get("loc") if isinstance(exc.details, dict) else None
-            if loc and loc[0] == "parameters" and len(loc) > 1:
-                field_errors[str(loc[1])] = exc.message.split(": ", 1)[-1]
+        launched, error = _launch(
+            request, session, user, field_errors, processing=ctx["chosen"].id,
+            target_version_id=sample, model_version_id=version_id, parameters=values,
+        )  # fmt: skip
+        if launched is not None:
+            return launched
     fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
     return page(request, "process_model.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", sample=sample, **ctx)  # fmt: skip
