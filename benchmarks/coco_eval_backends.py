@@ -4,8 +4,8 @@ The `model-evaluation` built-in computes COCO metrics with pycocotools; the issu
 faster-coco-eval if it matches to 1e-6 and is faster. A generated case of N images, 10 labels,
 ~8 truths per image and detections made from them (jittered, some missed, some invented, random
 scores); both libraries' 12 summary figures and the per-label precision arrays are compared, and
-evaluate + accumulate timed (median of 3). faster-coco-eval is not a dependency: install it to
-run this (`pip install faster-coco-eval`).
+evaluate + accumulate timed (median of 3). pycocotools is a development dependency (the
+reference the tests compare with); faster-coco-eval is what `model-evaluation` runs.
 """
 
 from __future__ import annotations
