@@ -345,6 +345,8 @@ def test_code_is_readable_editable_and_reached_from_a_trace(page, ui_server):
     assert "\n    pass" in area.input_value()
     expect(area).to_be_focused()  # Tab indented instead of leaving the field
     expect(page.locator(".editor .gutter")).to_contain_text("7")
+    page.locator(f"#recent-jobs a[href='/jobs/{job['id']}']").click()  # and back to the job
+    expect(page.locator("#selected-run")).to_have_text(f"Attempt 1 (run {job['runs'][0]['id']})")
     dr.close()
 
 

@@ -77,8 +77,13 @@ def _editor(
             defaults = {}
     editable = processing is None or processing.organization_id == user.organization_id
     code = processings.code_of(latest.source) if latest is not None else []
+    recent = []
+    if processing is not None:  # the way back from the code to what ran it
+        flt = jobs.JobFilter(processing=str(processing.id))
+        recent = jobs.list_jobs(session, user, PageRequest(limit=10, newest_first=True), flt).items
     return page(request, "processing.html", processing=processing, revisions=revisions,
                 latest=latest, defaults=defaults, form=form, editable=editable, code=code,
+                recent_jobs=recent,
                 types=list(ProcessingType), error=error.message if error else None,
                 error_field=str(loc[0]) if loc else None)  # fmt: skip
 
