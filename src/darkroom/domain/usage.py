@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,10 +37,6 @@ class Usage:
     by_user: list[UsageRow] = field(default_factory=list)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def usage_since(session: Session, principal: Principal, since: datetime) -> Usage:
     """What the organization's runs started since `since` used, heaviest first."""
     stmt = (
@@ -49,15 +45,13 @@ def usage_since(session: Session, principal: Principal, since: datetime) -> Usag
         .join(Processing, Processing.id == Job.processing_id)
         .where(Job.organization_id == principal.organization_id, Run.started_at >= since)
     )
-    now = _aware(utcnow())
+    now = utcnow()
     names = user_names(session, principal)
     by_processing: dict[str, UsageRow] = defaultdict(lambda: UsageRow(""))
     by_user: dict[str, UsageRow] = defaultdict(lambda: UsageRow(""))
     out = Usage(since=since)
     for started, finished, status, processing, user_id in session.execute(stmt):
-        seconds = max(
-            0.0, ((_aware(finished) if finished else now) - _aware(started)).total_seconds()
-        )
+        seconds = max(0.0, ((finished or now) - started).total_seconds())
         who = names.get(user_id, f"user {user_id}")
         for key, table in ((processing, by_processing), (who, by_user)):
             row = table[key]

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, MAX_DETECTIONS, THREADS_SCHEMA
+from darkroom.inference.defaults import MAX_DETECTIONS, THREADS_SCHEMA
 from darkroom.processings import BuiltinSpec
 from darkroom.processings.detection import (
     DETECTION_PRELOAD,
+    PREANNOTATION_PARAMETERS,
     Predictor,
     convert_tf_graph,
     predictor_for,
@@ -58,12 +59,7 @@ SPEC = BuiltinSpec(
                 "default": 16,
                 "description": "images both models run on for the report",
             },
-            "confidence_threshold": {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 1,
-                "default": CONFIDENCE_THRESHOLD,
-            },
+            "confidence_threshold": PREANNOTATION_PARAMETERS["confidence_threshold"],
             "threads": THREADS_SCHEMA,
         },
     },

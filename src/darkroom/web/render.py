@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +76,6 @@ def live_every(jobs: list[Any]) -> str:
     return "2s" if active else "5s"
 
 
-def iso_utc(moment: datetime) -> str:
-    """An ISO time a browser reads as UTC (SQLite gives back naive UTC datetimes)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
-
-
 LEVELS = {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error", "DEBUG": "debug"}
 
 
@@ -122,6 +115,5 @@ templates.env.globals["duration"] = duration
 templates.env.globals["notice_of"] = notice_of
 templates.env.globals["trace_line"] = trace_line
 templates.env.globals["level_class"] = level_class
-templates.env.globals["iso_utc"] = iso_utc
 templates.env.globals["live_every"] = live_every
 templates.env.globals["ACTIVE"] = [str(s) for s in ACTIVE_STATUSES]

@@ -9,16 +9,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from darkroom.api.deps import SessionDep, StoreDep
+from darkroom.api.deps import SessionDep, SettingsDep, StoreDep
 from darkroom.api.routes import versions as api_versions
 from darkroom.api.routes.assets import get_asset_image
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import AuthorKind
-from darkroom.domain import annotations, assets, datasets, jobs, labels, transfer, versions
+from darkroom.domain import annotations, assets, datasets, jobs, labels, versions
 from darkroom.domain.accounts import Principal, user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
-from darkroom.domain.transfer import Format, ImportLimits, OnExisting
+from darkroom.domain.transfer import Format, OnExisting
 from darkroom.errors import DarkroomError
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
@@ -94,10 +94,10 @@ def create_version(
 @router.post("/ui/versions/{version_id}/assets")
 async def upload_asset(
     request: Request, version_id: DbInt, session: SessionDep, user: UserDep, store: StoreDep,
+    settings: SettingsDep,
 ) -> Response:  # fmt: skip
     """One image from the version page's upload (a file at a time, so that each refused file
     is told apart with its reason): the API's checks, answered as JSON."""
-    settings = request.app.state.settings
     async with request.form(max_files=1, max_fields=2) as form:  # closes the spooled file
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
@@ -301,19 +301,16 @@ def import_archive(
     session: SessionDep,
     user: UserDep,
     store: StoreDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File()],
     format: Annotated[Format, Form()],
     on_existing: Annotated[OnExisting, Form()] = OnExisting.replace,
 ) -> Response:
     """The Settings tab's Import: the API's import; its report (what was added, matched and
     skipped, with why) shows on the tab."""
-    settings = request.app.state.settings
-    limits = ImportLimits(
-        settings.max_image_pixels, settings.max_archive_bytes, settings.max_archive_ratio
-    )
     try:
-        report = transfer.import_into_version(
-            session, store, user, version_id, format, file.file, limits, on_existing
+        report = api_versions.import_annotations(
+            version_id, format, file, session, user, store, settings, on_existing
         )
     except DarkroomError as exc:
         session.rollback()

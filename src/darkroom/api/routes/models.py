@@ -43,8 +43,8 @@ def list_model_versions(model_id: DbInt, session: SessionDep, principal: Princip
     return Page[ModelVersionPublic](items=[ModelVersionPublic.of(v) for v in versions], next=None)
 
 
-def _labels(raw: str | None) -> list[str] | None:
-    """A JSON list, or names separated by commas."""
+def labels_field(raw: str | None) -> list[str] | None:
+    """A form's labels: a JSON list of names, or names separated by commas."""
     if raw is None or not raw.strip():
         return None
     if raw.strip().startswith("["):
@@ -102,7 +102,7 @@ def upload_model_version(
 ) -> ModelVersionPublic:
     """Labels, input size and family are read from an Ultralytics export when not given; a
     TensorFlow graph needs its labels or label map."""
-    names = _labels(labels)
+    names = labels_field(labels)
     if label_map is not None and label_map.filename:
         if names:
             raise InvalidInput("give labels or a label map, not both", details={"loc": ["labels"]})

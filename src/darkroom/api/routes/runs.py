@@ -17,6 +17,7 @@ from darkroom.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from darkroom.api.routes.models import labels_field
 from darkroom.api.schemas import (
     DbInt,
     EvaluationPublic,
@@ -277,7 +278,9 @@ def add_run_model_version(
     settings: SettingsDep,
     name: Annotated[str, Form()],
     family: Annotated[str | None, Form()] = None,
-    labels: Annotated[str | None, Form(description="a JSON list; default: the source's")] = None,
+    labels: Annotated[
+        str | None, Form(description="a JSON list or commas; default: the source's")
+    ] = None,
     metadata: Annotated[str | None, Form(description="a JSON object kept with the version")] = None,
     key: IdempotencyKey = None,
 ) -> object:
@@ -288,7 +291,7 @@ def add_run_model_version(
     if not principal.is_run:
         raise Forbidden("only the run itself adds the versions it makes (its token)")
 
-    names, extra = _json_form(labels, list, "labels"), _json_form(metadata, dict, "metadata")
+    names, extra = labels_field(labels), _json_object(metadata, "metadata")
 
     def write() -> dict[str, Any]:
         version = model_registry.add_produced_version(
@@ -300,15 +303,15 @@ def add_run_model_version(
     return idempotency.once(session, principal, key, write)
 
 
-def _json_form(raw: str | None, kind: type, field: str) -> Any:
+def _json_object(raw: str | None, field: str) -> dict[str, Any] | None:
     if raw is None or not raw.strip():
         return None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{field}: invalid JSON ({exc})", details={"loc": [field]}) from exc
-    if not isinstance(value, kind):
-        raise InvalidInput(f"{field} must be a JSON {kind.__name__}", details={"loc": [field]})
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", details={"loc": [field]})
     return value
 
 
