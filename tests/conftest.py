@@ -245,3 +245,24 @@ def cli(server: Server) -> Callable[..., Result]:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+# -- TensorFlow SavedModels (exported once per session from the real frozen graph) -------------
+
+
+@pytest.fixture(scope="session")
+def saved_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{"tf1": folder, "tf2": folder}: SSDLite SavedModels in both layouts
+    (`tests/saved_models.py`)."""
+    from tests.engine.test_tf_preannotation import PEDESTRIAN
+    from tests.saved_models import export_saved_models
+    from tests.unit.test_inference_models import model_path
+
+    return export_saved_models(model_path(*PEDESTRIAN), tmp_path_factory.mktemp("saved-models"))
+
+
+@pytest.fixture(scope="session")
+def saved_model_zips(saved_models: dict[str, Path]) -> dict[str, Path]:
+    from tests.saved_models import zip_folder
+
+    return {k: zip_folder(v, v.parent / "saved_model.zip") for k, v in saved_models.items()}

@@ -21,8 +21,10 @@ import logging
 import os
 import ssl
 import tarfile
+import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -397,16 +399,23 @@ class Client:
         labels: list[str] | None = None,
         label_map: str | Path | None = None,
     ) -> JSON:
-        """Uploads ONNX weights or a TF-OD frozen graph; labels, family and input size default
-        to what the file says (a TF graph needs `labels` or a `label_map` .pbtxt file)."""
+        """Uploads ONNX weights, a TF-OD frozen graph, or a TF-OD SavedModel (its folder, zipped
+        here, or the zip); labels, family and input size default to what the file says (a
+        TensorFlow model needs `labels` or a `label_map` .pbtxt file)."""
         form = {"name": name}
         if family:
             form["family"] = family
         if labels:
             form["labels"] = json.dumps(labels)
+        path = Path(path)
         with contextlib.ExitStack() as stack:
-            weights = stack.enter_context(Path(path).open("rb"))
-            files = {"file": (Path(path).name, weights, "application/octet-stream")}
+            if path.is_dir():
+                weights: BinaryIO = stack.enter_context(tempfile.TemporaryFile())
+                _zip_folder(path, weights)
+                filename = f"{path.name}.zip"
+            else:
+                weights, filename = stack.enter_context(path.open("rb")), path.name
+            files = {"file": (filename, weights, "application/octet-stream")}
             if label_map is not None:
                 text = stack.enter_context(Path(label_map).open("rb"))
                 files["label_map"] = (Path(label_map).name, text, "text/plain")
@@ -640,6 +649,15 @@ def _untar(data: bytes) -> dict[int, bytes]:
             out[int(info.name)] = bytes(view[start : start + info.size])
         offset = start + info.size + (-info.size % tarfile.BLOCKSIZE)
     return out
+
+
+def _zip_folder(folder: Path, out: BinaryIO) -> None:
+    """`folder` as a zip under its own name (a SavedModel folder travels so), rewound."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+    out.seek(0)
 
 
 def _tar(files: Sequence[tuple[str, bytes]]) -> bytes:

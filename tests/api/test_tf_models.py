@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.test_models import DOCLAYNET
 from tests.engine.test_tf_preannotation import PEDESTRIAN
+from tests.helpers import zip_bytes
 from tests.unit.test_inference_models import model_path
 
 LABEL_MAP = b"""item {
@@ -106,3 +107,32 @@ def test_tf_preannotation_refuses_a_yolo_model_at_launch(api, model, version):
                                        "model_version_id": mv["id"]})  # fmt: skip
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "wrong_model_family"
+
+
+def test_saved_model_zip_is_a_tf_od_version(api, model, saved_model_zips):
+    data = saved_model_zips["tf2"].read_bytes()
+    r = upload(api, model["id"], data, label_map=LABEL_MAP, name="saved")
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert (v["format"], v["family"], v["input_size"]) == ("tf-saved-model", "tf-od", [300, 300])
+    assert v["labels"] == ["person", "class_2", "bicycle"]
+    assert (v["metadata"]["input"], v["metadata"]["folder"]) == ("input_tensor", "saved_model")
+    assert api.get(f"/api/v1/model-versions/{v['id']}/weights").content == data
+    r = upload(api, model["id"], data, name="again")
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "labels_required"
+
+
+@pytest.mark.parametrize(
+    ("entries", "status", "code", "words"),
+    [
+        ({"model/variables/x.index": b"1"}, 415, "not_tf_saved_model", "one saved_model.pb"),
+        ({"saved_model.pb": b"\x12\x00"}, 415, "not_tf_saved_model", "no 'serving_default'"),
+        ({"../saved_model.pb": b"x"}, 422, "unsafe_archive", "escapes the archive"),
+    ],
+)
+def test_what_is_not_a_saved_model_zip_is_refused(api, model, entries, status, code, words):
+    r = upload(api, model["id"], zip_bytes(entries), labels="person")
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    assert words in r.json()["error"]["message"]

@@ -115,3 +115,23 @@ def test_int8_and_fp16_versions_report_their_deviation_and_keep_to_it(dr):
     assert measured.paired >= 3
     assert measured.max_box_px <= reported["max_box_px"] + 1e-3, (measured, reported)
     assert measured.max_score <= reported["max_score"] + 1e-3, (measured, reported)
+
+
+@pytest.mark.slow
+def test_saved_model_to_onnx_keeps_tensorflows_boxes(dr, saved_model_zips):
+    model = dr.create_model("pedestrians")
+    saved = dr.upload_model_version(model["id"], saved_model_zips["tf1"], labels=["person"])
+    assert saved["format"] == "tf-saved-model"
+    samples = dr.create_version(dr.create_dataset("people")["id"], "samples")
+    dr.upload_assets(samples["id"], [("astronaut.png", png(skimage.data.astronaut()))])
+
+    job = dr.launch_job("model-conversion", samples["id"], model_version_id=saved["id"])
+    _, log = finished(dr, job)
+    assert "converted the TensorFlow SavedModel to ONNX in" in log
+    onnx = new_version(dr, model["id"], job["id"])
+    assert (onnx["format"], onnx["family"], onnx["labels"]) == ("onnx", "tf-od", ["person"])
+    report = onnx["metadata"]["conversion"]
+    assert report["conversion"] == "tf-saved-model -> onnx"
+    assert report["deviation"]["paired"] >= 1  # TensorFlow ran the SavedModel: the reference
+    assert report["deviation"]["only_source"] == report["deviation"]["only_result"] == 0
+    assert report["deviation"]["max_box_px"] < 0.5

@@ -61,3 +61,25 @@ def test_tf_preannotation_puts_a_person_box_over_the_person(dr):
     assert shape["score"] > 0.8
     assert iou(shape["bbox"], ASTRONAUT) > 0.85, shape
     assert not [a for a in dr.list_annotations(blank["id"]) if a["shapes"]]
+
+
+@pytest.mark.slow
+def test_a_saved_model_folder_tf2onnx_cannot_convert_runs_on_tensorflow(dr, saved_models):
+    v = dr.create_version(dr.create_dataset("street")["id"], "v1")
+    dr.create_label(v["id"], "person")
+    [person] = dr.upload_assets(v["id"], [("astronaut.png", png(skimage.data.astronaut()))])
+    model = dr.create_model("pedestrians")
+    # The folder itself: the client zips it. tf2onnx cannot rewrite this export's while loop.
+    mv = dr.upload_model_version(model["id"], saved_models["tf2"], labels=["person"])
+    assert (mv["format"], mv["input_size"]) == ("tf-saved-model", [300, 300])
+
+    job = dr.launch_job("tf-preannotation", v["id"], model_version_id=mv["id"])
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 180)
+    log = log_text(dr, run["id"])
+    assert run["status"] == "succeeded", log
+    assert "tf2onnx could not convert the model" in log
+    assert "running it on TensorFlow" in log
+    [ann] = [a for a in dr.list_annotations(person["id"]) if a["author_kind"] == "run"]
+    [shape] = ann["shapes"]
+    assert shape["score"] > 0.8
+    assert iou(shape["bbox"], ASTRONAUT) > 0.85, shape

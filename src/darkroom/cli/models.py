@@ -51,7 +51,9 @@ def upload(
     file: Annotated[
         Path,
         typer.Argument(
-            exists=True, dir_okay=False, help="ONNX weights or a TensorFlow OD frozen graph (.pb)"
+            exists=True,
+            help="ONNX weights, a TensorFlow OD frozen graph (.pb), or a TensorFlow OD "
+            "SavedModel (its folder or a zip of it)",
         ),
     ],
     model: Annotated[int, typer.Option("--model", "-m", help="Model id.")],

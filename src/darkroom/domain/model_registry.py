@@ -5,7 +5,8 @@ An uploaded ONNX version is checked by loading it in onnxruntime and matching it
 with its family and labels, so a model no decoder understands is refused at upload (415/422),
 not in the middle of a run. Ultralytics exports carry `names`, `imgsz` and `stride`, read so the
 user does not retype them. A TensorFlow Object Detection API frozen graph (family `tf-od`,
-format `tf-graph`) is checked by reading its GraphDef without TensorFlow; it needs its label
+format `tf-graph`) is checked by reading its GraphDef without TensorFlow, a SavedModel zip
+(format `tf-saved-model`) by reading its serving signature the same way; both need a label
 map. TF-OD graphs resize images themselves: their input size is what their preprocessor resizes
 to ([0, 0] when the graph does not say).
 """
@@ -27,6 +28,7 @@ from darkroom.domain.blobs import register_blobs
 from darkroom.domain.datasets import check_name
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMediaType
+from darkroom.inference.tf_graph import TF_FORMATS
 from darkroom.storage import BlobStore
 
 __all__ = [
@@ -46,7 +48,7 @@ __all__ = [
 YOLO_FAMILIES = ("yolov5", "yolov8", "yolo11")
 TF_OD = "tf-od"
 FAMILIES = (*YOLO_FAMILIES, TF_OD)
-FORMATS = ("onnx", "tf-graph")
+FORMATS = ("onnx", *TF_FORMATS)
 
 
 def _visible(principal: Principal) -> Any:
@@ -157,10 +159,10 @@ def create_model_version(
         raise InvalidInput(
             f"family must be one of {', '.join(FAMILIES)}", details={"loc": ["family"]}
         )
-    head = fp.read(1)
+    head = fp.read(4)
     fp.seek(0)
     blob = store.put(fp, max_bytes=max_bytes)
-    if family == TF_OD or (family is None and head == GRAPHDEF_FIRST_BYTE):
+    if family == TF_OD or (family is None and _is_tf(head)):
         described = describe_tf_od(store, blob.sha256, labels=labels)
     else:
         described = describe_onnx(store, blob.sha256, family=family, labels=labels)
@@ -263,6 +265,11 @@ def describe_onnx(
 # A GraphDef's first field is a node (field 1, length-delimited); an ONNX ModelProto starts with
 # its ir_version (field 1, varint: 0x08).
 GRAPHDEF_FIRST_BYTE = b"\x0a"
+ZIP_MAGIC = b"PK\x03\x04"  # a SavedModel travels as a zip
+
+
+def _is_tf(head: bytes) -> bool:
+    return head[:1] == GRAPHDEF_FIRST_BYTE or head == ZIP_MAGIC
 
 
 def _labels_required(what: str) -> InvalidInput:
@@ -286,14 +293,17 @@ def _local_copy(store: BlobStore, sha256: str) -> Iterator[Path]:
 
 
 def describe_tf_od(store: BlobStore, sha256: str, *, labels: list[str] | None) -> dict[str, Any]:
-    """A TF-OD model: a frozen graph read without TensorFlow, or its ONNX conversion loaded in
-    onnxruntime (the outputs checked by name)."""
+    """A TF-OD model: a frozen graph or a SavedModel zip read without TensorFlow, or its ONNX
+    conversion loaded in onnxruntime (the outputs checked by name)."""
     from darkroom.inference.tf_graph import read_graph_info
 
     if not labels:
         raise _labels_required("a TensorFlow detection model has no label names inside")
     with _local_copy(store, sha256) as local, local.open("rb") as fp:
-        if fp.read(1) != GRAPHDEF_FIRST_BYTE:
+        head = fp.read(4)
+        if head == ZIP_MAGIC:
+            return _describe_saved_model(local, labels)
+        if head[:1] != GRAPHDEF_FIRST_BYTE:
             return _describe_tf_od_onnx(store, sha256, labels)
         fp.seek(0)
         data = fp.read()
@@ -312,6 +322,27 @@ def describe_tf_od(store: BlobStore, sha256: str, *, labels: list[str] | None) -
         "input_height": height,
         "input_width": width,
         "metadata": {"nodes": info.nodes},
+    }
+
+
+def _describe_saved_model(path: Path, labels: list[str]) -> dict[str, Any]:
+    from darkroom.inference.tf_saved_model import read_saved_model_info
+
+    try:
+        info = read_saved_model_info(path)
+    except ValueError as exc:
+        raise UnsupportedMediaType(
+            f"not a TensorFlow SavedModel zip of the Object Detection API: {exc}",
+            code="not_tf_saved_model",
+        ) from exc
+    height, width = info.input_size or (0, 0)
+    return {
+        "format": "tf-saved-model",
+        "family": TF_OD,
+        "labels": list(labels),
+        "input_height": height,
+        "input_width": width,
+        "metadata": {"nodes": info.nodes, "input": info.input_key, "folder": info.root},
     }
 
 

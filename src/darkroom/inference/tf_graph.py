@@ -15,19 +15,27 @@ import os
 import re
 import struct
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "TF_FORMATS",
     "TF_OD_INPUT",
     "TF_OD_OUTPUTS",
+    "TensorFlowMissing",
     "TfGraphInfo",
     "convert_to_onnx",
+    "fields",
+    "import_tensorflow",
     "parse_label_map",
     "read_graph_info",
+    "scan_nodes",
 ]
 
+TF_FORMATS = ("tf-graph", "tf-saved-model")  # what runs only once converted (or on TensorFlow)
 TF_OD_INPUT = "image_tensor"
 TF_OD_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 
@@ -51,7 +59,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, int, bytes | int]]:
+def fields(data: bytes) -> Iterator[tuple[int, int, bytes | int]]:
     """(field number, wire type, value) of one protobuf message, without a schema."""
     pos = 0
     while pos < len(data):
@@ -80,17 +88,17 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, bytes | int]]:
 
 def _resize_size(node: bytes) -> tuple[int, int] | None:
     """[height, width] of a Const int32 node (NodeDef.attr["value"].tensor)."""
-    for number, _, attr in _fields(node):
+    for number, _, attr in fields(node):
         if number != 5 or not isinstance(attr, bytes):
             continue
-        entry = dict((n, v) for n, _, v in _fields(attr))
+        entry = dict((n, v) for n, _, v in fields(attr))
         if entry.get(1) != b"value" or not isinstance(entry.get(2), bytes):
             continue
-        tensor = next((v for n, _, v in _fields(entry[2]) if n == 8), None)  # type: ignore[arg-type]
+        tensor = next((v for n, _, v in fields(entry[2]) if n == 8), None)  # type: ignore[arg-type]
         if not isinstance(tensor, bytes):
             return None
         values: list[int] = []
-        for n, wire, v in _fields(tensor):
+        for n, wire, v in fields(tensor):
             if n == 4 and isinstance(v, bytes):  # tensor_content: little-endian int32
                 values = list(struct.unpack(f"<{len(v) // 4}i", v[: len(v) // 4 * 4]))
             elif n == 7 and wire == 2 and isinstance(v, bytes):  # packed int_val
@@ -103,17 +111,31 @@ def _resize_size(node: bytes) -> tuple[int, int] | None:
     return None
 
 
-def read_graph_info(data: bytes) -> TfGraphInfo:
-    """Checks that `data` is a frozen TF-OD graph (a GraphDef with `image_tensor` and the four
-    detection outputs); raises ValueError saying what is missing."""
+def _node_defs(graph: bytes, functions: bool) -> Iterator[bytes]:
+    """A GraphDef's NodeDefs, and with `functions` those of its library's functions (where a
+    TF2 SavedModel keeps its graph)."""
+    for number, _, value in fields(graph):
+        if not isinstance(value, bytes):
+            continue
+        if number == 1:
+            yield value
+        elif number == 2 and functions:  # FunctionDefLibrary.function[].node_def
+            for n, _, function in fields(value):
+                if n == 1 and isinstance(function, bytes):
+                    for m, _, node in fields(function):
+                        if m == 3 and isinstance(node, bytes):
+                            yield node
+
+
+def scan_nodes(graph: bytes, *, functions: bool = False) -> tuple[set[str], tuple[int, int] | None]:
+    """A GraphDef's node names and the size its preprocessor resizes to (None when it does not
+    say). Raises ValueError on bytes that are not protobuf."""
     names: set[str] = set()
     size = None
     try:
-        for number, _, node in _fields(data):
-            if number != 1 or not isinstance(node, bytes):
-                continue  # versions, library
+        for node in _node_defs(graph, functions):
             name = op = b""
-            for n, _, v in _fields(node):
+            for n, _, v in fields(node):
                 if n == 1 and isinstance(v, bytes):
                     name = v
                 elif n == 2 and isinstance(v, bytes):
@@ -122,7 +144,17 @@ def read_graph_info(data: bytes) -> TfGraphInfo:
             names.add(text)
             if op == b"Const" and size is None and text.endswith("ResizeImage/stack"):
                 size = _resize_size(node)
-    except (ValueError, struct.error) as exc:
+    except struct.error as exc:
+        raise ValueError(str(exc)) from None
+    return names, size
+
+
+def read_graph_info(data: bytes) -> TfGraphInfo:
+    """Checks that `data` is a frozen TF-OD graph (a GraphDef with `image_tensor` and the four
+    detection outputs); raises ValueError saying what is missing."""
+    try:
+        names, size = scan_nodes(data)
+    except ValueError as exc:
         raise ValueError(f"not a TensorFlow GraphDef ({exc})") from None
     if not names:
         raise ValueError("not a TensorFlow GraphDef (no nodes)")
@@ -158,11 +190,12 @@ def parse_label_map(text: str) -> list[str]:
     return [by_id.get(i, f"class_{i}") for i in range(1, max(by_id) + 1)]
 
 
-def convert_to_onnx(graph: Path, out: Path, opset: int = 17) -> float:
-    """Converts a frozen TF-OD graph to ONNX at `out`; returns the seconds it took.
+class TensorFlowMissing(RuntimeError):
+    """The run's environment has no TensorFlow: nothing can convert or run the model."""
 
-    Needs `tensorflow-cpu` and `tf2onnx` (the `darkroom[tensorflow]` extra) where it runs."""
-    started = time.perf_counter()
+
+def import_tensorflow() -> tuple[Any, Any]:
+    """TensorFlow and tf2onnx, quiet; a clear error where the tensorflow extra is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter
     for name in ("tensorflow", "tf2onnx"):  # deprecation notes and each optimizer pass
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -170,12 +203,25 @@ def convert_to_onnx(graph: Path, out: Path, opset: int = 17) -> float:
         import tensorflow as tf
         import tf2onnx
     except ImportError as exc:
-        raise RuntimeError(
+        raise TensorFlowMissing(
             "converting a TensorFlow model needs the tensorflow extra: "
             "pip install 'darkroom[tensorflow]'"
         ) from exc
+    return tf, tf2onnx
+
+
+def convert_to_onnx(model: Path, out: Path, opset: int = 17) -> float:
+    """Converts a TF-OD model, a frozen graph or a SavedModel zip, to ONNX at `out`; returns the
+    seconds it took. Needs `tensorflow-cpu` and `tf2onnx` (the `darkroom[tensorflow]` extra)
+    where it runs."""
+    if zipfile.is_zipfile(model):
+        from darkroom.inference.tf_saved_model import convert_saved_model
+
+        return convert_saved_model(model, out, opset)
+    started = time.perf_counter()
+    tf, tf2onnx = import_tensorflow()
     graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(graph.read_bytes())
+    graph_def.ParseFromString(model.read_bytes())
     tf2onnx.convert.from_graph_def(
         graph_def,
         input_names=[f"{TF_OD_INPUT}:0"],

@@ -1,5 +1,6 @@
 """`TfOdPredictor`: a TensorFlow Object Detection API model, converted to ONNX, on onnxruntime
-(and `TfGraphPredictor`, the same graph on TensorFlow: what a conversion is compared with).
+(and `TfGraphPredictor`, `TfSavedModelPredictor`: the same model on TensorFlow, what a
+conversion is compared with).
 
 Such a graph does its own resizing and non-maximum suppression: it takes uint8 RGB images at
 their own size and answers `detection_boxes` ([ymin, xmin, ymax, xmax] in 0..1 of the image),
@@ -10,6 +11,7 @@ left here is thresholds and the way back to pixels.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +22,13 @@ from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, MAX_DETECTIONS
 from darkroom.inference.detections import Detections
 from darkroom.inference.tf_graph import TF_OD_INPUT, TF_OD_OUTPUTS
 
-__all__ = ["TfGraphPredictor", "TfOdPredictor", "decode_tf_od"]
+__all__ = [
+    "TfGraphPredictor",
+    "TfOdPredictor",
+    "TfSavedModelPredictor",
+    "decode_tf_od",
+    "tensorflow_predictor",
+]
 
 
 def decode_tf_od(
@@ -122,3 +130,40 @@ class TfGraphPredictor(_PerImage):
 
     def _outputs(self, image: np.ndarray) -> Sequence[np.ndarray]:
         return self._session.run(self._fetches, {f"{TF_OD_INPUT}:0": image[None]})
+
+
+class TfSavedModelPredictor(_PerImage):
+    """A SavedModel zip run by TensorFlow through its serving signature: the reference its
+    conversion is measured against. Needs TensorFlow."""
+
+    def __init__(
+        self, zipped: Path, *, num_classes: int, confidence_threshold: float, max_detections: int
+    ) -> None:
+        from darkroom.inference.tf_graph import import_tensorflow
+        from darkroom.inference.tf_saved_model import read_saved_model_info, unpack_saved_model
+
+        tf, _ = import_tensorflow()
+        self._tf = tf
+        self._input_key = read_saved_model_info(zipped).input_key
+        with tempfile.TemporaryDirectory(prefix="darkroom-savedmodel-") as tmp:
+            loaded = tf.saved_model.load(str(unpack_saved_model(zipped, Path(tmp))))
+        self._loaded = loaded  # the signature's function lives as long as its object
+        self._serve = loaded.signatures["serving_default"]
+        self.num_classes = num_classes
+        self.confidence_threshold = confidence_threshold
+        self.max_detections = max_detections
+
+    def _outputs(self, image: np.ndarray) -> Sequence[np.ndarray]:
+        out = self._serve(**{self._input_key: self._tf.constant(image[None])})
+        return [out[name].numpy() for name in TF_OD_OUTPUTS]
+
+
+def tensorflow_predictor(
+    weights: Path, fmt: str, *, num_classes: int, confidence_threshold: float, max_detections: int
+) -> TfGraphPredictor | TfSavedModelPredictor:
+    """A TensorFlow model (format `tf-graph` or `tf-saved-model`) run by TensorFlow."""
+    kind = TfSavedModelPredictor if fmt == "tf-saved-model" else TfGraphPredictor
+    return kind(
+        weights, num_classes=num_classes, confidence_threshold=confidence_threshold,
+        max_detections=max_detections,
+    )  # fmt: skip

@@ -39,7 +39,7 @@ __all__ = [
     "DETECTION_PRELOAD",
     "PREANNOTATION_PARAMETERS",
     "Predictor",
-    "convert_tf_graph",
+    "convert_tf_model",
     "load_predictor",
     "preannotate",
     "predictor_for",
@@ -98,27 +98,46 @@ def load_predictor(
 ) -> Predictor:
     """The predictor for the run's model, by its family, with the run's thresholds.
 
-    A TensorFlow frozen graph is converted to ONNX first (tf2onnx, in the run's sandbox): the
-    ONNX graph, its own post-processing included, gives TensorFlow's boxes to 1e-6 on
-    onnxruntime at twice TensorFlow's speed."""
+    A TensorFlow model (frozen graph or SavedModel) is converted to ONNX first (tf2onnx, in
+    the run's sandbox): the ONNX graph, its own post-processing included, gives TensorFlow's
+    boxes to 1e-6 on onnxruntime at twice TensorFlow's speed. A model tf2onnx cannot convert
+    runs on TensorFlow itself, with a warning in the log."""
+    from darkroom.inference.tf_graph import TF_FORMATS, TensorFlowMissing
+
     params = ctx.parameters
     weights = ctx.model_path()
-    if model.format == "tf-graph":
-        weights = convert_tf_graph(ctx, weights)
+    thresholds = {"confidence_threshold": params["confidence_threshold"],
+                  "max_detections": max_detections or params["max_detections"]}  # fmt: skip
+    if model.format in TF_FORMATS:
+        try:
+            weights = convert_tf_model(ctx, weights, model.format)
+        except TensorFlowMissing:
+            raise
+        except Exception as exc:  # tf2onnx refuses some graphs (loops it cannot rewrite, ...)
+            from darkroom.inference.tf_od import tensorflow_predictor
+
+            ctx.log.warning(
+                "tf2onnx could not convert the model (%s: %s): running it on TensorFlow, "
+                "about half as fast", type(exc).__name__, str(exc).splitlines()[0][:200],
+            )  # fmt: skip
+            return tensorflow_predictor(
+                ctx.model_path(), model.format, num_classes=len(model.labels), **thresholds
+            )
     return predictor_for(
-        weights, model, confidence_threshold=params["confidence_threshold"],
-        max_detections=max_detections or params["max_detections"],
+        weights, model, **thresholds,
         iou_threshold=params.get("iou_threshold", IOU_THRESHOLD), threads=params.get("threads"),
     )  # fmt: skip
 
 
-def convert_tf_graph(ctx: ProcessingContext, graph: Path) -> Path:
-    """The frozen graph as ONNX, in a folder of the run's own; the time it took is logged."""
+def convert_tf_model(ctx: ProcessingContext, weights: Path, fmt: str) -> Path:
+    """The TensorFlow model (`fmt`: tf-graph, tf-saved-model) as ONNX, in a folder of the run's
+    own; the time it took is logged."""
     from darkroom.inference.tf_graph import convert_to_onnx
 
     converted = Path(tempfile.mkdtemp(prefix="darkroom-tf-")) / "model.onnx"
-    took = convert_to_onnx(graph, converted)
-    ctx.log.info("converted the TensorFlow graph to ONNX in %.1f s", took)
+    took = convert_to_onnx(weights, converted)
+    what = "SavedModel" if fmt == "tf-saved-model" else "graph"
+    ctx.log.info("converted the TensorFlow %s to ONNX in %.1f s", what, took)
     return converted
 
 

@@ -1,15 +1,15 @@
 """`model-conversion`: a model version's weights converted into a new version of the same model.
 
-`to`: `onnx` (a TensorFlow OD frozen graph through tf2onnx), `fp16` (float16 weights,
+`to`: `onnx` (a TensorFlow OD frozen graph or SavedModel through tf2onnx), `fp16` (float16 weights,
 onnxruntime's converter, inputs and outputs kept float32) or `int8` (onnxruntime's dynamic
 quantization, uint8 weights: int8 weights run 4.5x slower than fp32 on this CPU's ConvInteger).
-A frozen graph asked for fp16 or int8 is converted to ONNX first.
+A TensorFlow model asked for fp16 or int8 is converted to ONNX first.
 
 The new version records its lineage (this job, `metadata.source_version_id`) and a report, also
 in the log: file sizes, images/s of both models on the same sample images (from the job's
 dataset version when it has one, else generated), and the largest box and score deviation of
 the converted model's detections from the source's (`darkroom.inference.deviation`). For a
-frozen graph the source is TensorFlow itself running it.
+TensorFlow model the source is TensorFlow itself running it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkroom.inference.defaults import MAX_DETECTIONS, THREADS_SCHEMA
+from darkroom.inference.tf_graph import TF_FORMATS
 from darkroom.processings import BuiltinSpec
 from darkroom.processings.detection import (
     DETECTION_PRELOAD,
     PREANNOTATION_PARAMETERS,
     Predictor,
-    convert_tf_graph,
+    convert_tf_model,
     predictor_for,
 )
 from darkroom.runtime import ModelVersion, ProcessingContext
@@ -40,8 +41,8 @@ SPEC = BuiltinSpec(
     type="model_conversion",
     target="model_version",
     description="Converts a model version into a new version of the same model: a TensorFlow "
-    "frozen graph to ONNX, ONNX to float16, or to int8 by dynamic quantization; reports size, "
-    "speed and how far the new model's boxes and scores are from the source's.",
+    "frozen graph or SavedModel to ONNX, ONNX to float16, or to int8 by dynamic quantization; "
+    "reports size, speed and how far the new model's boxes and scores are from the source's.",
     parameters_schema={
         "type": "object",
         "properties": {
@@ -77,11 +78,12 @@ def run(ctx: ProcessingContext) -> None:
         raise ValueError(
             f"model version {source.name!r} is already ONNX: convert it to fp16 or int8"
         )
-    if source.format != "onnx" and source.format != "tf-graph":
+    tensorflow = source.format in TF_FORMATS
+    if source.format != "onnx" and not tensorflow:
         raise ValueError(f"cannot convert {source.format} weights")
     weights = ctx.model_path()
     started = time.perf_counter()
-    onnx_path = convert_tf_graph(ctx, weights) if source.format == "tf-graph" else weights
+    onnx_path = convert_tf_model(ctx, weights, source.format) if tensorflow else weights
     out = Path(tempfile.mkdtemp(prefix="darkroom-convert-")) / "model.onnx"
     if target == "onnx":
         out = onnx_path
@@ -118,12 +120,12 @@ def run(ctx: ProcessingContext) -> None:
 
 
 def reference(source: ModelVersion, weights: Path, thresholds: dict[str, Any]) -> Predictor:
-    """The source model as it runs before conversion: TensorFlow for a frozen graph."""
-    if source.format == "tf-graph":
-        from darkroom.inference.tf_od import TfGraphPredictor
+    """The source model as it runs before conversion: TensorFlow for a TensorFlow model."""
+    if source.format in TF_FORMATS:
+        from darkroom.inference.tf_od import tensorflow_predictor
 
-        return TfGraphPredictor(
-            weights, num_classes=len(source.labels),
+        return tensorflow_predictor(
+            weights, source.format, num_classes=len(source.labels),
             confidence_threshold=thresholds["confidence_threshold"],
             max_detections=thresholds["max_detections"],
         )  # fmt: skip
