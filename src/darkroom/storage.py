@@ -124,6 +124,11 @@ class BlobStore:
             return os.path.exists(self.key(sha256))
         return bool(self.fs.exists(self.key(sha256)))
 
+    def size(self, sha256: str) -> int:
+        if self.is_local:
+            return os.path.getsize(self.key(sha256))
+        return int(self.fs.size(self.key(sha256)))
+
     def open(self, sha256: str) -> BinaryIO:
         if self.is_local:  # fsspec's local open costs ~40 µs more per file (exports open 100k)
             return open(self.key(sha256), "rb")

@@ -596,3 +596,69 @@ def test_usage_shows_running_time_by_processing_and_user(page, ui_server):
     expect(page.locator("#usage-processings tbody tr")).to_have_count(2)
     shot(page, "usage-wide")
     dr.close()
+
+
+def shots(page, name: str) -> None:
+    """The page at both sizes, saved, and never wider than the window."""
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        shot(page, f"{name}-{size}")
+        assert fits_the_window(page), f"{name} is wider than the window at {size}"
+    page.set_viewport_size(SIZES["wide"])
+
+
+def test_a_model_version_is_uploaded_with_its_labels_shown_before_saving(
+    page, ui_server, tmp_path, console_errors
+):
+    from tests.api.test_tf_models import LABEL_MAP
+    from tests.engine.test_tf_preannotation import PEDESTRIAN
+
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/models")
+    page.fill("#new-model-name", "pedestrians")
+    page.click("#new-model button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/models/\d+/upload\?notice=model-created$"))
+    expect(page.locator("#version-name")).to_have_value("v1")
+
+    # Not weights at all: the API's refusal, on the form, nothing saved.
+    (tmp_path / "notes.onnx").write_bytes(b"not a model")
+    page.set_input_files("#weights-file", str(tmp_path / "notes.onnx"))
+    page.click("#read-weights")
+    expect(page.locator("#upload-error")).to_contain_text("not an ONNX model")
+
+    # A TF frozen graph and its label map: what was read, before saving.
+    (tmp_path / "label_map.pbtxt").write_bytes(LABEL_MAP)
+    page.set_input_files("#weights-file", str(model_path(*PEDESTRIAN)))
+    page.set_input_files("#label-map", str(tmp_path / "label_map.pbtxt"))
+    page.click("#read-weights")
+    expect(page.locator("#read-format")).to_have_text("tf-graph")
+    expect(page.locator("#read-size")).to_have_text("300\u00d7300")
+    expect(page.locator("#read-labels li")).to_have_text(["person", "class_2", "bicycle"])
+    shots(page, "model-upload-read")
+    with Client(ui_server.url, ui_server.token) as dr:
+        assert dr.list_model_versions(1) == []  # nothing saved yet
+    page.fill("#labels-confirmed", "person\ncar\nbicycle")
+    page.click("#save-version-button")
+    expect(page).to_have_url(re.compile(r"/model-versions/\d+\?notice=model-version-saved$"))
+    expect(page.locator("main")).to_contain_text("3 labels: person, car, bicycle")
+
+    # An ONNX export names its classes itself; a forged save is refused.
+    page.goto(f"{ui_server.url}/models/1/upload")
+    expect(page.locator("#version-name")).to_have_value("v2")
+    page.set_input_files("#weights-file", str(model_path(*DOCLAYNET)))
+    page.click("#read-weights")
+    expect(page.locator("#read-family")).to_have_text("yolov8")
+    expect(page.locator("#read-labels li")).to_have_count(11)
+    expect(page.locator("#read-labels li").first).to_have_text("Caption")
+    sha = page.locator("input[name=weights]").input_value()
+    csrf = page.locator("#save-version input[name=csrf_token]").input_value()
+    forged = page.request.post(f"{ui_server.url}/models/1/versions", form={
+        "csrf_token": csrf, "weights": sha, "signature": "0" * 64, "name": "forged"})  # fmt: skip
+    assert forged.status == 403
+    console_errors.clear()
+    page.click("#save-version-button")
+    expect(page.locator("h1")).to_have_text("pedestrians / v2")
+    shots(page, "models")
+    page.goto(f"{ui_server.url}/models")
+    expect(page.locator("table").last).to_contain_text("tf-graph")
+    shots(page, "models-list")

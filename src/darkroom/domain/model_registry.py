@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,14 +35,17 @@ from darkroom.storage import BlobStore
 __all__ = [
     "FAMILIES",
     "FORMATS",
+    "StoredWeights",
     "add_produced_version",
     "create_model",
     "create_model_version",
+    "create_model_version_from_weights",
     "get_model",
     "get_model_version",
     "list_model_versions",
     "list_models",
     "made_by_job",
+    "store_weights",
     "versions_of_models",
 ]
 
@@ -129,6 +133,35 @@ def versions_of_models(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class StoredWeights:
+    """Weights in the blob store, understood, not yet a version: what an upload page shows
+    before the version is saved (`create_model_version_from_weights`)."""
+
+    sha256: str
+    size: int
+    described: dict[str, Any]  # format, family, labels, input_height/width, metadata
+
+
+def store_weights(
+    session: Session,
+    store: BlobStore,
+    fp: BinaryIO,
+    *,
+    family: str | None = None,
+    labels: list[str] | None = None,
+    max_bytes: int | None = None,
+) -> StoredWeights:
+    """Stores the weights and describes them (ONNX by onnxruntime and a decoder, a TF-OD model
+    by its graph or serving signature); raises the upload's 4xx when they are not understood.
+    The blob is registered, so unused weights are collected like any unreferenced blob."""
+    _check_family(family)
+    blob = store.put(fp, max_bytes=max_bytes)
+    described = _describe(store, blob.sha256, family=family, labels=labels)
+    register_blobs(session, [(blob.sha256, blob.size, "application/octet-stream")])
+    return StoredWeights(blob.sha256, blob.size, described)
+
+
 def create_model_version(
     session: Session,
     store: BlobStore,
@@ -142,8 +175,40 @@ def create_model_version(
     max_bytes: int | None = None,
     produced_by_job_id: int | None = None,
 ) -> ModelVersion:
-    """Stores the weights and records the version once they are understood: an ONNX model by
-    onnxruntime and a decoder, a TF-OD graph by its nodes."""
+    """Stores the weights and records the version once they are understood."""
+    model = _model_for_new_version(session, principal, model_id, name)
+    weights = store_weights(session, store, fp, family=family, labels=labels, max_bytes=max_bytes)
+    return _record(session, model, name, weights, produced_by_job_id)
+
+
+def create_model_version_from_weights(
+    session: Session,
+    store: BlobStore,
+    principal: Principal,
+    model_id: int,
+    sha256: str,
+    *,
+    name: str,
+    family: str | None = None,
+    labels: list[str] | None = None,
+) -> ModelVersion:
+    """A version of weights `store_weights` kept, described again with the labels (and family)
+    the user confirmed. The caller vouches that the user uploaded them (the web form signs
+    the sha256): a content address alone is no proof of having the bytes."""
+    model = _model_for_new_version(session, principal, model_id, name)
+    _check_family(family)
+    if not store.exists(sha256):
+        raise NotFound("these weights are no longer stored: upload them again",
+                       code="weights_gone")  # fmt: skip
+    size = store.size(sha256)
+    described = _describe(store, sha256, family=family, labels=labels)
+    register_blobs(session, [(sha256, size, "application/octet-stream")])
+    return _record(session, model, name, StoredWeights(sha256, size, described), None)
+
+
+def _model_for_new_version(
+    session: Session, principal: Principal, model_id: int, name: str
+) -> Model:
     model = get_model(session, principal, model_id)
     if model.organization_id != principal.organization_id:
         raise Forbidden(f"model {model.name!r} is public and not yours to add versions to")
@@ -155,23 +220,35 @@ def create_model_version(
         raise Conflict(
             f"model {model.name!r} already has a version {name!r}", code="already_exists"
         )
+    return model
+
+
+def _check_family(family: str | None) -> None:
     if family is not None and family not in FAMILIES:
         raise InvalidInput(
             f"family must be one of {', '.join(FAMILIES)}", details={"loc": ["family"]}
         )
-    head = fp.read(4)
-    fp.seek(0)
-    blob = store.put(fp, max_bytes=max_bytes)
+
+
+def _describe(
+    store: BlobStore, sha256: str, *, family: str | None, labels: list[str] | None
+) -> dict[str, Any]:
+    with store.open(sha256) as fp:
+        head = fp.read(4)
     if family == TF_OD or (family is None and _is_tf(head)):
-        described = describe_tf_od(store, blob.sha256, labels=labels)
-    else:
-        described = describe_onnx(store, blob.sha256, family=family, labels=labels)
-    register_blobs(session, [(blob.sha256, blob.size, "application/octet-stream")])
+        return describe_tf_od(store, sha256, labels=labels)
+    return describe_onnx(store, sha256, family=family, labels=labels)
+
+
+def _record(
+    session: Session, model: Model, name: str, weights: StoredWeights, job_id: int | None
+) -> ModelVersion:
+    described = weights.described
     version = ModelVersion(
-        model_id=model.id, name=name, format=described["format"], family=described["family"],
-        labels=described["labels"], input_width=described["input_width"],
-        input_height=described["input_height"], weights_sha256=blob.sha256,
-        meta=described["metadata"], produced_by_job_id=produced_by_job_id,
+        model_id=model.id, name=check_name(name, "model version"), format=described["format"],
+        family=described["family"], labels=described["labels"],
+        input_width=described["input_width"], input_height=described["input_height"],
+        weights_sha256=weights.sha256, meta=described["metadata"], produced_by_job_id=job_id,
     )  # fmt: skip
     session.add(version)
     session.flush()

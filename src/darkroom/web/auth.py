@@ -18,7 +18,16 @@ from darkroom.api.deps import READ_METHODS, SessionDep
 from darkroom.domain.accounts import Principal, authenticate
 from darkroom.errors import Forbidden, Unauthorized
 
-__all__ = ["COOKIE", "SignInRequired", "UserDep", "check_csrf", "csrf_token", "current_principal"]
+__all__ = [
+    "COOKIE",
+    "SignInRequired",
+    "UserDep",
+    "check_csrf",
+    "csrf_token",
+    "current_principal",
+    "sign",
+    "signed_by_session",
+]
 
 COOKIE = "darkroom_token"
 CSRF_FIELD = "csrf_token"
@@ -50,6 +59,19 @@ def csrf_token(session_token: str | None) -> str:
     if not session_token:
         return ""
     return hmac.new(session_token.encode(), b"darkroom-csrf", hashlib.sha256).hexdigest()
+
+
+def sign(request: Request, value: str) -> str:
+    """An HMAC of `value` under the session's token: a page vouches for a value it sent the
+    browser (a stored upload's sha256) when the browser sends it back."""
+    token = request.cookies.get(COOKIE) or ""
+    return hmac.new(token.encode(), b"darkroom-value:" + value.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_by_session(request: Request, value: str, signature: str) -> bool:
+    return bool(request.cookies.get(COOKIE)) and hmac.compare_digest(
+        sign(request, value), signature
+    )
 
 
 async def check_csrf(request: Request) -> None:

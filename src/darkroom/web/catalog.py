@@ -180,9 +180,18 @@ def edit_processing(
 
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    return render_models(request, session, user)
+
+
+def render_models(
+    request: Request, session: Session, user: Principal, error: str | None = None, name: str = ""
+) -> HTMLResponse:
+    """The models page, with the new-model form's error and value when it was refused."""
     items = model_registry.list_models(session, user, PageRequest(limit=1000)).items
     versions_of = model_registry.versions_of_models(session, user, [m.id for m in items])
-    return page(request, "models.html", models=items, versions_of=versions_of)
+    return page(request, "models.html", models=items, versions_of=versions_of, error=error,
+                new_name=name, organization_id=user.organization_id,
+                status_code=422 if error else 200)  # fmt: skip
 
 
 @router.get("/ui/evaluations/{evaluation_id}/{chart}.png")

@@ -22,6 +22,9 @@ NOTICES = {
     "label-added": "Label added.",
     "label-saved": "Label saved.",
     "label-deleted": "Label deleted.",
+    "model-created": "Model created: upload its first version below.",
+    "model-version-saved": "Model version saved: pre-annotate with it from a version's Process "
+    "button.",
     "processing-created": "Processing created: launch it from a version's Process button.",
     "processing-saved": "Saved. A change to what runs is a new revision; re-runs take it.",
 }

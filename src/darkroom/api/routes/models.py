@@ -63,6 +63,16 @@ def labels_field(raw: str | None) -> list[str] | None:
 LABEL_MAP_MAX_BYTES = 1024**2
 
 
+def labels_or_label_map(labels: str | None, label_map: UploadFile | None) -> list[str] | None:
+    """An upload's labels: the `labels` field, or the names of a TF-OD label map file."""
+    names = labels_field(labels)
+    if label_map is not None and label_map.filename:
+        if names:
+            raise InvalidInput("give labels or a label map, not both", details={"loc": ["labels"]})
+        names = _label_map(label_map.file.read(LABEL_MAP_MAX_BYTES + 1))
+    return names
+
+
 def _label_map(data: bytes) -> list[str]:
     from darkroom.inference.tf_graph import parse_label_map
 
@@ -84,7 +94,8 @@ def _label_map(data: bytes) -> list[str]:
 def upload_model_version(
     model_id: DbInt,
     file: Annotated[
-        UploadFile, File(description="ONNX weights, or a TensorFlow OD frozen graph (.pb)")
+        UploadFile,
+        File(description="ONNX weights, a TensorFlow OD frozen graph (.pb) or SavedModel (.zip)"),
     ],
     session: SessionDep,
     principal: PrincipalDep,
@@ -102,11 +113,7 @@ def upload_model_version(
 ) -> ModelVersionPublic:
     """Labels, input size and family are read from an Ultralytics export when not given; a
     TensorFlow graph needs its labels or label map."""
-    names = labels_field(labels)
-    if label_map is not None and label_map.filename:
-        if names:
-            raise InvalidInput("give labels or a label map, not both", details={"loc": ["labels"]})
-        names = _label_map(label_map.file.read(LABEL_MAP_MAX_BYTES + 1))
+    names = labels_or_label_map(labels, label_map)
     version = model_registry.create_model_version(
         session, store, principal, model_id, file.file, name=name, family=family or None,
         labels=names, max_bytes=settings.max_upload_bytes,
