@@ -662,3 +662,48 @@ def test_a_model_version_is_uploaded_with_its_labels_shown_before_saving(
     page.goto(f"{ui_server.url}/models")
     expect(page.locator("table").last).to_contain_text("tf-graph")
     shots(page, "models-list")
+
+
+def test_preview_on_a_few_assets_shows_boxes_and_images_without_touching_the_version(
+    page, ui_server
+):
+    dr = Client(ui_server.url, ui_server.token)
+    ds = dr.create_dataset("papers")
+    v = dr.create_version(ds["id"], "v1")
+    dr.create_label(v["id"], "Text")
+    dr.upload_assets(v["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(3)])
+    dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/versions/{v['id']}")
+    page.click("#process")
+    modal = page.locator("dialog#modal")
+    modal.locator("#processing").select_option("yolo-preannotation")
+    expect(modal.locator("#model_version")).to_have_value(re.compile(r"\d+"))
+    modal.locator("#preview-assets").fill("0")
+    modal.locator("#preview-button").click()
+    expect(modal.locator("#preview-error")).to_contain_text("1 to 16 assets")
+    modal.locator("#preview-assets").fill("2")
+    modal.locator("#preview-button").click()
+    expect(modal.locator("#preview-done")).to_contain_text("on 2 assets", timeout=90_000)
+    expect(modal.locator("#preview .tile")).to_have_count(2)
+    assert modal.locator("#preview rect.box").count() >= 2  # a paragraph box on each page
+    modal.locator("#preview-done").scroll_into_view_if_needed()
+    shots(page, "process-preview")
+    # Nothing written to v1, no version added to the dataset, the version still launchable.
+    assert all(not dr.list_annotations(a["id"]) for a in dr.list_assets(v["id"])["items"])
+    assert [x["name"] for x in dr.list_versions(ds["id"])] == ["v1"]
+
+    # A processing that makes a version previews the images it would make.
+    modal.locator("#processing").select_option("data-augmentation")
+    expect(modal.locator("#launch input[name=processing]")).to_have_value("data-augmentation")
+    expect(modal.locator("#preview")).to_be_empty()
+    modal.locator("#preview-assets").fill("1")
+    modal.locator("#preview-button").click()
+    expect(modal.locator("#preview-done")).to_contain_text("the version it would make",
+                                                          timeout=90_000)  # fmt: skip
+    assert modal.locator("#preview .tile").count() >= 1
+    assert [x["name"] for x in dr.list_versions(ds["id"])] == ["v1"]
+    modal.locator("#launch-button").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
+    page.goto(f"{ui_server.url}/datasets")  # off the live page before the server stops
+    dr.close()

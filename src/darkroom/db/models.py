@@ -191,6 +191,10 @@ class DatasetVersion(Base):
     produced_by_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), default=None
     )
+    # A preview's scratch copy of a few assets of that version (hidden from lists).
+    preview_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     dataset: Mapped[Dataset] = relationship(lazy="joined")

@@ -116,7 +116,10 @@ def recent_version_titles(
     stmt = (
         select(DatasetVersion.id, Dataset.name, DatasetVersion.name)
         .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-        .where(Dataset.organization_id == principal.organization_id)
+        .where(
+            Dataset.organization_id == principal.organization_id,
+            DatasetVersion.preview_of_id.is_(None),
+        )
         .order_by(DatasetVersion.id.desc())
         .limit(limit)
     )
@@ -135,8 +138,11 @@ def _run_may_use(principal: Principal, version: DatasetVersion) -> bool:
 def list_versions(
     session: Session, principal: Principal, dataset_id: int, page: PageRequest
 ) -> Page[DatasetVersion]:
+    """The dataset's versions, without previews' scratch copies."""
     get_dataset(session, principal, dataset_id)
-    stmt = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+    stmt = select(DatasetVersion).where(
+        DatasetVersion.dataset_id == dataset_id, DatasetVersion.preview_of_id.is_(None)
+    )
     return paginate(session, stmt, DatasetVersion.id, page)
 
 
@@ -214,11 +220,15 @@ def create_output_version(
             raise InvalidInput(f"assets {missing} are not in the input version",
                                details={"loc": ["asset_ids"]})  # fmt: skip
     extra = {asset_id: check_tags(t) for asset_id, t in (tags or {}).items()}
-    return create_version(
+    if source.preview_of_id is not None:  # a preview's output: hidden, named after its input
+        name = f"{source.name}-{check_name(name, 'version')}"[:200]
+    version = create_version(
         session, principal, source.dataset_id, name, description=description,
         parent_version_id=source.id, produced_by_job_id=principal.job_id, copy_parent=copy_input,
         only=only, tags=extra,
     )  # fmt: skip
+    version.preview_of_id = source.preview_of_id
+    return version
 
 
 def update_version(

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import ProcessingType, TargetKind
-from darkroom.domain import annotations, jobs, labels, model_registry, processings, versions
+from darkroom.domain import (
+    annotations,
+    jobs,
+    labels,
+    model_registry,
+    previews,
+    processings,
+    versions,
+)
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
@@ -52,6 +60,8 @@ def _process_context(
         model_registry.get_model(session, user, int(model)) if model and model.isdigit() else None
     )
     needs = chosen is not None and chosen.needs_model
+    if not needs:  # a model chosen for the previous processing is not this one's
+        mv = chosen_model = None
     if needs and chosen_model is None and mv is None and len(models) == 1:
         chosen_model = models[0]  # the only choice is made already
     if mv is not None and (chosen_model is None or mv.model_id != chosen_model.id):
@@ -145,6 +155,52 @@ def launch_from_form(
     fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
     return page(request, "process.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", **ctx)  # fmt: skip
+
+
+# -- preview on a few assets ---------------------------------------------------------------------
+
+
+@router.post("/versions/{version_id}/preview", response_class=HTMLResponse)
+def launch_preview(
+    request: Request,
+    version_id: DbInt,
+    session: SessionDep,
+    user: UserDep,
+    form: Annotated[dict[str, str], Depends(form_fields)],
+) -> Response:
+    """Runs the chosen processing, with the form's parameters, on a copy of the version's first
+    assets; answers the preview's panel, which follows the job until it ends."""
+    ctx = _process_context(session, user, version_id, form.get("processing"), None,
+                           form.get("model_version") or None)  # fmt: skip
+    values, field_errors = forms.read_values(ctx["schema"], form)
+    if field_errors:
+        return page(request, "_preview.html", error="Some values are not valid: "
+                    + "; ".join(f"{k}: {v}" for k, v in field_errors.items()))  # fmt: skip
+    count = form.get("preview_assets", "")
+    try:
+        job = previews.launch_preview(
+            session, user, processing=form.get("processing", ""), version_id=version_id,
+            assets=int(count) if count.isdigit() else 0,
+            model_version_id=int(form["model_version"]) if form.get("model_version") else None,
+            parameters=values, executor=getattr(request.app.state, "executor", None),
+        )  # fmt: skip
+    except DarkroomError as exc:
+        session.rollback()
+        return page(request, "_preview.html", error=exc.message)
+    commit_and_wake(request, session)
+    return preview_panel(request, job.id, session, user)
+
+
+@router.get("/ui/previews/{job_id}", response_class=HTMLResponse)
+def preview_panel(request: Request, job_id: DbInt, session: SessionDep, user: UserDep) -> Response:
+    """The preview's state; once its run ended, the assets it shows with their boxes."""
+    preview = previews.get_preview(session, user, job_id)
+    run = preview.job.runs[-1]
+    ids = [a.id for a in preview.assets]
+    version_labels = labels.list_labels(session, user, preview.version.id)
+    return page(request, "_preview.html", error=None, preview=preview, run=run,
+                shapes=annotations.shapes_of_assets(session, ids) if run.finished_at else {},
+                label_map={x.id: x for x in version_labels})  # fmt: skip
 
 
 # -- processings on a model version (model-conversion) -------------------------------------------
