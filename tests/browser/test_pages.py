@@ -100,7 +100,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
     modal.locator("#launch-button").click()
     expect(modal.locator(".field-error[data-field=confidence_threshold]")).to_be_visible()
     expect(modal.locator("#f-batch_size")).to_have_value("4")
-    shot(page, "process-modal-error")
+    shots(page, "process-modal-error")
     modal.locator("#f-confidence_threshold").fill("0.3")
     modal.locator("#launch-button").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
@@ -129,7 +129,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(shapes.first).to_be_hidden()
     toggle.check()
     expect(shapes.first).to_be_visible()
-    shot(page, "asset-boxes-named")
+    shots(page, "asset-boxes-named")
     page.get_by_role("link", name=re.compile(r"job #\d+")).first.click()
     expect(page).to_have_url(re.compile(re.escape(pre_url) + r"\?run=\d+$"))
 
@@ -141,7 +141,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(page.locator("#rerun-why")).to_contain_text("once run")
     expect(page.locator("#log")).to_contain_text("step 10")  # arrived after the page loaded
     expect(page.locator("#progress")).to_contain_text(re.compile(r"items/s.*left", re.S))
-    shot(page, "job-running")
+    shots(page, "job-running")
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=30_000)
     expect(page.locator("#log")).to_contain_text("step 29")
     expect(page.locator("#progress")).to_contain_text("30/30 (100%)")
@@ -153,7 +153,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
     wait_for(lambda: dr.get_job(bad["id"]), lambda j: j["status"] == "failed")
     page.goto(f"{ui_server.url}/jobs/{bad['id']}")
     expect(page.locator("#trace")).to_contain_text("KeyError: 'missing column'")
-    shot(page, "job-failed")
+    shots(page, "job-failed")
     page.get_by_role("link", name="broken").click()
     page.fill("#p-code", FIXED)
     page.click("#save-processing")
@@ -167,7 +167,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(runs.nth(0).locator("td").nth(2)).to_have_text("1")
     expect(runs.nth(1)).to_contain_text("succeeded")
     expect(runs.nth(1).locator("td").nth(2)).to_have_text("2")
-    shot(page, "job-rerun")
+    shots(page, "job-rerun")
 
     # the jobs history and its filters
     page.goto(f"{ui_server.url}/jobs")
@@ -212,7 +212,7 @@ def test_every_page_at_both_sizes(page, ui_server, console_errors):
     }
     page.set_viewport_size(SIZES["wide"])
     page.goto(f"{ui_server.url}/login")
-    shot(page, "login-wide")
+    shots(page, "login")
     sign_in(page, ui_server)
     for size, viewport in SIZES.items():
         page.set_viewport_size(viewport)
@@ -242,7 +242,7 @@ def test_a_model_version_is_converted_from_its_page(page, ui_server):
     expect(page.locator("#processing")).to_have_value("model-conversion")
     page.select_option("#f-to", "int8")
     page.select_option("#sample_version", label="docs / pages")
-    shot(page, "process-model-wide")
+    shots(page, "process-model")
     page.click("#launch-button")
     expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
     expect(page.locator("#input-model-version")).to_have_text(f"model version {mv['id']}")
@@ -290,7 +290,7 @@ def test_status_and_running_time_are_live_without_a_reload(page, ui_server):
     page.wait_for_timeout(1200)
     assert row.locator(".running-time").inner_text() != first, "the running time does not tick"
     assert page.evaluate("window.__notReloaded === true")
-    shot(page, "job-live-running")
+    shots(page, "job-live-running")
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=15_000)  # then reloads
 
     page.goto(f"{ui_server.url}/jobs")
@@ -321,7 +321,7 @@ def test_code_is_readable_editable_and_reached_from_a_trace(page, ui_server):
     expect(page.locator("details#file-detection-L summary")).to_contain_text("detection.py")
     page.locator("details#file-detection-L summary").click()
     expect(page.locator("#detection-L1 .ln")).to_have_text("1")
-    shot(page, "processing-builtin-code")
+    shots(page, "processing-builtin-code")
 
     page.goto(f"{ui_server.url}/jobs/{job['id']}")
     links = page.locator("#trace a.trace-link")  # the run's frame, then the helper's
@@ -469,7 +469,7 @@ def test_dark_mode_focus_and_keys(page, ui_server):
     assert (light, dark) == ("rgb(248, 250, 252)", "rgb(11, 18, 32)")
     surface = page.evaluate("getComputedStyle(document.querySelector('.tile')).backgroundColor")
     assert surface == "rgb(17, 24, 39)"
-    shot(page, "version-dark")
+    shots(page, "version-dark")
 
     page.keyboard.press("/")  # the filters
     expect(page.locator("form.filters select").first).to_be_focused()
@@ -517,7 +517,7 @@ def test_datasets_versions_and_images_are_created_in_the_browser(
     expect(page.locator("#upload-rejected li")).to_have_text(
         "bad.png: not an image darkroom can read"
     )
-    shot(page, "upload-refused")
+    shots(page, "upload-refused")
     console_errors.remove(  # the browser logs the refusal's status itself
         "Failed to load resource: the server responded with a status of 415 "
         "(Unsupported Media Type)"
@@ -554,7 +554,7 @@ def test_export_and_import_from_the_settings_tab(page, ui_server, tmp_path):
     expect(page.locator("#import-report")).to_contain_text("2 images added")
     expect(page.locator("#import-report")).to_contain_text("1 shapes added")
     expect(page.locator("#labels tr[data-label='Text']")).to_be_visible()
-    shot(page, "import-report")
+    shots(page, "import-report")
     page.set_input_files("#import-file", {"name": "bad.zip", "mimeType": "application/zip",
                                           "buffer": b"not a zip"})  # fmt: skip
     page.click("#import-form button[type=submit]")
@@ -594,7 +594,7 @@ def test_usage_shows_running_time_by_processing_and_user(page, ui_server):
     page.click("form.filters button")
     expect(page).to_have_url(re.compile(r"/usage\?days=1$"))
     expect(page.locator("#usage-processings tbody tr")).to_have_count(2)
-    shot(page, "usage-wide")
+    shots(page, "usage")
     dr.close()
 
 

@@ -391,15 +391,16 @@ def describe_tf_od(store: BlobStore, sha256: str, *, labels: list[str] | None) -
             f"not a TensorFlow frozen graph of the Object Detection API: {exc}",
             code="not_tf_graph",
         ) from exc
-    height, width = info.input_size or (0, 0)
-    return {
-        "format": "tf-graph",
-        "family": TF_OD,
-        "labels": list(labels),
-        "input_height": height,
-        "input_width": width,
-        "metadata": {"nodes": info.nodes},
-    }
+    return _tf_od("tf-graph", labels, info.input_size, {"nodes": info.nodes})
+
+
+def _tf_od(
+    fmt: str, labels: list[str], size: tuple[int, int] | None, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """A TF-OD model's description; a graph that does not say its input size answers 0 x 0."""
+    height, width = size or (0, 0)
+    return {"format": fmt, "family": TF_OD, "labels": list(labels), "input_height": height,
+            "input_width": width, "metadata": metadata}  # fmt: skip
 
 
 def _describe_saved_model(path: Path, labels: list[str]) -> dict[str, Any]:
@@ -412,15 +413,8 @@ def _describe_saved_model(path: Path, labels: list[str]) -> dict[str, Any]:
             f"not a TensorFlow SavedModel zip of the Object Detection API: {exc}",
             code="not_tf_saved_model",
         ) from exc
-    height, width = info.input_size or (0, 0)
-    return {
-        "format": "tf-saved-model",
-        "family": TF_OD,
-        "labels": list(labels),
-        "input_height": height,
-        "input_width": width,
-        "metadata": {"nodes": info.nodes, "input": info.input_key, "folder": info.root},
-    }
+    metadata = {"nodes": info.nodes, "input": info.input_key, "folder": info.root}
+    return _tf_od("tf-saved-model", labels, info.input_size, metadata)
 
 
 def _describe_tf_od_onnx(store: BlobStore, sha256: str, labels: list[str]) -> dict[str, Any]:

@@ -18,7 +18,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("dataset_versions") as batch:
-        batch.add_column(sa.Column("preview_of_id", sa.Integer(), nullable=True))
+        batch.add_column(
+            sa.Column(
+                "preview_of_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+            )
+        )
         batch.create_foreign_key(
             "fk_dataset_versions_preview_of_id", "dataset_versions", ["preview_of_id"], ["id"],
             ondelete="CASCADE",
