@@ -552,6 +552,11 @@ class Client:
     def run_context(self, run_id: int) -> JSON:
         return self._json("GET", f"/runs/{run_id}/context")
 
+    def ship_run_output(self, run_id: int, lines: Sequence[tuple[str, str, str]]) -> JSON:
+        """(ISO time, stream, text) lines into the run's log: a node running it remotely."""
+        body = {"lines": [{"ts": ts, "stream": stream, "text": text} for ts, stream, text in lines]}
+        return self._json("POST", f"/runs/{run_id}/output", json=body, headers=_idempotent())
+
     def report_run_progress(self, run_id: int, done: int, total: int | None) -> JSON:
         return self._json(
             "POST", f"/runs/{run_id}/progress", json={"done": done, "total": total},

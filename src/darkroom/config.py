@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from darkroom.bundles.archive import Limits
     from darkroom.domain.resources import RunResources
     from darkroom.engine.executors.local import LocalExecutor
+    from darkroom.engine.executors.ray import RayExecutor
     from darkroom.engine.scheduler import SchedulerConfig
 
 __all__ = ["Settings", "get_settings"]
@@ -62,6 +64,15 @@ class Settings(BaseSettings):
     run_lease_s: float = 60.0
     run_heartbeat_s: float = 10.0
     cancel_grace_s: float = 10.0
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: runs are processes of this machine; ray: Ray jobs"
+    )
+    ray_address: str = Field(
+        "http://127.0.0.1:8265", description="the Ray cluster's dashboard (Jobs API) address"
+    )
+    ray_python: str | None = Field(
+        None, description="darkroom's Python on the Ray nodes (default: this one's path)"
+    )
     sandbox: Literal["bwrap", "none"] = Field(
         "bwrap", description="bwrap: every run in a bubblewrap sandbox; none: unsandboxed"
     )
@@ -87,8 +98,17 @@ class Settings(BaseSettings):
                                  "cpu_time_s": self.run_cpu_time_s})  # fmt: skip
         return RunResources(**{"cpu_time_s": None, **asked})
 
-    def executor(self) -> LocalExecutor:
-        """The local executor as configured; its sandbox hides darkroom's home and blobs."""
+    def make_executor(self) -> LocalExecutor | RayExecutor:
+        """The executor as configured. Local: its sandbox hides darkroom's home and blobs.
+        Ray: runs go to the cluster at `ray_address`, sandboxed on their nodes."""
+        if self.executor == "ray":
+            from darkroom.engine.executors.ray import RayExecutor
+
+            return RayExecutor(
+                self.ray_address, instance=self.instance, python=self.ray_python or sys.executable,
+                defaults=self.run_defaults, sandbox_mode=self.sandbox,
+                unreachable_s=self.run_lease_s,
+            )  # fmt: skip
         from darkroom.engine.executors.local import LocalExecutor
 
         hidden = [self.home]

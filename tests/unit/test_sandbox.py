@@ -93,6 +93,6 @@ def test_a_home_that_holds_darkrooms_python_is_refused_at_start(tmp_path):
     """Hiding the home would hide the interpreter from runs: say so instead of failing them."""
     from darkroom.config import Settings
 
-    assert Settings(home=tmp_path / "home").executor().check_available() is None
+    assert Settings(home=tmp_path / "home").make_executor().check_available() is None
     with pytest.raises(sandbox.SandboxUnavailable, match="lies inside a folder runs must not see"):
-        Settings(home=Path(sys.base_prefix)).executor().check_available()
+        Settings(home=Path(sys.base_prefix)).make_executor().check_available()

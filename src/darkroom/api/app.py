@@ -38,7 +38,7 @@ from darkroom.domain import processings as processings_domain
 from darkroom.domain.accounts import AdminBootstrap, ensure_admin
 from darkroom.domain.processings import RevisionSpec
 from darkroom.engine.scheduler import Scheduler
-from darkroom.errors import DarkroomError
+from darkroom.errors import DarkroomError, InvalidInput
 from darkroom.home_lock import hold_shared
 from darkroom.maintenance import PeriodicGC
 from darkroom.storage import BlobStore
@@ -121,9 +121,12 @@ def create_app(
     and a local executor in a background thread for as long as it is served.
     """
     settings = settings or get_settings()
-    executor = settings.executor()
+    executor = settings.make_executor()
     if scheduler_url is not None:
-        executor.check_available()  # SandboxUnavailable: refuse to start, say how to fix it
+        try:  # SandboxUnavailable: refuse to start, say how to fix it
+            executor.check_available()
+        except RuntimeError as exc:  # the Ray cluster does not answer
+            raise InvalidInput(str(exc), code="executor_unavailable") from exc
         if not executor.sandboxed:
             log.warning("DARKROOM_SANDBOX=none: processings run unsandboxed, with this "
                         "server's user, files and network")  # fmt: skip

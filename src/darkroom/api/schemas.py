@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -338,6 +338,18 @@ class LogLinePublic(Public):
     ts: datetime
     stream: str
     text: str
+
+
+class OutputLineIn(BaseModel):
+    ts: datetime
+    stream: Literal["stdout", "stderr", "system"]
+    text: str = Field(max_length=100_000)
+
+
+class RunOutput(BaseModel):
+    """Output lines a run's node ships itself (a run on Ray), oldest first."""
+
+    lines: list[OutputLineIn] = Field(max_length=5000)
 
 
 class ProgressReport(BaseModel):

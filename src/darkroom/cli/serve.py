@@ -51,6 +51,14 @@ def serve(
         bool,
         typer.Option("--no-scheduler", help="Serve the API only; runs go to `darkroom worker`s."),
     ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="local (processes here) or ray (Ray jobs) (env DARKROOM_EXECUTOR)"),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster's dashboard address (env DARKROOM_RAY_ADDRESS)"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Start darkroom: migrate the database, create the admin on first start, serve the API
@@ -58,13 +66,16 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
+    given = {"host": host, "port": port, "executor": executor, "ray_address": ray_address}
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    runs_url = local_url(settings.host, settings.port)
+    if settings.executor == "ray":  # Ray nodes call back on the address others reach
+        runs_url = os.environ.get("DARKROOM_URL", runs_url)
     try:
         app = create_app(
             settings,
             run_migrations=not no_migrate,
-            scheduler_url=None if no_scheduler else local_url(settings.host, settings.port),
+            scheduler_url=None if no_scheduler else runs_url,
         )
     except DarkroomError as exc:
         fail(exc.message)
@@ -85,7 +96,7 @@ def serve(
     )
     sockets = [_tcp_socket(settings.host, settings.port)]
     runs_dir = None
-    if not no_scheduler:
+    if not no_scheduler and settings.executor == "local":
         # Sandboxed runs reach the API through a Unix socket; served here, not relayed.
         runs_dir = Path(tempfile.mkdtemp(prefix="darkroom-serve-"))
         path = runs_dir / "server.sock"

@@ -26,13 +26,22 @@ def worker(
     max_concurrent: Annotated[
         int | None, typer.Option(help="Runs at once (env DARKROOM_MAX_CONCURRENT_RUNS)")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="local (processes here) or ray (Ray jobs) (env DARKROOM_EXECUTOR)"),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster's dashboard address (env DARKROOM_RAY_ADDRESS)"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Claim and execute runs from the database until stopped (SIGTERM or Ctrl-C)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings()
+    overrides = {"executor": executor, "ray_address": ray_address}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     base = settings.scheduler
     config = SchedulerConfig(
         max_concurrent=max_concurrent or base.max_concurrent,
@@ -42,14 +51,18 @@ def worker(
     )
     url = server_url or os.environ.get("DARKROOM_URL", DEFAULT_URL)
     sessions = make_session_factory(make_engine(settings.resolved_database_url))
-    executor = settings.executor()
+    runner = settings.make_executor()
     try:
-        executor.check_available()
+        runner.check_available()
     except DarkroomError as exc:
         fail(exc.message)
-    if not executor.sandboxed:
+    except RuntimeError as exc:  # no Ray cluster answers
+        fail(str(exc))
+    if not runner.sandboxed:
         console.print("darkroom worker: DARKROOM_SANDBOX=none, processings run unsandboxed")
-    scheduler = Scheduler(sessions, executor, url, config)
+    if runner.name == "ray":
+        console.print(f"darkroom worker: runs go to the Ray cluster at {settings.ray_address}")
+    scheduler = Scheduler(sessions, runner, url, config)
     home_lock = hold_shared(settings.home)  # `darkroom demo` must not empty it under us
 
     def _stop(signum: int, _frame: object) -> None:

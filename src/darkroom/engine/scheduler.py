@@ -55,7 +55,6 @@ class _Active:
     claimed: Claimed
     handle: Handle
     started: float
-    next_seq: int = 1
     buffer: list[OutputLine] = field(default_factory=list)
     last_flush: float = 0.0
     last_stderr: str = ""
@@ -179,13 +178,10 @@ class Scheduler:
         active.last_flush = time.monotonic()
         if not active.buffer:
             return
-        batch = []
-        for line in active.buffer:
-            batch.append(logs.Line(active.next_seq, line.ts, line.stream, line.text))
-            active.next_seq += 1
+        batch = [(line.ts, line.stream, line.text) for line in active.buffer]
         active.buffer.clear()
-        with session_scope(self.sessions) as session:
-            logs.append_lines(session, active.claimed.run_id, batch)
+        with session_scope(self.sessions) as session:  # numbered after what a node shipped
+            logs.append_next(session, active.claimed.run_id, batch)
 
     def _system_line(self, active: _Active, text: str) -> None:
         active.buffer.append(OutputLine(utcnow(), "system", text))
@@ -233,11 +229,13 @@ class Scheduler:
             summary = f"timeout: ran longer than {active.claimed.timeout_s} s"
         elif code == 0:
             status, reason = RunStatus.succeeded, None
+        elif getattr(active.handle, "lost", False):  # its executor lost track of it
+            reason = "lost"
         elif code < 0:
             reason = "killed"
             summary = f"killed by {signal.Signals(-code).name}"
         else:
-            summary = active.last_stderr or f"exit code {code}"
+            summary = active.last_stderr or self._shipped_stderr(run_id) or f"exit code {code}"
         if status == RunStatus.failed and active.outcome is None:
             why = self.executor.failure_reason(active.handle, code, active.last_stderr)
             if why:
@@ -258,6 +256,11 @@ class Scheduler:
         if not owned:
             log.warning("run %s ended here but was no longer ours (marked lost?)", run_id)
         del self._active[run_id]
+
+    def _shipped_stderr(self, run_id: int) -> str:
+        """The last stderr line a remote node shipped into the log (the executor saw none)."""
+        with session_scope(self.sessions) as session:
+            return logs.last_stderr_line(session, run_id)
 
     def _housekeeping(self, now: float) -> None:
         with session_scope(self.sessions) as session:

@@ -26,6 +26,7 @@ from darkroom.api.schemas import (
     OutputVersionCreate,
     Page,
     ProgressReport,
+    RunOutput,
     RunPublic,
     VersionPublic,
 )
@@ -194,6 +195,24 @@ def get_run_bundle(
         raise NotFound(f"run {run_id} runs a {run.revision.source.get('kind')} source, no bundle")
     return Response(store.read(sha), media_type="application/gzip",
                     headers={"ETag": f'"{sha}"'})  # fmt: skip
+
+
+@router.post("/{run_id}/output")
+def ship_run_output(
+    run_id: DbInt,
+    body: RunOutput,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    key: IdempotencyKey = None,
+) -> object:
+    """A running run's own output, from the node that runs it (Ray): the run's token only.
+    Answers the log's last seq; a retried batch (same Idempotency-Key) is not appended twice."""
+
+    def write() -> dict[str, Any]:
+        lines = [(x.ts, x.stream, x.text) for x in body.lines]
+        return {"last_seq": logs.record_run_output(session, principal, run_id, lines)}
+
+    return idempotency.once(session, principal, key, write)
 
 
 @router.post("/{run_id}/progress", response_model=RunPublic)

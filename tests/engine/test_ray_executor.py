@@ -1,0 +1,124 @@
+"""Runs on a real local Ray cluster: `darkroom worker --executor ray` submits each run as a Ray
+job, the run executes sandboxed on the node and ships its log over HTTP; failure with its
+traceback, fix and re-run, cancel, pre-annotation, and a head killed mid-run (`lost`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from darkroom.client import Client
+from tests.engine.conftest import ENGINE_ENV, SLEEP_SCHEMA, SLEEPER, log_text, wait_for
+from tests.helpers import rendered_page
+from tests.ray_cluster import RayHead, start_head, stop_head
+from tests.servers import Server, start_server, start_worker, stop_server
+from tests.unit.test_inference_models import DOCLAYNET, model_path
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
+
+BROKEN = """
+def run(ctx):
+    print("reading the columns", flush=True)
+    columns = {"width": 1}
+    return columns["height"]
+"""
+FIXED = """
+def run(ctx):
+    print("reading the columns", flush=True)
+    ctx.log.info("height defaults to %d", 1)
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    head = start_head(tmp_path_factory.mktemp("ray"))
+    yield head
+    stop_head(head)
+
+
+@pytest.fixture
+def ray_server(tmp_path: Path, ray_head: RayHead) -> Iterator[Server]:
+    """A server without its own scheduler, and one worker whose runs go to Ray."""
+    env = {**ENGINE_ENV, "DARKROOM_EXECUTOR": "ray", "DARKROOM_RAY_ADDRESS": ray_head.address}
+    server = start_server(tmp_path / "home", env, "--no-scheduler")
+    worker = start_worker(server)
+    yield server
+    worker.terminate()
+    worker.wait(30)
+    stop_server(server)
+
+
+@pytest.fixture
+def dr(ray_server: Server) -> Iterator[Client]:
+    with Client(ray_server.url, ray_server.token) as client:
+        yield client
+
+
+def finished(dr: Client, run_id: int, timeout_s: float = 120) -> dict:
+    return wait_for(lambda: dr.get_run(run_id), lambda r: r["finished_at"], timeout_s, 0.1)
+
+
+def test_fail_fix_rerun_on_ray(dr, version):
+    proc = dr.create_processing(name="columns", type="custom",
+                                source={"kind": "inline", "code": BROKEN})  # fmt: skip
+    job = dr.launch_job(proc["id"], version["id"])
+    first = finished(dr, job["runs"][0]["id"])
+    log = log_text(dr, first["id"])
+    assert first["status"] == "failed", log
+    assert first["error_summary"] == "KeyError: 'height'"
+    assert "submitted to Ray at http://127.0.0.1:" in log
+    assert "on Ray node" in log
+    assert "reading the columns" in log
+    assert 'return columns["height"]' in log  # the trace quotes the processing's own line
+
+    dr.update_processing(proc["id"], source={"kind": "inline", "code": FIXED})
+    second = dr.rerun_job(job["id"])
+    second = finished(dr, second["id"])
+    assert second["status"] == "succeeded", log_text(dr, second["id"])
+    assert "height defaults to 1" in log_text(dr, second["id"])
+    runs = dr.get_job(job["id"])["runs"]
+    assert [r["status"] for r in runs] == ["failed", "succeeded"]  # both kept
+
+
+def test_cancel_stops_the_ray_job(dr, version, make_processing):
+    proc = make_processing("sleeper", SLEEPER, parameters_schema=SLEEP_SCHEMA)
+    job = dr.launch_job(proc["id"], version["id"], parameters={"seconds": 60})
+    run_id = job["runs"][0]["id"]
+    wait_for(lambda: log_text(dr, run_id), lambda text: "pid " in text, 60, 0.1)
+    asked = time.monotonic()
+    dr.cancel_run(run_id)
+    run = finished(dr, run_id, 30)
+    assert run["status"] == "cancelled", log_text(dr, run_id)
+    assert time.monotonic() - asked < 15
+
+
+def test_yolo_preannotation_on_ray(dr):
+    v = dr.create_version(dr.create_dataset("docs")["id"], "pages")
+    dr.create_label(v["id"], "Text")
+    [page] = dr.upload_assets(v["id"], [("p.png", rendered_page(seed=1)[0])])
+    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+    job = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"])
+    run = finished(dr, job["runs"][0]["id"])
+    assert run["status"] == "succeeded", log_text(dr, run["id"])
+    [ann] = [a for a in dr.list_annotations(page["id"]) if a["author_kind"] == "run"]
+    assert any(s["label"] == "Text" for s in ann["shapes"])
+
+
+def test_head_killed_mid_run_is_lost_and_a_rerun_works(dr, version, make_processing, ray_head):
+    proc = make_processing("sleeper", SLEEPER, parameters_schema=SLEEP_SCHEMA)
+    job = dr.launch_job(proc["id"], version["id"], parameters={"seconds": 60})
+    run_id = job["runs"][0]["id"]
+    wait_for(lambda: log_text(dr, run_id), lambda text: "pid " in text, 60, 0.1)
+    stop_head(ray_head)
+    run = finished(dr, run_id, 60)
+    assert run["status"] == "failed"
+    assert run["failure_reason"] == "lost", run
+    assert run["error_summary"].startswith("lost: ")
+    restarted = start_head(ray_head.temp_dir, ray_head.ports)  # same address, no job history
+    ray_head.sessions = restarted.sessions
+    again = dr.rerun_job(job["id"], parameters={"seconds": 0.5})
+    again = finished(dr, again["id"], 120)
+    assert again["status"] == "succeeded", log_text(dr, again["id"])
