@@ -4,6 +4,8 @@ traceback, fix and re-run, cancel, pre-annotation, and a head killed mid-run (`l
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.servers import Server, start_server, start_worker, stop_server
 from tests.unit.test_inference_models import DOCLAYNET, model_path
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
+RUNS = int(os.environ.get("DARKROOM_TEST_RAY_RUNS", "40"))
 
 BROKEN = """
 def run(ctx):
@@ -122,3 +125,68 @@ def test_head_killed_mid_run_is_lost_and_a_rerun_works(dr, version, make_process
     again = dr.rerun_job(job["id"], parameters={"seconds": 0.5})
     again = finished(dr, again["id"], 120)
     assert again["status"] == "succeeded", log_text(dr, again["id"])
+
+
+def test_a_run_asking_for_a_gpu_waits_in_rays_queue_saying_why(dr, version):
+    proc = dr.create_processing(name="on-gpu", type="custom", resources={"gpus": 1},
+                                source={"kind": "inline", "code": FIXED}, timeout_s=3)  # fmt: skip
+    job = dr.launch_job(proc["id"], version["id"])
+    run_id = job["runs"][0]["id"]
+    waiting = "queued on Ray: waiting for resources (cpus=1, gpus=1)"
+    wait_for(lambda: log_text(dr, run_id), lambda text: waiting in text, 30, 0.2)
+    time.sleep(2)  # past its 3 s timeout: queued time is not running time
+    assert dr.get_run(run_id)["finished_at"] is None
+    dr.cancel_run(run_id)
+    assert finished(dr, run_id, 30)["status"] == "cancelled"
+
+
+@pytest.mark.postgres
+def test_postgres_s3_ray_and_local_workers_share_runs_each_once(
+    tmp_path, ray_head, pg_database, s3_bucket, s3_options
+):
+    """The product on its scaled-out stack: PostgreSQL, blobs on S3 (moto), two Ray workers
+    and two local ones on one queue. A pre-annotation runs on Ray (weights and images come from
+    S3 through the API), then every recorder run is executed exactly once, by both kinds."""
+    from tests.conftest import _truncate_all
+    from tests.engine.test_recovery import RECORDER
+
+    _truncate_all(pg_database)
+    env = {**ENGINE_ENV, "DARKROOM_DATABASE_URL": pg_database,
+           "DARKROOM_STORAGE_URL": f"s3://{s3_bucket}/blobs",
+           "DARKROOM_STORAGE_OPTIONS": json.dumps(s3_options),
+           "DARKROOM_SANDBOX": "none",  # the recorder appends to a file of the test's
+           "DARKROOM_RAY_ADDRESS": ray_head.address}  # fmt: skip
+    server = start_server(tmp_path / "home", env, "--no-scheduler")
+    workers = [start_worker(server, {"DARKROOM_EXECUTOR": "ray"}) for _ in range(2)]
+    record = tmp_path / "executions.txt"
+    try:
+        with Client(server.url, server.token) as dr:
+            v = dr.create_version(dr.create_dataset("docs")["id"], "pages")
+            dr.create_label(v["id"], "Text")
+            [page] = dr.upload_assets(v["id"], [("p.png", rendered_page(seed=2)[0])])
+            mv = dr.upload_model_version(dr.create_model("doclaynet")["id"],
+                                         model_path(*DOCLAYNET))  # fmt: skip
+            pre = dr.launch_job("yolo-preannotation", v["id"], model_version_id=mv["id"])
+            run = finished(dr, pre["runs"][0]["id"])
+            assert run["status"] == "succeeded", log_text(dr, run["id"])
+            assert "submitted to Ray" in log_text(dr, run["id"])
+            assert [a for a in dr.list_annotations(page["id"]) if a["author_kind"] == "run"]
+
+            workers += [start_worker(server, {"DARKROOM_EXECUTOR": "local"}) for _ in range(2)]
+            dr.create_processing(
+                name="recorder", type="custom", source={"kind": "inline", "code": RECORDER},
+                parameters_schema={"type": "object", "properties": {"path": {"type": "string"}}},
+            )  # fmt: skip
+            jobs = [dr.launch_job("recorder", v["id"], parameters={"path": str(record)})
+                    for _ in range(RUNS)]  # fmt: skip
+            wait_for(lambda: dr.list_jobs(status="succeeded"), lambda js: len(js) == RUNS + 1,
+                     timeout_s=300, every_s=1)  # fmt: skip
+            executed = record.read_text().split()
+            assert sorted(map(int, executed)) == sorted(j["runs"][0]["id"] for j in jobs)
+            on_ray = [j for j in jobs if "submitted to Ray" in log_text(dr, j["runs"][0]["id"])]
+            assert 0 < len(on_ray) < RUNS, len(on_ray)  # both kinds of worker took some
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(30)
+        stop_server(server)

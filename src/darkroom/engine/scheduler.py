@@ -282,6 +282,8 @@ class Scheduler:
                 active.outcome = "cancelled"
                 self._system_line(active, "cancel requested: stopping (SIGTERM, then SIGKILL)")
                 self.executor.cancel(active.handle, self.config.cancel_grace_s)
+            elif getattr(active.handle, "queued", False):  # waits in its executor's queue:
+                active.started = now  # its timeout counts from when it runs
             elif active.outcome is None and now - active.started > active.claimed.timeout_s:
                 active.outcome = "timeout"
                 self._system_line(active, f"timeout after {active.claimed.timeout_s} s: stopping")

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 STATUS_EVERY_S = 0.2  # how often a run's Ray job status is asked (the scheduler ticks at 50 ms)
 PENDING_SAY_AFTER_S = 5.0
+PENDING_STOP_S = 2.0
 
 
 def submission_id(instance: str, run_id: int) -> str:
@@ -63,9 +64,15 @@ class RayHandle:
     unreachable_since: float | None = None
     said_pending: bool = False
     stopping: bool = False
+    stop_asked: float = 0.0
 
     def say(self, text: str, stream: str = "system") -> None:
         self.lines.put(OutputLine(utcnow(), stream, text))
+
+    @property
+    def queued(self) -> bool:
+        """Waiting in Ray's queue for resources: the scheduler's timeout does not tick."""
+        return self.status == "PENDING" and not self.stopping
 
 
 class RayExecutor:
@@ -182,6 +189,10 @@ class RayExecutor:
             if status == "RUNNING":
                 handle.say(f"Ray job {handle.job} running")
         if status == "PENDING":
+            if handle.stopping and now - handle.stop_asked > PENDING_STOP_S:
+                # a job waiting for resources Ray never gave it stays PENDING when stopped
+                handle.say(f"Ray job {handle.job} stopped before it started")
+                return -signal.SIGTERM
             if not handle.said_pending and now - handle.submitted > PENDING_SAY_AFTER_S:
                 handle.said_pending = True
                 handle.say(f"queued on Ray: waiting for resources ({self._asked(handle)}); "
@@ -256,7 +267,7 @@ class RayExecutor:
         """Ray sends the node SIGTERM (it stops the run), then SIGKILL a few seconds later."""
         if handle.stopping:
             return
-        handle.stopping = True
+        handle.stopping, handle.stop_asked = True, time.monotonic()
         try:
             self.client.stop_job(handle.job)
         except Exception as exc:
