@@ -27,7 +27,7 @@ test: setup
 	@command -v bwrap >/dev/null || { echo "bwrap (bubblewrap) is missing: runs are sandboxed with it; see scripts/system-deps.sh" >&2; exit 1; }
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=20
+	$(PY) -m pytest -n 2 --durations=20
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,8 @@ from tests.ray_cluster import RayHead, start_head, stop_head
 from tests.servers import Server, start_server, start_worker, stop_server
 from tests.unit.test_inference_models import DOCLAYNET, model_path
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
-RUNS = int(os.environ.get("DARKROOM_TEST_RAY_RUNS", "40"))
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+RUNS = int(os.environ.get("DARKROOM_TEST_RAY_RUNS", "30"))
 
 BROKEN = """
 def run(ctx):
@@ -36,10 +38,15 @@ def run(ctx):
 
 
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
-    head = start_head(tmp_path_factory.mktemp("ray"))
+def ray_head() -> Iterator[RayHead]:
+    """One head per test process that runs these tests (xdist spreads them: each worker that
+    gets one starts its own). Its temp dir is short: Ray's Unix sockets live under it, and a
+    socket path may not exceed 107 bytes."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="dr-ray-", dir="/tmp"))
+    head = start_head(temp_dir)
     yield head
     stop_head(head)
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def run(ctx):
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_four_workers_never_run_a_run_twice(tmp_path):
-    runs_count = int(os.environ.get("DARKROOM_TEST_WORKER_RUNS", "100"))
+    runs_count = int(os.environ.get("DARKROOM_TEST_WORKER_RUNS", "60"))
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"darkroom_workers_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:

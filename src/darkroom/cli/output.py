@@ -18,6 +18,15 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# Where `serve` and `worker` execute runs.
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(help="local (processes here) or ray (Ray jobs) (env DARKROOM_EXECUTOR)"),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(help="The Ray cluster's dashboard address (env DARKROOM_RAY_ADDRESS)"),
+]
 
 
 def print_json(data: Any) -> None:

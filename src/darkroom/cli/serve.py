@@ -14,7 +14,7 @@ import typer
 import uvicorn
 
 from darkroom.api.app import create_app
-from darkroom.cli.output import console, fail
+from darkroom.cli.output import ExecutorOpt, RayAddressOpt, console, fail
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 
@@ -51,14 +51,8 @@ def serve(
         bool,
         typer.Option("--no-scheduler", help="Serve the API only; runs go to `darkroom worker`s."),
     ] = False,
-    executor: Annotated[
-        str | None,
-        typer.Option(help="local (processes here) or ray (Ray jobs) (env DARKROOM_EXECUTOR)"),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="The Ray cluster's dashboard address (env DARKROOM_RAY_ADDRESS)"),
-    ] = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Start darkroom: migrate the database, create the admin on first start, serve the API

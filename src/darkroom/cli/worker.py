@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from darkroom.cli.output import console, fail
+from darkroom.cli.output import ExecutorOpt, RayAddressOpt, console, fail
 from darkroom.client import DEFAULT_URL
 from darkroom.config import Settings
 from darkroom.db.engine import make_engine, make_session_factory
@@ -26,14 +26,8 @@ def worker(
     max_concurrent: Annotated[
         int | None, typer.Option(help="Runs at once (env DARKROOM_MAX_CONCURRENT_RUNS)")
     ] = None,
-    executor: Annotated[
-        str | None,
-        typer.Option(help="local (processes here) or ray (Ray jobs) (env DARKROOM_EXECUTOR)"),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="The Ray cluster's dashboard address (env DARKROOM_RAY_ADDRESS)"),
-    ] = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Claim and execute runs from the database until stopped (SIGTERM or Ctrl-C)."""

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from darkroom.domain.runs import Claimed
+from darkroom.errors import InvalidInput
 
-__all__ = ["Executor", "Handle", "OutputLine"]
+__all__ = [
+    "IMAGE_EXECUTORS",
+    "RUNNABLE_SOURCES",
+    "Executor",
+    "Handle",
+    "OutputLine",
+    "check_python_source",
+    "drain_lines",
+]
+
+RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
+# Executors of this release that run container images: none yet (a Kubernetes or Docker
+# executor would be listed here); image sources are stored and shown, and refused at launch.
+IMAGE_EXECUTORS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +70,35 @@ class Executor(Protocol):
     def kill_processes(self, pids: list[int]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def drain_lines(lines: queue.SimpleQueue[OutputLine]) -> list[OutputLine]:
+    """What a run's queue holds now, oldest first (an executor's `drain`)."""
+    out = []
+    while True:
+        try:
+            out.append(lines.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def check_python_source(executor: str, source: dict) -> None:
+    """Refuses (at launch) a source the local and Ray executors cannot run: they run Python
+    sources (built-in, inline, bundle), and no executor of this release runs images."""
+    if source.get("kind") == "image":
+        can = ", ".join(IMAGE_EXECUTORS) or "none is available in this darkroom"
+        raise InvalidInput(
+            f"this processing runs the container image {source.get('image')!r}, and this "
+            f"server's executor {executor!r} runs Python sources only "
+            f"({', '.join(RUNNABLE_SOURCES)}). Executors that can run images: {can}. "
+            "Push the code as a bundle instead.",
+            code="executor_unsupported",
+            details={"executor": executor, "runs": list(RUNNABLE_SOURCES),
+                     "image_executors": list(IMAGE_EXECUTORS)},
+        )  # fmt: skip
+    if source.get("kind") not in RUNNABLE_SOURCES:
+        raise InvalidInput(
+            f"the {executor} executor cannot run a {source.get('kind')!r} source "
+            f"(it runs: {', '.join(RUNNABLE_SOURCES)})",
+            code="executor_unsupported",
+        )

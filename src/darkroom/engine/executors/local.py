@@ -46,7 +46,7 @@ from darkroom.domain.resources import RunResources, format_bytes
 from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
 from darkroom.engine.cgroups import PidsCgroups
-from darkroom.engine.executors.base import OutputLine
+from darkroom.engine.executors.base import OutputLine, check_python_source, drain_lines
 from darkroom.engine.preparation import InputLinker, Prepared, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
@@ -58,18 +58,13 @@ from darkroom.engine.processes import (
     standby_name,
 )
 from darkroom.engine.relay import SocketRelay
-from darkroom.errors import InvalidInput
 from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, cache_root
 
 __all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
 log = logging.getLogger(__name__)
 
-RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 STANDBY_SOURCES = ("builtin", "inline")  # a bundle runs its own environment's interpreter
-# Executors of this release that run container images: none yet (a Kubernetes or Docker
-# executor would be listed here); image sources are stored and shown, and refused at launch.
-IMAGE_EXECUTORS: tuple[str, ...] = ()
 # What a run keeps of the server's DARKROOM_* settings (the runtime's own), and what it loses of
 # the rest of the environment.
 RUN_SETTINGS = frozenset({"DARKROOM_CACHE", "DARKROOM_ENV_MAX_AGE_DAYS", "DARKROOM_ENV_MAX_BYTES"})
@@ -180,23 +175,7 @@ class LocalExecutor:
                 )
 
     def check(self, source: dict) -> None:
-        if source.get("kind") == "image":
-            can = ", ".join(IMAGE_EXECUTORS) or "none is available in this darkroom"
-            raise InvalidInput(
-                f"this processing runs the container image {source.get('image')!r}, and this "
-                "server's executor 'local' runs Python sources only "
-                f"({', '.join(RUNNABLE_SOURCES)}). Executors that can run images: {can}. "
-                "Push the code as a bundle instead.",
-                code="executor_unsupported",
-                details={"executor": self.name, "runs": list(RUNNABLE_SOURCES),
-                         "image_executors": list(IMAGE_EXECUTORS)},
-            )  # fmt: skip
-        if source.get("kind") not in RUNNABLE_SOURCES:
-            raise InvalidInput(
-                f"the local executor cannot run a {source.get('kind')!r} source "
-                f"(it runs: {', '.join(RUNNABLE_SOURCES)})",
-                code="executor_unsupported",
-            )
+        check_python_source(self.name, source)
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -534,12 +513,7 @@ class LocalExecutor:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def drain(self, handle: LocalHandle) -> list[OutputLine]:
-        out = []
-        while True:
-            try:
-                out.append(handle.lines.get_nowait())
-            except queue.Empty:
-                return out
+        return drain_lines(handle.lines)
 
     def failure_reason(self, handle: LocalHandle, code: int, last_stderr: str) -> str | None:
         """An error summary naming the limit a failed run ran into, if one did."""

@@ -32,14 +32,12 @@ from typing import Any
 from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources
 from darkroom.domain.runs import Claimed
-from darkroom.engine.executors.base import OutputLine
-from darkroom.errors import InvalidInput
+from darkroom.engine.executors.base import OutputLine, check_python_source, drain_lines
 
 __all__ = ["RayExecutor", "RayHandle", "submission_id"]
 
 log = logging.getLogger(__name__)
 
-RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 STATUS_EVERY_S = 0.2  # how often a run's Ray job status is asked (the scheduler ticks at 50 ms)
 PENDING_SAY_AFTER_S = 5.0
 PENDING_STOP_S = 2.0
@@ -126,12 +124,7 @@ class RayExecutor:
             raise RuntimeError(f"no Ray cluster answers at {self.address}: {exc}") from exc
 
     def check(self, source: dict) -> None:
-        if source.get("kind") not in RUNNABLE_SOURCES:
-            raise InvalidInput(
-                f"the Ray executor cannot run a {source.get('kind')!r} source "
-                f"(it runs: {', '.join(RUNNABLE_SOURCES)})",
-                code="executor_unsupported",
-            )
+        check_python_source(self.name, source)  # its nodes run what a local executor runs
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -251,12 +244,7 @@ class RayExecutor:
         return 1
 
     def drain(self, handle: RayHandle) -> list[OutputLine]:
-        out = []
-        while True:
-            try:
-                out.append(handle.lines.get_nowait())
-            except queue.Empty:
-                return out
+        return drain_lines(handle.lines)
 
     def failure_reason(self, handle: RayHandle, code: int, last_stderr: str) -> str | None:
         return handle.lost_why or None
