@@ -93,6 +93,21 @@ def test_fail_fix_rerun_on_ray(dr, version):
     assert [r["status"] for r in runs] == ["failed", "succeeded"]  # both kept
 
 
+def test_a_bundle_gets_its_environment_on_the_node(dr, version, tmp_path):
+    from darkroom.bundles.archive import pack_dir
+    from tests.e2e.test_bundles import bundle
+
+    folder = bundle(tmp_path, "bundled", "import sys\n\ndef run(ctx):\n"
+                    "    print('bundle python', sys.prefix, flush=True)\n")  # fmt: skip
+    dr.push_bundle(pack_dir(folder).archive)
+    job = dr.launch_job("bundled", version["id"])
+    run = finished(dr, job["runs"][0]["id"], 180)
+    log = log_text(dr, run["id"])
+    assert run["status"] == "succeeded", log
+    assert "on Ray node" in log
+    assert "bundle python /run/darkroom/env" in log  # its own environment, in the sandbox
+
+
 def test_cancel_stops_the_ray_job(dr, version, make_processing):
     proc = make_processing("sleeper", SLEEPER, parameters_schema=SLEEP_SCHEMA)
     job = dr.launch_job(proc["id"], version["id"], parameters={"seconds": 60})
