@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,14 +52,22 @@ def ray_head() -> Iterator[RayHead]:
 
 
 @pytest.fixture
-def ray_server(tmp_path: Path, ray_head: RayHead) -> Iterator[Server]:
+def ray_workers() -> list[subprocess.Popen[str]]:
+    return []
+
+
+@pytest.fixture
+def ray_server(
+    tmp_path: Path, ray_head: RayHead, ray_workers: list[subprocess.Popen[str]]
+) -> Iterator[Server]:
     """A server without its own scheduler, and one worker whose runs go to Ray."""
     env = {**ENGINE_ENV, "DARKROOM_EXECUTOR": "ray", "DARKROOM_RAY_ADDRESS": ray_head.address}
     server = start_server(tmp_path / "home", env, "--no-scheduler")
-    worker = start_worker(server)
+    ray_workers.append(start_worker(server))
     yield server
-    worker.terminate()
-    worker.wait(30)
+    for worker in ray_workers:
+        worker.terminate()
+        worker.wait(30)
     stop_server(server)
 
 
@@ -212,3 +222,25 @@ def test_postgres_s3_ray_and_local_workers_share_runs_each_once(
             w.terminate()
             w.wait(30)
         stop_server(server)
+
+
+def test_a_run_whose_worker_died_is_lost_and_its_ray_job_stops(
+    ray_head, ray_server, ray_workers, dr, version, make_processing
+):
+    """The local executor's lease semantics on Ray: the worker is killed, a new one fails its
+    run as lost one lease later, and the node, told so by the server, stops the Ray job."""
+    from ray.job_submission import JobSubmissionClient
+
+    proc = make_processing("sleeper", SLEEPER, parameters_schema=SLEEP_SCHEMA)
+    job = dr.launch_job(proc["id"], version["id"], parameters={"seconds": 120})
+    run_id = job["runs"][0]["id"]
+    wait_for(lambda: log_text(dr, run_id), lambda text: "pid " in text, 60, 0.1)
+    os.kill(ray_workers[0].pid, signal.SIGKILL)  # the worker alone: its Ray job goes on
+    ray_workers[0].wait()
+    ray_workers.append(start_worker(ray_server))  # it finds the run's lease expired
+    run = finished(dr, run_id, 60)
+    assert (run["status"], run["failure_reason"]) == ("failed", "lost"), run
+    ray = JobSubmissionClient(ray_head.address)
+    ray_job = f"darkroom-{ray_server.instance}-run-{run_id}"
+    status = wait_for(lambda: ray.get_job_status(ray_job), lambda s: s.is_terminal(), 30, 0.5)
+    assert str(status).endswith("STOPPED") or str(status).endswith("FAILED"), status

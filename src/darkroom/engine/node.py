@@ -5,7 +5,9 @@ through the local executor, as on a worker: prepared with this node's cache (mod
 bundle's environment built once per node), started in the bubblewrap sandbox under the run's
 limits. Its output is shipped to the server in batches (every 0.1 s, or 500 lines) with the
 run's token, and printed too, so Ray's own log of the job has it as well. SIGTERM (Ray
-stopping the job: a cancel, a timeout) stops the run as a local cancel does. The process exits
+stopping the job: a cancel, a timeout) stops the run as a local cancel does; so does the server
+saying the run is no longer running (its worker died and it was failed as lost), which the node
+asks every 5 s: a run nobody watches does not go on spending the cluster. The process exits
 with the run's exit code (128 + N for a signal), which the worker reads back from Ray.
 """
 
@@ -19,7 +21,7 @@ import sys
 import threading
 import time
 
-from darkroom.client import Client
+from darkroom.client import ApiError, Client
 from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources
 from darkroom.domain.runs import Claimed
@@ -33,6 +35,7 @@ log = logging.getLogger("darkroom.node")
 SHIP_EVERY_S = 0.1
 SHIP_BATCH = 500
 CANCEL_GRACE_S = 2.0  # Ray kills the node 3 s after its SIGTERM
+CHECK_EVERY_S = 5.0
 
 
 class LogShipper:
@@ -46,8 +49,11 @@ class LogShipper:
         self.last_ship = 0.0
         self.retry_at = 0.0
         self.dropped = 0
+        self.closed = False  # the run's log is closed on the server: lines are dropped
 
     def add(self, lines: list[OutputLine]) -> None:
+        if self.closed:
+            return
         self.pending += lines
         if len(self.pending) > 50_000:
             self.dropped += len(self.pending) - 50_000
@@ -76,6 +82,17 @@ class LogShipper:
             del self.pending[: len(batch)]
 
 
+def still_running(client: Client, run_id: int) -> bool:
+    """False once the server ended the run (its token then stops working); True when the
+    server cannot be asked (a restart is not a reason to stop)."""
+    try:
+        return client.get_run(run_id)["status"] == "running"
+    except ApiError as exc:
+        return exc.status not in (401, 403, 404)
+    except Exception:
+        return True
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     url = os.environ["DARKROOM_URL"]
@@ -98,12 +115,19 @@ def main() -> int:
         handle = executor.start(claimed, url)
         stopping = False
         last_stderr = ""
+        next_check = time.monotonic() + CHECK_EVERY_S
         while True:
+            if not stopping and time.monotonic() >= next_check:
+                next_check = time.monotonic() + CHECK_EVERY_S
+                if not still_running(client, claimed.run_id):
+                    log.warning("run %s ended on the server (lost?): stopping it", claimed.run_id)
+                    shipper.closed, shipper.pending = True, []
+                    stopping = True
+                    executor.cancel(handle, CANCEL_GRACE_S)
             if stop.is_set() and not stopping:
                 stopping = True
-                shipper.add(
-                    [OutputLine(utcnow(), "system", "Ray stopped the job: stopping the run")]
-                )
+                said = "Ray stopped the job: stopping the run"
+                shipper.add([OutputLine(utcnow(), "system", said)])
                 executor.cancel(handle, CANCEL_GRACE_S)
             lines = executor.drain(handle)
             for line in lines:
