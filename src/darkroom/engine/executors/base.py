@@ -35,6 +35,10 @@ class OutputLine:
 
 
 class Handle(Protocol):
+    """A started run. The scheduler also reads two optional attributes: `lost` (True: the
+    executor lost track of the run, which fails as `lost`) and `queued` (True: the run waits in
+    the executor's own queue, and its timeout does not count yet)."""
+
     run_id: int
 
 
