@@ -57,10 +57,11 @@ def start_head(temp_dir: Path, ports: dict[str, int] | None = None, num_cpus: in
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180,
                           start_new_session=True)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"ray start failed: {done.stdout}\n{done.stderr}")
     head = RayHead(temp_dir, ports, time.monotonic() - started)
     head.sessions = _sessions_of(head)
+    if done.returncode != 0:  # what did start (the GCS, say) must not outlive the test
+        stop_head(head)
+        raise RuntimeError(f"ray start failed: {done.stdout}\n{done.stderr}")
     return head
 
 
