@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
+
+from darkroom import client
 
 SCRIPT = r"""
 import os, sys
@@ -45,11 +46,9 @@ tf.saved_model.save(module, os.path.join(out, "tf2", "saved_model"),
 
 
 def zip_folder(folder: Path, dest: Path) -> Path:
-    """`folder` zipped with its name as the archive's top folder."""
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    """`folder` zipped with its name as the archive's top folder, as the client uploads it."""
+    with dest.open("wb") as out:
+        client.zip_folder(folder, out)
     return dest
 
 

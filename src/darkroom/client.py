@@ -411,7 +411,7 @@ class Client:
         with contextlib.ExitStack() as stack:
             if path.is_dir():
                 weights: BinaryIO = stack.enter_context(tempfile.TemporaryFile())
-                _zip_folder(path, weights)
+                zip_folder(path, weights)
                 filename = f"{path.name}.zip"
             else:
                 weights, filename = stack.enter_context(path.open("rb")), path.name
@@ -656,7 +656,7 @@ def _untar(data: bytes) -> dict[int, bytes]:
     return out
 
 
-def _zip_folder(folder: Path, out: BinaryIO) -> None:
+def zip_folder(folder: Path, out: BinaryIO) -> None:
     """`folder` as a zip under its own name (a SavedModel folder travels so), rewound."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(folder.rglob("*")):

@@ -16,9 +16,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import LogLine
+from darkroom.db.models import ACTIVE_STATUSES, LogLine
 from darkroom.domain.accounts import Principal
 from darkroom.domain.jobs import get_run
+from darkroom.errors import Conflict, Forbidden
 
 __all__ = [
     "Line",
@@ -83,9 +84,6 @@ def record_run_output(
     session: Session, principal: Principal, run_id: int, lines: Sequence[tuple[datetime, str, str]]
 ) -> int:
     """Output a running run's node ships itself (a remote executor): its own token only."""
-    from darkroom.db.models import ACTIVE_STATUSES
-    from darkroom.errors import Conflict, Forbidden
-
     if principal.run_id != run_id:
         raise Forbidden("only the run itself writes its log")
     run = get_run(session, principal, run_id)

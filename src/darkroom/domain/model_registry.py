@@ -176,7 +176,7 @@ def create_model_version(
     produced_by_job_id: int | None = None,
 ) -> ModelVersion:
     """Stores the weights and records the version once they are understood."""
-    model = _model_for_new_version(session, principal, model_id, name)
+    model, name = _model_for_new_version(session, principal, model_id, name)
     weights = store_weights(session, store, fp, family=family, labels=labels, max_bytes=max_bytes)
     return _record(session, model, name, weights, produced_by_job_id)
 
@@ -195,7 +195,7 @@ def create_model_version_from_weights(
     """A version of weights `store_weights` kept, described again with the labels (and family)
     the user confirmed. The caller vouches that the user uploaded them (the web form signs
     the sha256): a content address alone is no proof of having the bytes."""
-    model = _model_for_new_version(session, principal, model_id, name)
+    model, name = _model_for_new_version(session, principal, model_id, name)
     _check_family(family)
     if not store.exists(sha256):
         raise NotFound("these weights are no longer stored: upload them again",
@@ -208,7 +208,8 @@ def create_model_version_from_weights(
 
 def _model_for_new_version(
     session: Session, principal: Principal, model_id: int, name: str
-) -> Model:
+) -> tuple[Model, str]:
+    """The model a version named `name` may be added to, and the name as checked."""
     model = get_model(session, principal, model_id)
     if model.organization_id != principal.organization_id:
         raise Forbidden(f"model {model.name!r} is public and not yours to add versions to")
@@ -220,7 +221,7 @@ def _model_for_new_version(
         raise Conflict(
             f"model {model.name!r} already has a version {name!r}", code="already_exists"
         )
-    return model
+    return model, name
 
 
 def _check_family(family: str | None) -> None:
@@ -245,7 +246,7 @@ def _record(
 ) -> ModelVersion:
     described = weights.described
     version = ModelVersion(
-        model_id=model.id, name=check_name(name, "model version"), format=described["format"],
+        model_id=model.id, name=name, format=described["format"],
         family=described["family"], labels=described["labels"],
         input_width=described["input_width"], input_height=described["input_height"],
         weights_sha256=weights.sha256, meta=described["metadata"], produced_by_job_id=job_id,

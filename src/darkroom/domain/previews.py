@@ -79,14 +79,8 @@ def get_preview(session: Session, principal: Principal, job_id: int) -> Preview:
     scratch = session.get(DatasetVersion, job.target_version_id) if job.target_version_id else None
     if scratch is None or scratch.preview_of_id is None:
         raise NotFound(f"job {job_id} is not a preview")
-    shown = scratch
-    made = session.scalars(
-        select(DatasetVersion)
-        .where(DatasetVersion.produced_by_job_id == job.id)
-        .order_by(DatasetVersion.id.desc())
-    ).first()
-    if made is not None:
-        shown = made
+    made = jobs.output_versions_of(session, principal, job.id)
+    shown = made[-1] if made else scratch
     items = session.scalars(
         select(Asset).where(Asset.version_id == shown.id).order_by(Asset.id).limit(48)
     ).all()

@@ -105,7 +105,7 @@ def load_predictor(
     from darkroom.inference.tf_graph import TF_FORMATS, TensorFlowMissing
 
     params = ctx.parameters
-    weights = ctx.model_path()
+    weights = source = ctx.model_path()
     thresholds = {"confidence_threshold": params["confidence_threshold"],
                   "max_detections": max_detections or params["max_detections"]}  # fmt: skip
     if model.format in TF_FORMATS:
@@ -121,7 +121,7 @@ def load_predictor(
                 "about half as fast", type(exc).__name__, str(exc).splitlines()[0][:200],
             )  # fmt: skip
             return tensorflow_predictor(
-                ctx.model_path(), model.format, num_classes=len(model.labels), **thresholds
+                source, model.format, num_classes=len(model.labels), **thresholds
             )
     return predictor_for(
         weights, model, **thresholds,

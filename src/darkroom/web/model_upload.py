@@ -23,6 +23,7 @@ from darkroom.domain import model_registry
 from darkroom.domain.accounts import Principal
 from darkroom.errors import DarkroomError, Forbidden
 from darkroom.web.auth import UserDep, sign, signed_by_session
+from darkroom.web.catalog import render_models
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
@@ -43,10 +44,7 @@ def create_model(
         model = model_registry.create_model(session, user, name, description)
     except DarkroomError as exc:
         session.rollback()
-        from darkroom.web.catalog import render_models
-
         return render_models(request, session, user, error=exc.message, name=name)
-    session.commit()
     return RedirectResponse(with_notice(f"/models/{model.id}/upload", "model-created"), 303)
 
 
@@ -97,7 +95,6 @@ def upload_weights(
     except DarkroomError as exc:
         session.rollback()
         return _upload_page(request, session, user, model_id, values=values, error=exc.message)
-    session.commit()  # the blob's row: collected later if never saved as a version
     described = weights.described
     values["labels"] = "\n".join(described["labels"])
     return _upload_page(
@@ -135,6 +132,5 @@ def save_version(
         values = {"name": name, "labels": labels, "family": family}
         return _upload_page(request, session, user, model_id, values=values, weights=stored,
                             signature=signature, error=exc.message)  # fmt: skip
-    session.commit()
     return RedirectResponse(with_notice(f"/model-versions/{version.id}", "model-version-saved"),
                             303)  # fmt: skip

@@ -131,6 +131,18 @@ def _launch(
     return RedirectResponse(url, status_code=303), None
 
 
+def _submitted(
+    session: Session, user: Principal, version_id: DbInt, form: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], int | None]:
+    """The Process form as sent (Launch or Preview): its context, parameter values, errors by
+    field and model version."""
+    ctx = _process_context(session, user, version_id, form.get("processing"), None,
+                           form.get("model_version") or None)  # fmt: skip
+    values, field_errors = forms.read_values(ctx["schema"], form)
+    model_version_id = int(form["model_version"]) if form.get("model_version") else None
+    return ctx, values, field_errors, model_version_id
+
+
 @router.post("/versions/{version_id}/process", response_class=HTMLResponse)
 def launch_from_form(
     request: Request,
@@ -140,12 +152,9 @@ def launch_from_form(
     form: Annotated[dict[str, str], Depends(form_fields)],
 ) -> Response:
     """Launches with the submitted parameters, or shows the form again with errors by field."""
-    ctx = _process_context(session, user, version_id, form.get("processing"), None,
-                           form.get("model_version") or None)  # fmt: skip
-    values, field_errors = forms.read_values(ctx["schema"], form)
+    ctx, values, field_errors, model_version_id = _submitted(session, user, version_id, form)
     error = None
     if not field_errors:
-        model_version_id = int(form["model_version"]) if form.get("model_version") else None
         launched, error = _launch(
             request, session, user, field_errors, processing=form["processing"],
             target_version_id=version_id, model_version_id=model_version_id, parameters=values,
@@ -170,9 +179,7 @@ def launch_preview(
 ) -> Response:
     """Runs the chosen processing, with the form's parameters, on a copy of the version's first
     assets; answers the preview's panel, which follows the job until it ends."""
-    ctx = _process_context(session, user, version_id, form.get("processing"), None,
-                           form.get("model_version") or None)  # fmt: skip
-    values, field_errors = forms.read_values(ctx["schema"], form)
+    _, values, field_errors, model_version_id = _submitted(session, user, version_id, form)
     if field_errors:
         return page(request, "_preview.html", error="Some values are not valid: "
                     + "; ".join(f"{k}: {v}" for k, v in field_errors.items()))  # fmt: skip
@@ -181,8 +188,8 @@ def launch_preview(
         job = previews.launch_preview(
             session, user, processing=form.get("processing", ""), version_id=version_id,
             assets=int(count) if count.isdigit() else 0,
-            model_version_id=int(form["model_version"]) if form.get("model_version") else None,
-            parameters=values, executor=getattr(request.app.state, "executor", None),
+            model_version_id=model_version_id, parameters=values,
+            executor=getattr(request.app.state, "executor", None),
         )  # fmt: skip
     except DarkroomError as exc:
         session.rollback()
