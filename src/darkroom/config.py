@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     run_disk: int | str = Field("1GiB", description="size of a run's temporary directory")
     run_processes: int = 256
     run_cpu_time_s: int | None = None
+    serve_deployments: bool = Field(
+        True, description="this server runs deployments' replicas and answers their predict"
+    )
+    max_predict_bytes: int = Field(50 * MiB, description="largest image a predict accepts")
     blob_gc_interval_s: float = Field(6 * 3600, description="0 turns the periodic GC off")
     blob_gc_grace_s: float = 3600
 
@@ -97,6 +101,14 @@ class Settings(BaseSettings):
                                  "processes": self.run_processes,
                                  "cpu_time_s": self.run_cpu_time_s})  # fmt: skip
         return RunResources(**{"cpu_time_s": None, **asked})
+
+    @property
+    def sandbox_hidden(self) -> list[Path]:
+        """What no sandbox sees: darkroom's home and a local blob store."""
+        hidden = [self.home]
+        if "://" not in self.resolved_storage_url:
+            hidden.append(Path(self.resolved_storage_url))
+        return hidden
 
     def make_executor(self) -> LocalExecutor | RayExecutor:
         """The executor as configured. Local: its sandbox hides darkroom's home and blobs.
@@ -111,13 +123,10 @@ class Settings(BaseSettings):
             )  # fmt: skip
         from darkroom.engine.executors.local import LocalExecutor
 
-        hidden = [self.home]
-        store_root = None
-        if "://" not in self.resolved_storage_url:
-            store_root = Path(self.resolved_storage_url)
-            hidden.append(store_root)
+        local_store = "://" not in self.resolved_storage_url
+        store_root = Path(self.resolved_storage_url) if local_store else None
         return LocalExecutor(
-            sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=hidden,
+            sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=self.sandbox_hidden,
             instance=self.instance, store_root=store_root, standby=self.standby,
         )  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Housekeeping a server does on its own: blob garbage collection every few hours.
+"""Housekeeping a server does on its own every few hours: predictions past their deployment's
+retention are deleted, then blob garbage collection runs.
 
 Files of refused uploads, killed imports and refused models, and blobs nothing references any
 more, are deleted once older than the grace period (`darkroom admin gc` does the same at once).
@@ -11,6 +12,7 @@ import threading
 
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.domain.blobs import collect_garbage
+from darkroom.domain.predictions import purge_expired
 from darkroom.storage import BlobStore
 
 __all__ = ["PeriodicGC"]
@@ -38,6 +40,10 @@ class PeriodicGC:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
+                with session_scope(self.sessions, write=True) as session:
+                    purged = purge_expired(session)
+                if purged:
+                    log.info("deleted %d predictions past their retention", purged)
                 with session_scope(self.sessions, write=True) as session:
                     collect_garbage(session, self.store, grace_s=self.grace_s)
             except Exception:

@@ -22,6 +22,7 @@ from darkroom.api.limits import BodySizeLimit
 from darkroom.api.routes import (
     assets,
     datasets,
+    deployments,
     health,
     jobs,
     labels,
@@ -41,6 +42,8 @@ from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError, InvalidInput
 from darkroom.home_lock import hold_shared
 from darkroom.maintenance import PeriodicGC
+from darkroom.serving.log_writer import PredictionLog
+from darkroom.serving.supervisor import Supervisor
 from darkroom.storage import BlobStore
 from darkroom.web import routes as web_routes
 from darkroom.web.render import page
@@ -139,6 +142,16 @@ def create_app(
             gc = PeriodicGC(app.state.sessions, app.state.store, settings.blob_gc_interval_s,
                             settings.blob_gc_grace_s)  # fmt: skip
             gc.start()
+        supervisor = None
+        app.state.prediction_log = PredictionLog(app.state.sessions, app.state.store)
+        if settings.serve_deployments:
+            supervisor = Supervisor(
+                app.state.sessions, app.state.store, limits=settings.run_defaults,
+                sandbox_mode=settings.sandbox, hidden=settings.sandbox_hidden,
+                instance=settings.instance,
+            )  # fmt: skip
+            app.state.supervisor = supervisor
+            supervisor.start()
         scheduler = None
         if scheduler_url is not None:
             scheduler = Scheduler(app.state.sessions, executor, scheduler_url, settings.scheduler)
@@ -147,6 +160,9 @@ def create_app(
         try:
             yield
         finally:
+            if supervisor is not None:
+                supervisor.stop()
+            app.state.prediction_log.close()
             if scheduler is not None:
                 scheduler.stop()
             if gc is not None:
@@ -171,6 +187,7 @@ def create_app(
     app.state.write_lock = None
     app.state.executor = executor
     app.state.scheduler = None
+    app.state.supervisor = None
     app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)
     app.state.startup = prepare(app, run_migrations=run_migrations)
 
@@ -183,7 +200,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs):  # fmt: skip
+                   runs, deployments):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

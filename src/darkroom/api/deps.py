@@ -25,6 +25,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "StoreDep",
+    "bearer_token",
     "commit_and_wake",
 ]
 
@@ -61,10 +62,16 @@ def get_session(request: Request, _slot: WriteSlot) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def get_any_principal(request: Request, session: SessionDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+    principal = authenticate(session, bearer_token(request))
+    if principal.is_deployment:
+        raise Forbidden("a deployment token can only call its deployment's predict")
+    return principal
 
 
 # Routes a processing's code may call with its run token (its inputs, outputs and progress).

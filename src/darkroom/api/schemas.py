@@ -398,3 +398,123 @@ class ModelVersionPublic(contract.ModelVersion):
             weights_sha256=v.weights_sha256, metadata=v.meta,
             produced_by_job_id=v.produced_by_job_id, created_at=v.created_at,
         )  # fmt: skip
+
+
+# -- deployments -----------------------------------------------------------------------------
+
+
+class DeploymentCreate(BaseModel):
+    name: str
+    model_version_id: DbInt
+    settings: dict[str, Any] | None = Field(
+        None,
+        description="confidence_threshold, iou_threshold, max_detections, labels (kept; null: "
+        "all), max_batch, max_wait_ms, replicas, sampling_rate (share of images stored), "
+        "retention_days (null: forever)",
+    )
+    description: str = ""
+
+
+class DeploymentUpdate(BaseModel):
+    model_version_id: DbInt | None = Field(None, description="a rollout to this model version")
+    settings: dict[str, Any] | None = Field(None, description="settings to change")
+    description: str | None = None
+
+
+class ReplicaPublic(BaseModel):
+    revision: int
+    pid: int | None
+    state: str = Field(description="starting, ready, retiring, restarting or dead")
+    restarts: int
+    inflight: int
+
+
+class DeploymentRevisionPublic(BaseModel):
+    number: int
+    model_version_id: int
+    model_version: str = Field(description="model/version names")
+    settings: dict[str, Any]
+    created_by: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, rev: Any) -> DeploymentRevisionPublic:
+        mv = rev.model_version
+        return cls(number=rev.number, model_version_id=rev.model_version_id,
+                   model_version=f"{mv.model.name}/{mv.name}", settings=rev.settings,
+                   created_by=rev.created_by, created_at=rev.created_at)  # fmt: skip
+
+
+class DeploymentPublic(BaseModel):
+    id: int
+    name: str
+    description: str
+    status: str = Field(description="starting, serving, stopped or failed")
+    status_reason: str | None
+    revision: DeploymentRevisionPublic
+    model_version_id: int
+    settings: dict[str, Any]
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+    replicas: list[ReplicaPublic] = Field(
+        default_factory=list, description="the replicas of the server that answered"
+    )
+
+    @classmethod
+    def of(cls, d: Any, replicas: list[dict[str, Any]] | None = None) -> DeploymentPublic:
+        return cls(id=d.id, name=d.name, description=d.description, status=d.status,
+                   status_reason=d.status_reason, revision=DeploymentRevisionPublic.of(d.revision),
+                   model_version_id=d.revision.model_version_id, settings=d.revision.settings,
+                   created_by=d.created_by, created_at=d.created_at, updated_at=d.updated_at,
+                   replicas=[ReplicaPublic(**r) for r in replicas or []])  # fmt: skip
+
+
+class Latency(BaseModel):
+    queue: float = Field(description="ms waiting in the replica for its batch")
+    inference: float = Field(description="ms of the batch's decoding and inference")
+    total: float = Field(description="ms from the request's arrival to its answer")
+
+
+class PredictionPublic(BaseModel):
+    id: int
+    deployment_id: int
+    model_version_id: int
+    revision: int
+    created_at: datetime
+    latency_ms: Latency
+    width: int
+    height: int
+    shapes: list[dict[str, Any]]
+    image_sha256: str | None = Field(description="set when the image was sampled and stored")
+    review_status: str
+
+    @classmethod
+    def of(cls, p: Any) -> PredictionPublic:
+        return cls(id=p.id, deployment_id=p.deployment_id, model_version_id=p.model_version_id,
+                   revision=p.revision, created_at=p.created_at,
+                   latency_ms=Latency(queue=p.queue_ms, inference=p.inference_ms,
+                                      total=p.total_ms),
+                   width=p.width, height=p.height, shapes=p.shapes, image_sha256=p.image_sha256,
+                   review_status=p.review_status)  # fmt: skip
+
+
+class DeploymentTokenCreate(BaseModel):
+    name: str = ""
+
+
+class DeploymentTokenPublic(BaseModel):
+    id: int
+    name: str
+    deployment_id: int
+    token: str = Field(description="shown once; it may call this deployment's predict only")
+
+
+class LiveFiguresPublic(BaseModel):
+    minutes: int
+    requests: int
+    per_minute: list[int] = Field(description="requests in each minute, oldest first")
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    per_label: dict[str, int]
+    by_model_version: dict[int, int]

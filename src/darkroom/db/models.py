@@ -40,13 +40,18 @@ __all__ = [
     "Blob",
     "Dataset",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentRevision",
+    "DeploymentStatus",
     "FinishedAsset",
     "Job",
     "Label",
     "LogLine",
+    "Metric",
     "Model",
     "ModelVersion",
     "Organization",
+    "Prediction",
     "Processing",
     "ProcessingRevision",
     "ProcessingType",
@@ -150,6 +155,11 @@ class ApiToken(Base):
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="CASCADE"), default=None, index=True
     )
+    # Deployment tokens: they may call that deployment's predict and nothing else.
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE", use_alter=True), default=None,
+        index=True,
+    )  # fmt: skip
     user: Mapped[User] = relationship(lazy="joined")
 
 
@@ -397,6 +407,13 @@ class Job(Base):
         ForeignKey("dataset_versions.id", ondelete="SET NULL"), index=True
     )
     model_version_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    # A job on a deployment reads its predictions made in [window_start, window_end).
+    target_deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL", use_alter=True), default=None,
+        index=True,
+    )  # fmt: skip
+    window_start: Mapped[datetime | None] = mapped_column(default=None)
+    window_end: Mapped[datetime | None] = mapped_column(default=None)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[int] = mapped_column(IdType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -539,3 +556,98 @@ class Evaluation(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentStatus(enum.StrEnum):
+    starting = "starting"
+    serving = "serving"
+    stopped = "stopped"
+    failed = "failed"
+
+
+class Deployment(Base):
+    """A model version served behind `POST /deployments/{id}/predict`. What it serves and how
+    (model version, thresholds, batching, replicas, sampling) lives in immutable revisions; the
+    deployment points at its current one, so every switch is kept."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    revision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployment_revisions.id", use_alter=True), default=None
+    )
+    status: Mapped[str] = mapped_column(String(20), default=DeploymentStatus.starting)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    revision: Mapped[DeploymentRevision] = relationship(lazy="joined", foreign_keys=[revision_id])
+
+
+class DeploymentRevision(Base):
+    """One state of a deployment: the model version it serves and its settings. Never edited."""
+
+    __tablename__ = "deployment_revisions"
+    __table_args__ = (UniqueConstraint("deployment_id", "number"),)
+    id: Mapped[int] = _id()
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    model_version: Mapped[ModelVersion] = relationship(lazy="joined")
+
+
+class Prediction(Base):
+    """One answered predict request: who served it, how long it took, what it found, and the
+    image when it was sampled. `labels` ("|a|b|") and `max_score` let lists filter without
+    reading the shapes."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_deployment_id_id", "deployment_id", "id"),
+        Index("ix_predictions_deployment_id_created_at", "deployment_id", "created_at"),
+    )
+    id: Mapped[int] = _id()
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(IdType)
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queue_ms: Mapped[float] = mapped_column(Float)
+    inference_ms: Mapped[float] = mapped_column(Float)
+    total_ms: Mapped[float] = mapped_column(Float)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    shapes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    labels: Mapped[str] = mapped_column(String(2000), default="|")
+    max_score: Mapped[float | None] = mapped_column(Float, default=None)
+    image_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("blobs.sha256"), default=None, index=True
+    )
+    review_status: Mapped[str] = mapped_column(String(20), default="unreviewed")
+
+
+class Metric(Base):
+    """A figure a run recorded (`ctx.record_metrics`): a number, or a structure (a histogram,
+    counts per label) in `data`. On a deployment, drawn over time by its window's end."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_deployment_id_key", "deployment_id", "key"),)
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), default=None
+    )
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    data: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(OptionalJSON, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

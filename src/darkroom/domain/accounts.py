@@ -23,6 +23,7 @@ __all__ = [
     "create_token",
     "ensure_admin",
     "hash_token",
+    "new_token",
     "user_names",
 ]
 
@@ -41,10 +42,17 @@ class Principal:
     run_id: int | None = None
     job_id: int | None = None
     target_version_id: int | None = None
+    target_deployment_id: int | None = None
+    # Set for deployment tokens: the deployment whose predict they may call.
+    deployment_id: int | None = None
 
     @property
     def is_run(self) -> bool:
         return self.run_id is not None
+
+    @property
+    def is_deployment(self) -> bool:
+        return self.deployment_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,8 @@ def authenticate(session: Session, token: str | None) -> Principal:
     )
     if row is None:
         raise Unauthorized("invalid or revoked token")
+    if row.deployment_id is not None:
+        return Principal(row.user.organization_id, row.user_id, deployment_id=row.deployment_id)
     if row.run_id is None:
         return Principal(row.user.organization_id, row.user_id, row.user.is_admin)
     run = session.get(Run, row.run_id)
@@ -139,6 +149,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
         run_id=run.id,
         job_id=run.job_id,
         target_version_id=run.job.target_version_id,
+        target_deployment_id=run.job.target_deployment_id,
     )
 
 

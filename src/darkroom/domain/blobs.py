@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Asset, Blob, ModelVersion, ProcessingRevision, utcnow
+from darkroom.db.models import Asset, Blob, ModelVersion, Prediction, ProcessingRevision, utcnow
 from darkroom.storage import BlobStore
 
 __all__ = ["DEFAULT_GRACE_S", "Collected", "collect_garbage", "insert_ignore", "register_blobs"]
@@ -64,8 +64,8 @@ def collect_garbage(
     grace_s: float = DEFAULT_GRACE_S,
     now: datetime | None = None,
 ) -> Collected:
-    """Deletes blobs no asset, model version or bundle revision references, rows first, then
-    bytes, and files that have no row at all; both only once older than `grace_s`, so an
+    """Deletes blobs no asset, model version, bundle revision or prediction references, rows
+    first, then bytes, and files that have no row at all; both only once older than `grace_s`, so an
     upload still in its transaction keeps its bytes.
 
     Bytes are deleted after the rows commit, so a crash in between leaves stray bytes (found
@@ -76,8 +76,9 @@ def collect_garbage(
     by_asset = exists().where(Asset.blob_sha256 == Blob.sha256)
     by_model = exists().where(ModelVersion.weights_sha256 == Blob.sha256)
     by_bundle = exists().where(ProcessingRevision.bundle_sha256 == Blob.sha256)
+    by_prediction = exists().where(Prediction.image_sha256 == Blob.sha256)
     unreferenced = select(Blob.sha256).where(
-        ~by_asset, ~by_model, ~by_bundle, Blob.created_at < cutoff
+        ~by_asset, ~by_model, ~by_bundle, ~by_prediction, Blob.created_at < cutoff
     )
     garbage = list(session.scalars(unreferenced))
     strays = _strays(session, store, cutoff.timestamp())

@@ -71,7 +71,7 @@ class SandboxSpec:
     argv: list[str]
     env: dict[str, str]
     token: str | None  # None: a standby runtime, whose token comes later through its stdin
-    socket: Path
+    socket: Path | None  # the server's socket, at SOCKET_PATH inside; None: no way to it
     ro_paths: list[Path] = field(default_factory=list)  # read-only at the same path
     mounts: list[tuple[Path, str]] = field(default_factory=list)  # read-only, host -> inside
     network: bool = False
@@ -194,7 +194,9 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
         args += ["--ro-bind", str(path), str(path)]
     for host, inside in spec.mounts:
         args += ["--ro-bind", str(host), inside]
-    args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.socket), SOCKET_PATH]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if spec.socket is not None:
+        args += ["--bind", str(spec.socket), SOCKET_PATH]
     if TOKEN_PATH in fds:
         args += ["--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH]
     args += ["--chdir", WORKDIR, "--clearenv"]

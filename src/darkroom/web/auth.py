@@ -47,7 +47,7 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
         principal = authenticate(session, request.cookies.get(COOKIE))
     except Unauthorized:
         raise SignInRequired(str(request.url.path)) from None
-    if principal.is_run:
+    if principal.is_run or principal.is_deployment:
         raise SignInRequired(str(request.url.path))
     return principal
 

@@ -49,7 +49,9 @@ def login(
     next: Annotated[str, Form()] = "/datasets",
 ) -> Response:
     try:
-        authenticate(session, token.strip())
+        principal = authenticate(session, token.strip())
+        if principal.is_run or principal.is_deployment:
+            raise Unauthorized("a run's or a deployment's token cannot sign in")
     except Unauthorized:
         return page(request, "login.html", next=next, error="That token is not valid.",
                     admin_hint=_admin_token_hint(request))  # fmt: skip

@@ -358,7 +358,7 @@ class LocalExecutor:
                 hostname=standby_name(self.instance),
             )
             join = PidsCgroups.join_prefix(cgroup) if cgroup is not None else []
-            prefix = [*join, *_limit_prefix(self.defaults)]
+            prefix = [*join, *limit_prefix(self.defaults)]
             process = self._start_sandbox(spec, prefix, stdin=subprocess.PIPE)
         except Exception:
             log.exception("could not start a standby sandbox; runs start cold")
@@ -440,7 +440,7 @@ class LocalExecutor:
     def _prefix(self, handle: LocalHandle) -> list[str]:
         """Joins the run's cgroup, then sets its rlimits, then execs what follows."""
         join = PidsCgroups.join_prefix(handle.cgroup) if handle.cgroup is not None else []
-        return [*join, *_limit_prefix(handle.limits)]
+        return [*join, *limit_prefix(handle.limits)]
 
     def serve_runs_at(self, server_url: str, socket_path: Path) -> None:
         """The server at `server_url` also listens on this Unix socket (`darkroom serve` with
@@ -578,7 +578,7 @@ def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _limit_prefix(limits: RunResources) -> list[str]:
+def limit_prefix(limits: RunResources) -> list[str]:
     """`prlimit` options that set the run's rlimits before it execs the run (or its sandbox)."""
     prlimit = shutil.which("prlimit")
     options = []

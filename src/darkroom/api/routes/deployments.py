@@ -1,0 +1,292 @@
+"""Deployments: create, change (a rollout), stop and start; predict; the prediction log."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, bearer_token
+from darkroom.api.schemas import (
+    DbInt,
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentRevisionPublic,
+    DeploymentTokenCreate,
+    DeploymentTokenPublic,
+    DeploymentUpdate,
+    LiveFiguresPublic,
+    Page,
+    PredictionPublic,
+)
+from darkroom.db.engine import session_scope
+from darkroom.db.models import Deployment, DeploymentStatus, utcnow
+from darkroom.domain import deployments, predictions
+from darkroom.domain.accounts import authenticate
+from darkroom.domain.images import probe_image
+from darkroom.domain.pagination import PageRequest
+from darkroom.domain.predictions import PredictionFilter, label_field
+from darkroom.errors import Conflict, DarkroomError, Forbidden, InvalidInput, PayloadTooLarge
+from darkroom.serving.supervisor import Unavailable
+
+router = APIRouter(tags=["deployments"])
+
+DeploymentRef = Annotated[str, "a deployment's id or name"]
+
+
+class ServingOff(DarkroomError):
+    status_code = 503
+    code = "serving_off"
+
+
+def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
+    supervisor = request.app.state.supervisor
+    replicas = supervisor.replicas_of(deployment.id) if supervisor is not None else []
+    return DeploymentPublic.of(deployment, replicas)
+
+
+def _changed(request: Request) -> None:
+    supervisor = request.app.state.supervisor
+    if supervisor is not None:
+        supervisor.wake()
+
+
+@router.get("/deployments", response_model=Page[DeploymentPublic])
+def list_deployments(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    model_version_id: DbInt | None = None,
+) -> Page[DeploymentPublic]:
+    found = deployments.list_deployments(session, principal, page, model_version_id)
+    return Page[DeploymentPublic](items=[_public(request, d) for d in found.items], next=found.next)
+
+
+@router.post("/deployments", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
+def create_deployment(
+    body: DeploymentCreate, request: Request, session: SessionDep, principal: PrincipalDep
+) -> DeploymentPublic:
+    """Serves the model version: replicas start at once (status `starting`, then `serving`)."""
+    deployment = deployments.create_deployment(
+        session, principal, name=body.name, model_version_id=body.model_version_id,
+        settings=body.settings, description=body.description,
+    )  # fmt: skip
+    session.commit()
+    _changed(request)
+    return _public(request, deployment)
+
+
+@router.get("/deployments/{deployment_id}", response_model=DeploymentPublic)
+def get_deployment(
+    deployment_id: DeploymentRef, request: Request, session: SessionDep, principal: PrincipalDep
+) -> DeploymentPublic:
+    return _public(request, deployments.get_deployment(session, principal, deployment_id))
+
+
+@router.patch("/deployments/{deployment_id}", response_model=DeploymentPublic)
+def update_deployment(
+    deployment_id: DeploymentRef,
+    body: DeploymentUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> DeploymentPublic:
+    """A new model version or settings make a new revision; its replicas take over once one is
+    ready, and the old ones finish what they hold."""
+    deployment = deployments.update_deployment(
+        session, principal, deployment_id, model_version_id=body.model_version_id,
+        settings=body.settings, description=body.description,
+    )  # fmt: skip
+    session.commit()
+    _changed(request)
+    return _public(request, deployment)
+
+
+@router.post("/deployments/{deployment_id}/stop", response_model=DeploymentPublic)
+def stop_deployment(
+    deployment_id: DeploymentRef, request: Request, session: SessionDep, principal: PrincipalDep
+) -> DeploymentPublic:
+    """Stops its replicas; predict then answers 409 until it is started again."""
+    deployment = deployments.stop_deployment(session, principal, deployment_id)
+    session.commit()
+    _changed(request)
+    return _public(request, deployment)
+
+
+@router.post("/deployments/{deployment_id}/start", response_model=DeploymentPublic)
+def start_deployment(
+    deployment_id: DeploymentRef, request: Request, session: SessionDep, principal: PrincipalDep
+) -> DeploymentPublic:
+    deployment = deployments.start_deployment(session, principal, deployment_id)
+    session.commit()
+    _changed(request)
+    return _public(request, deployment)
+
+
+@router.get("/deployments/{deployment_id}/revisions", response_model=list[DeploymentRevisionPublic])
+def list_deployment_revisions(
+    deployment_id: DeploymentRef, session: SessionDep, principal: PrincipalDep
+) -> list[DeploymentRevisionPublic]:
+    """Every model version and setting it served with, oldest first."""
+    revisions = deployments.list_revisions(session, principal, deployment_id)
+    return [DeploymentRevisionPublic.of(r) for r in revisions]
+
+
+@router.post(
+    "/deployments/{deployment_id}/tokens",
+    response_model=DeploymentTokenPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_deployment_token(
+    deployment_id: DeploymentRef,
+    body: DeploymentTokenCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> DeploymentTokenPublic:
+    """A token for clients of this deployment: it may call its predict and nothing else."""
+    row, secret = deployments.create_token(session, principal, deployment_id, body.name)
+    return DeploymentTokenPublic(id=row.id, name=row.name, deployment_id=row.deployment_id or 0,
+                                 token=secret)  # fmt: skip
+
+
+# -- predict -------------------------------------------------------------------------------------
+
+
+async def _image_body(request: Request, max_bytes: int) -> bytes:
+    """The image: the raw body, or the `file` (else first) file of a multipart form."""
+    too_large = PayloadTooLarge(f"the image is larger than {max_bytes} bytes",
+                                details={"max_bytes": max_bytes})  # fmt: skip
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+        raise too_large
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file") or next(
+                (v for v in form.values() if hasattr(v, "read")), None
+            )
+            if upload is None or isinstance(upload, str):
+                raise InvalidInput("the form has no image: send it as the field 'file'",
+                                   code="empty_file", details={"loc": ["file"]})  # fmt: skip
+            data = await upload.read(max_bytes + 1)
+    else:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise too_large
+    return data
+
+
+def _check_request(request: Request, deployment_id: str, data: bytes) -> tuple[Deployment, Any]:
+    """Who calls, which deployment, and what image: in one trip to a worker thread."""
+    state = request.app.state
+    with session_scope(state.sessions, write=False) as session:
+        principal = authenticate(session, bearer_token(request))
+        if principal.is_run:
+            raise Forbidden("a run's token cannot call predict")
+        deployment = deployments.get_deployment(session, principal, deployment_id)
+        if deployment.status == DeploymentStatus.stopped:
+            raise Conflict(f"deployment {deployment.name!r} is stopped; start it to predict",
+                           code="deployment_stopped")  # fmt: skip
+        if deployment.status == DeploymentStatus.failed:
+            raise Conflict(f"deployment {deployment.name!r} failed: {deployment.status_reason}",
+                           code="deployment_failed",
+                           details={"reason": deployment.status_reason})  # fmt: skip
+    info = probe_image(io.BytesIO(data), "image", state.settings.max_image_pixels)
+    return deployment, info
+
+
+@router.post(
+    "/deployments/{deployment_id}/predict",
+    response_model=PredictionPublic,
+    responses={409: {"description": "stopped or failed"}, 503: {"description": "no replica"}},
+)
+async def predict(deployment_id: DeploymentRef, request: Request) -> JSONResponse:
+    """Boxes for one image (the raw body, or a multipart `file`), as `yolo-preannotation` draws
+    them with the model's label names. A user's token or the deployment's own token. The
+    prediction is logged before the answer; a sampled share of images is stored with it."""
+    started = time.perf_counter()
+    state = request.app.state
+    supervisor = state.supervisor
+    if supervisor is None:
+        raise ServingOff("this server does not serve deployments (DARKROOM_SERVE_DEPLOYMENTS)")
+    data = await _image_body(request, state.settings.max_predict_bytes)
+    deployment, info = await run_in_threadpool(_check_request, request, deployment_id, data)
+    served = await supervisor.predict(deployment, data)
+    answer = served.answer
+    if not answer["ok"]:
+        if answer["code"] == "corrupt_image":
+            raise InvalidInput(answer["message"], code="corrupt_image")
+        raise Unavailable(answer["message"], code=answer["code"])
+    total_ms = (time.perf_counter() - started) * 1000
+    shapes = answer["shapes"]
+    row: dict[str, Any] = {
+        "deployment_id": deployment.id, "model_version_id": served.model_version_id,
+        "revision": served.revision, "queue_ms": answer["queue_ms"],
+        "inference_ms": answer["inference_ms"], "total_ms": total_ms, "width": info.width,
+        "height": info.height, "shapes": shapes, "labels": label_field(shapes),
+        "max_score": max((s["score"] for s in shapes), default=None), "image_mime": info.mime,
+        "created_at": utcnow(),
+    }  # fmt: skip
+    sampled = random.random() < deployment.revision.settings["sampling_rate"]
+    prediction_id = await asyncio.wrap_future(
+        state.prediction_log.write(row, data if sampled else None)
+    )
+    return JSONResponse({
+        "id": prediction_id, "deployment_id": deployment.id,
+        "model_version_id": served.model_version_id, "revision": served.revision,
+        "created_at": row["created_at"].isoformat(),
+        "latency_ms": {"queue": answer["queue_ms"], "inference": answer["inference_ms"],
+                       "total": total_ms},
+        "width": info.width, "height": info.height, "shapes": shapes,
+        "image_sha256": row.get("image_sha256"), "review_status": "unreviewed",
+    })  # fmt: skip
+
+
+# -- the log -------------------------------------------------------------------------------------
+
+
+@router.get("/deployments/{deployment_id}/predictions", response_model=Page[PredictionPublic])
+def list_predictions(
+    deployment_id: DeploymentRef,
+    session: SessionDep,
+    principal: PrincipalDep,
+    after: Annotated[DbInt | None, Query(description="id of the last prediction seen")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    order: Literal["newest", "oldest"] = "newest",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    label: str | None = None,
+    min_score: float | None = None,
+    model_version_id: DbInt | None = None,
+    review_status: str | None = None,
+) -> Page[PredictionPublic]:
+    """The prediction log, newest first by default; `since`/`until` bound `created_at`."""
+    flt = PredictionFilter(since, until, label, min_score, model_version_id, review_status)
+    page = PageRequest(after, limit, newest_first=order == "newest")
+    found = predictions.list_predictions(session, principal, deployment_id, page, flt)
+    return Page[PredictionPublic](items=[PredictionPublic.of(p) for p in found.items],
+                                  next=found.next)  # fmt: skip
+
+
+@router.get("/deployments/{deployment_id}/figures", response_model=LiveFiguresPublic)
+def live_figures(
+    deployment_id: DeploymentRef,
+    session: SessionDep,
+    principal: PrincipalDep,
+    minutes: Annotated[int, Query(ge=1, le=1440)] = 60,
+) -> Any:
+    """Requests per minute, latency p50/p95 and predictions per label of the last minutes."""
+    return predictions.live_figures(session, principal, deployment_id, minutes)

@@ -1,0 +1,182 @@
+"""The prediction log: every answered predict request of a deployment, and what is read from it
+(pages filtered by time, label, score, model version; live figures; what a run reads).
+
+Rows are written in batches by the serving layer's group commit (`darkroom.serving.log_writer`)
+and deleted past their deployment's retention (`purge_expired`). Sampled images are blobs, and
+stay referenced as long as their prediction row does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from darkroom.db.models import Deployment, Prediction, utcnow
+from darkroom.domain.accounts import Principal
+from darkroom.domain.deployments import get_deployment
+from darkroom.domain.pagination import Page, PageRequest, paginate
+from darkroom.errors import InvalidInput
+
+__all__ = [
+    "LiveFigures",
+    "PredictionFilter",
+    "label_field",
+    "list_predictions",
+    "live_figures",
+    "purge_expired",
+    "record_predictions",
+]
+
+LIVE_ROWS_MAX = 100_000  # the live figures read at most this many of the newest rows
+PURGE_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionFilter:
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+    label: str | None = None  # has a shape of this label
+    min_score: float | None = None  # has a shape scored at least this
+    model_version_id: int | None = None
+    review_status: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidInput("since must be before until", details={"loc": ["since"]})
+        if self.min_score is not None and not 0 <= self.min_score <= 1:
+            raise InvalidInput("min_score must be between 0 and 1", details={"loc": ["min_score"]})
+
+
+def label_field(shapes: list[dict[str, Any]]) -> str:
+    """The `labels` column: each label of the shapes once, between bars ("|Text|Title|")."""
+    return "|" + "".join(f"{name}|" for name in sorted({s["label"] for s in shapes}))
+
+
+def record_predictions(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts prediction rows (columns of `Prediction`) in one statement; their ids in order."""
+    if not rows:
+        return []
+    stmt = insert(Prediction).returning(Prediction.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
+
+
+def _filtered(stmt: Any, flt: PredictionFilter) -> Any:
+    if flt.since is not None:
+        stmt = stmt.where(Prediction.created_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(Prediction.created_at < flt.until)
+    if flt.label is not None:
+        stmt = stmt.where(Prediction.labels.contains(f"|{flt.label}|", autoescape=True))
+    if flt.min_score is not None:
+        stmt = stmt.where(Prediction.max_score >= flt.min_score)
+    if flt.model_version_id is not None:
+        stmt = stmt.where(Prediction.model_version_id == flt.model_version_id)
+    if flt.review_status is not None:
+        stmt = stmt.where(Prediction.review_status == flt.review_status)
+    return stmt
+
+
+def list_predictions(
+    session: Session,
+    principal: Principal,
+    deployment_id: int | str,
+    page: PageRequest,
+    flt: PredictionFilter | None = None,
+) -> Page[Prediction]:
+    """A page of the deployment's predictions (newest first when the page asks)."""
+    deployment = get_deployment(session, principal, deployment_id)
+    stmt = select(Prediction).where(Prediction.deployment_id == deployment.id)
+    return paginate(session, _filtered(stmt, flt or PredictionFilter()), Prediction.id, page)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """What the deployment page draws: the last `minutes` of traffic."""
+
+    minutes: int
+    requests: int
+    per_minute: list[int]  # oldest minute first, the current one last
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    per_label: dict[str, int]
+    by_model_version: dict[int, int]
+
+
+def live_figures(
+    session: Session, principal: Principal, deployment_id: int | str, minutes: int = 60
+) -> LiveFigures:
+    if not 1 <= minutes <= 24 * 60:
+        raise InvalidInput("minutes must be between 1 and 1440", details={"loc": ["minutes"]})
+    deployment = get_deployment(session, principal, deployment_id)
+    now = utcnow()
+    since = now - timedelta(minutes=minutes)
+    stmt = (
+        select(Prediction.created_at, Prediction.total_ms, Prediction.shapes,
+               Prediction.model_version_id)
+        .where(Prediction.deployment_id == deployment.id, Prediction.created_at >= since)
+        .order_by(Prediction.id.desc())
+        .limit(LIVE_ROWS_MAX)
+    )  # fmt: skip
+    rows = session.execute(stmt).all()
+    per_minute = [0] * minutes
+    per_label: Counter[str] = Counter()
+    by_model: Counter[int] = Counter()
+    latencies = []
+    for created_at, total_ms, shapes, model_version_id in rows:
+        age = int((now - created_at).total_seconds() // 60)
+        per_minute[max(0, minutes - 1 - age)] += 1
+        latencies.append(total_ms)
+        by_model[model_version_id] += 1
+        per_label.update(s["label"] for s in shapes)
+    return LiveFigures(minutes, len(rows), per_minute, percentile(latencies, 50),
+                       percentile(latencies, 95), dict(per_label.most_common()),
+                       dict(by_model))  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The `q`th percentile by linear interpolation (numpy's default), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def purge_expired(session: Session, now: datetime | None = None) -> int:
+    """Deletes predictions older than their deployment's `retention_days`, in batches; the
+    sampled images they held become garbage for the blob collector."""
+    now = now or utcnow()
+    deleted = 0
+    for deployment in session.scalars(select(Deployment)):
+        days = deployment.revision.settings.get("retention_days") if deployment.revision else None
+        if not days:
+            continue
+        cutoff = now - timedelta(days=days)
+        while True:
+            ids = list(session.scalars(
+                select(Prediction.id).where(Prediction.deployment_id == deployment.id,
+                                            Prediction.created_at < cutoff).limit(PURGE_BATCH)
+            ))  # fmt: skip
+            if not ids:
+                break
+            session.execute(delete(Prediction).where(Prediction.id.in_(ids)))
+            deleted += len(ids)
+    return deleted
+
+
+def count_predictions(session: Session, deployment_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.deployment_id == deployment_id)
+        )
+        or 0
+    )
