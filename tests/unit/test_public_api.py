@@ -15,10 +15,10 @@ def test_client_exports():
 
 def test_runtime_exports():
     assert sorted(darkroom.runtime.__all__) == [
-        "AnnotationItem", "Asset", "Confusion", "Evaluation", "EvaluationMetrics", "Label",
-        "LabelMetrics", "Limits", "LoadedAsset", "ModelVersion",
+        "AnnotationItem", "Asset", "Confusion", "Deployment", "Evaluation", "EvaluationMetrics",
+        "Label", "LabelMetrics", "Limits", "LoadedAsset", "ModelVersion", "Prediction",
         "ProcessingContext", "ProcessingInfo", "Shape", "StoredAnnotation", "TooManyFailures",
-        "Version", "VersionStats",
+        "Version", "VersionStats", "Window",
     ]  # fmt: skip
     for name in darkroom.runtime.__all__:
         assert getattr(darkroom.runtime, name) is not None
@@ -34,9 +34,9 @@ def test_the_context_offers_the_sdk_and_not_the_client():
         "add_annotations", "add_model_version", "annotations", "annotations_of",
         "clear_previous_runs_annotations",
         "create_output_version", "data_path_summary", "flush", "from_env", "iter_asset_pages",
-        "iter_assets", "labels",
+        "iter_assets", "iter_predictions", "labels",
         "model_path", "progress", "queue_annotations", "record_evaluation", "record_failure",
-        "stats", "upload_images",
+        "record_metrics", "stats", "upload_images",
     ]  # fmt: skip
     assert not hasattr(ProcessingContext, "client")
 

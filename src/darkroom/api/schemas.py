@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
 from darkroom.runtime import contract
@@ -296,6 +296,15 @@ class JobCreate(BaseModel):
     revision: DbInt | None = Field(
         default=None, description="a revision number; default: the newest regular revision"
     )
+    target_deployment_id: DbInt | str | None = Field(
+        default=None, description="the deployment a processing on deployments reads (id or name)"
+    )
+    window_start: AwareDatetime | None = Field(
+        default=None, description="on a deployment: the predictions made from then"
+    )
+    window_end: AwareDatetime | None = Field(
+        default=None, description="on a deployment: ... until then (default: now)"
+    )
 
 
 class RerunRequest(BaseModel):
@@ -310,6 +319,9 @@ class JobPublic(BaseModel):
     processing: ProcessingRef
     target_version_id: int | None
     model_version_id: int | None
+    target_deployment_id: int | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
     parameters: dict[str, Any]
     created_by: int
     created_at: datetime
@@ -325,6 +337,9 @@ class JobPublic(BaseModel):
             ),
             target_version_id=job.target_version_id,
             model_version_id=job.model_version_id,
+            target_deployment_id=job.target_deployment_id,
+            window_start=job.window_start,
+            window_end=job.window_end,
             parameters=job.parameters,
             created_by=job.created_by,
             created_at=job.created_at,
@@ -508,6 +523,18 @@ class DeploymentTokenPublic(BaseModel):
     name: str
     deployment_id: int
     token: str = Field(description="shown once; it may call this deployment's predict only")
+
+
+class MetricsWrite(BaseModel):
+    metrics: dict[str, Any] = Field(description="name -> a number, or a JSON structure")
+
+
+class MetricPointPublic(BaseModel):
+    key: str
+    value: float
+    at: datetime = Field(description="the end of the run's window")
+    run_id: int
+    job_id: int
 
 
 class LiveFiguresPublic(BaseModel):

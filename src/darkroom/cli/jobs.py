@@ -86,16 +86,24 @@ def launch(
     model_version: Annotated[
         int | None, typer.Option(help="Model version id (the target of a processing on models).")
     ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Deployment id or name (a processing on deployments).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="On a deployment: predictions from (ISO time with zone).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="... until (default: now).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value")] = None,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Stream the log.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Launch a processing on a version or a model version; with --follow, stream its log until
-    it ends."""
+    """Launch a processing on a version, a model version or a deployment's predictions (the
+    last day's unless --since/--until); with --follow, stream its log until it ends."""
     with client_from(ctx) as client:
         job = client.launch_job(
             processing, version, model_version_id=model_version,
-            parameters=parse_params(param or []) or None,
+            parameters=parse_params(param or []) or None, target_deployment_id=deployment,
+            window=(since, until) if since or until else None,
         )  # fmt: skip
         if not follow_:
             print_object(job, json_)

@@ -12,6 +12,7 @@ from darkroom.cli import (
     assets,
     datasets,
     demo,
+    deployments,
     jobs,
     labels,
     models,
@@ -68,6 +69,7 @@ app.add_typer(models.app, name="model", help="Models (ONNX detectors, TensorFlow
 app.add_typer(models.version_app, name="model-version", help="Upload and show model versions.")
 app.add_typer(processings.app, name="processing", help="Processings and their revisions.")
 app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
+app.add_typer(deployments.app, name="deployment", help="Serve model versions; predictions.")
 app.add_typer(admin.app, name="admin", help="Maintenance: blob garbage collection.")
 
 if __name__ == "__main__":

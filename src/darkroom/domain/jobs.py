@@ -8,6 +8,7 @@ one run of a job is pending or running, enforced by a partial unique index.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import exists, select
@@ -26,6 +27,7 @@ from darkroom.db.models import (
     utcnow,
 )
 from darkroom.domain.accounts import Principal
+from darkroom.domain.deployments import get_deployment
 from darkroom.domain.evaluations import check_ground_truth
 from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
@@ -37,6 +39,7 @@ from darkroom.inference.labels import map_labels
 
 __all__ = [
     "JobFilter",
+    "Window",
     "cancel_run",
     "get_job",
     "get_run",
@@ -58,11 +61,20 @@ class JobFilter:
     status: str | None = None  # the latest run's
     processing: str | None = None  # id or name
     model_version_id: int | None = None
+    deployment_id: int | None = None
 
 
 # Processings whose model's labels must meet the version's (else nothing could be written or
 # measured): 422 at launch.
 LABELLED_BY_MODEL = (ProcessingType.pre_annotation, ProcessingType.model_evaluation)
+# The window a job on a deployment reads when the launch names none: the last day.
+DEFAULT_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 def launch(
@@ -75,19 +87,27 @@ def launch(
     parameters: dict[str, Any] | None = None,
     executor: SourceChecker | None = None,
     revision_number: int | None = None,
+    target_deployment_id: int | str | None = None,
+    window: Window | None = None,
 ) -> Job:
     """Creates the job with resolved parameters and its run #1, pending.
 
     A processing on datasets targets `target_version_id`; one on models (target
     `model_version`, e.g. `model-conversion`) targets `model_version_id`, and may be given a
-    dataset version too, as its sample images. It runs the processing's newest regular
+    dataset version too, as its sample images; one on deployments (target `deployment`)
+    targets `target_deployment_id` and reads its predictions within `window` (the last day
+    by default), with a dataset version as its reference if given. It runs the newest regular
     revision, or `revision_number` (which may be a development revision: `darkroom processing
     run-local`). With an `executor`, a source it cannot run is refused now rather than failing
     later.
     """
     proc = get_processing(session, principal, processing)
     on_models = proc.target == TargetKind.model_version
-    if target_version_id is None and not on_models:
+    on_deployment = proc.target == TargetKind.deployment
+    deployment_id, start, end = _deployment_target(
+        session, principal, proc.name, on_deployment, target_deployment_id, window
+    )
+    if target_version_id is None and not (on_models or on_deployment):
         raise InvalidInput(
             f"processing {proc.name!r} runs on a dataset version: give target_version_id",
             details={"loc": ["target_version_id"]},
@@ -130,6 +150,9 @@ def launch(
         processing_id=proc.id,
         target_version_id=None if version is None else version.id,
         model_version_id=model_version_id,
+        target_deployment_id=deployment_id,
+        window_start=start,
+        window_end=end,
         parameters=resolved,
         created_by=principal.user_id,
     )
@@ -140,6 +163,34 @@ def launch(
     session.flush()
     session.refresh(job, ["runs"])
     return job
+
+
+def _deployment_target(
+    session: Session,
+    principal: Principal,
+    name: str,
+    on_deployment: bool,
+    deployment_ref: int | str | None,
+    window: Window | None,
+) -> tuple[int | None, datetime | None, datetime | None]:
+    """The deployment and the window [start, end) a job on one reads. The end is fixed at
+    launch (now, when not given), so every re-run reads the same predictions."""
+    if not on_deployment:
+        if deployment_ref is not None or window is not None:
+            raise InvalidInput(f"processing {name!r} does not run on a deployment",
+                               details={"loc": ["target_deployment_id"]})  # fmt: skip
+        return None, None, None
+    if deployment_ref is None:
+        raise InvalidInput(f"processing {name!r} runs on a deployment: give target_deployment_id",
+                           details={"loc": ["target_deployment_id"]})  # fmt: skip
+    deployment = get_deployment(session, principal, deployment_ref)
+    window = window or Window()
+    end = window.end or utcnow()
+    start = end - DEFAULT_WINDOW if window == Window() else window.start
+    if start is not None and start >= end:
+        raise InvalidInput("the window's start must be before its end",
+                           details={"loc": ["window_start"]})  # fmt: skip
+    return deployment.id, start, end
 
 
 def _check_label_overlap(
@@ -208,6 +259,8 @@ def list_jobs(
         stmt = stmt.where(Job.target_version_id == flt.version_id)
     if flt.model_version_id is not None:
         stmt = stmt.where(Job.model_version_id == flt.model_version_id)
+    if flt.deployment_id is not None:
+        stmt = stmt.where(Job.target_deployment_id == flt.deployment_id)
     if flt.processing is not None:
         stmt = stmt.where(
             Job.processing_id == get_processing(session, principal, flt.processing).id

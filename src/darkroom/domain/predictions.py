@@ -8,13 +8,12 @@ stay referenced as long as their prediction row does.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import Deployment, Prediction, utcnow
@@ -22,6 +21,7 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.deployments import get_deployment
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import InvalidInput
+from darkroom.figures import percentile
 
 __all__ = [
     "LiveFigures",
@@ -139,16 +139,6 @@ def live_figures(
                        dict(by_model))  # fmt: skip
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The `q`th percentile by linear interpolation (numpy's default), None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def purge_expired(session: Session, now: datetime | None = None) -> int:
     """Deletes predictions older than their deployment's `retention_days`, in batches; the
     sampled images they held become garbage for the blob collector."""
@@ -169,14 +159,3 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
             session.execute(delete(Prediction).where(Prediction.id.in_(ids)))
             deleted += len(ids)
     return deleted
-
-
-def count_predictions(session: Session, deployment_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Prediction)
-            .where(Prediction.deployment_id == deployment_id)
-        )
-        or 0
-    )

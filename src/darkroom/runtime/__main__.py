@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     # collections scan less, and the interpreter's exit takes 15 ms instead of 80.
     gc.freeze()
     targets = []
+    if ctx.deployment is not None:
+        targets.append(f"deployment {ctx.deployment.name}")
     if ctx.input_version is not None:
         targets.append(f"version {ctx.input_version.id}")
     if ctx.model_version is not None:

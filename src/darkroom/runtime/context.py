@@ -23,16 +23,19 @@ from darkroom.client import Client
 from darkroom.runtime.contract import (
     AnnotationItem,
     Asset,
+    Deployment,
     Evaluation,
     EvaluationMetrics,
     Label,
     Limits,
     ModelVersion,
+    Prediction,
     ProcessingInfo,
     RunContext,
     StoredAnnotation,
     Version,
     VersionStats,
+    Window,
 )
 from darkroom.runtime.decoding import decode_rgb
 from darkroom.runtime.prepared import BLOBS_ENV, cache_root
@@ -97,6 +100,9 @@ class ProcessingContext:
         # None for a job on a model without sample images (model-conversion)
         self.input_version: Version | None = context.target_version
         self.model_version: ModelVersion | None = context.model_version
+        # A job on a deployment: the deployment and the window of its predictions it reads.
+        self.deployment: Deployment | None = context.deployment
+        self.window: Window | None = context.window
         self.limits: Limits = context.limits
         self.resume = context.resume
         self.log = logging.getLogger(LOGGER_NAME)
@@ -443,6 +449,26 @@ class ProcessingContext:
         return Evaluation.model_validate(
             self._client.record_evaluation(self.run_id, metrics.model_dump(mode="json"))
         )
+
+    def iter_predictions(self, page_size: int = 500) -> Iterator[Prediction]:
+        """The predictions of the job's deployment made in its window, oldest first (a re-run
+        reads the same ones: the window is fixed at launch)."""
+        if self.deployment is None:
+            raise RuntimeError("this run's job is not on a deployment")
+        after = None
+        while True:
+            page = self._client.run_predictions(self.run_id, after=after, limit=page_size)
+            for item in page["items"]:
+                yield Prediction.model_validate(item)
+            after = page["next"]
+            if after is None:
+                return
+
+    def record_metrics(self, metrics: dict[str, Any]) -> None:
+        """Stores this run's figures by name: a number (drawn over time on the deployment's
+        page, by window) or a JSON structure (a histogram, counts per label). A name recorded
+        again by the same run takes the new value."""
+        self._client.record_run_metrics(self.run_id, metrics)
 
     def add_model_version(
         self,

@@ -22,6 +22,7 @@ __all__ = [
     "Asset",
     "Confusion",
     "DbInt",
+    "Deployment",
     "Evaluation",
     "EvaluationMetrics",
     "Label",
@@ -29,6 +30,7 @@ __all__ = [
     "LabelMetrics",
     "Limits",
     "ModelVersion",
+    "Prediction",
     "ProcessingInfo",
     "RunContext",
     "Shape",
@@ -36,6 +38,7 @@ __all__ = [
     "StoredAnnotation",
     "Version",
     "VersionStats",
+    "Window",
 ]
 
 MAX_DB_INT = 2**63 - 1
@@ -199,6 +202,43 @@ class ModelVersion(BaseModel):
     created_at: datetime
 
 
+class Deployment(BaseModel):
+    """A served model version, as a run on it sees it (its current revision)."""
+
+    id: int
+    name: str
+    status: str
+    revision: int
+    model_version_id: int
+    settings: dict[str, Any]
+
+
+class Window(BaseModel):
+    """The stretch of time a run on a deployment reads: predictions made in [start, end)."""
+
+    start: datetime | None
+    end: datetime
+
+
+class Prediction(BaseModel):
+    """One answered predict request of a deployment, as a run reads it."""
+
+    id: int
+    created_at: datetime
+    model_version_id: int
+    revision: int
+    queue_ms: float
+    inference_ms: float
+    total_ms: float
+    width: int
+    height: int
+    shapes: list[dict[str, Any]] = Field(
+        description='rectangles {"kind", "label", "bbox": [x, y, w, h], "score"}'
+    )
+    image_sha256: str | None = Field(description="set when the image was sampled and stored")
+    review_status: str
+
+
 class ProcessingInfo(BaseModel):
     id: int
     name: str
@@ -219,6 +259,8 @@ class RunContext(BaseModel):
         description="the dataset version it reads; None for a job on a model without samples"
     )
     model_version: ModelVersion | None
+    deployment: Deployment | None = Field(None, description="the deployment a job on one reads")
+    window: Window | None = Field(None, description="which of its predictions it reads")
     limits: Limits = Field(default_factory=Limits)
     resume: bool = Field(
         False, description="skip the assets the job's earlier runs finished (a resumed re-run)"

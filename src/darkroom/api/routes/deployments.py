@@ -6,11 +6,11 @@ import asyncio
 import io
 import random
 import time
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, bearer_token
@@ -23,12 +23,13 @@ from darkroom.api.schemas import (
     DeploymentTokenPublic,
     DeploymentUpdate,
     LiveFiguresPublic,
+    MetricPointPublic,
     Page,
     PredictionPublic,
 )
 from darkroom.db.engine import session_scope
 from darkroom.db.models import Deployment, DeploymentStatus, utcnow
-from darkroom.domain import deployments, predictions
+from darkroom.domain import deployments, metrics, predictions
 from darkroom.domain.accounts import authenticate
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import PageRequest
@@ -266,8 +267,8 @@ def list_predictions(
     after: Annotated[DbInt | None, Query(description="id of the last prediction seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     order: Literal["newest", "oldest"] = "newest",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     label: str | None = None,
     min_score: float | None = None,
     model_version_id: DbInt | None = None,
@@ -290,3 +291,15 @@ def live_figures(
 ) -> Any:
     """Requests per minute, latency p50/p95 and predictions per label of the last minutes."""
     return predictions.live_figures(session, principal, deployment_id, minutes)
+
+
+@router.get("/deployments/{deployment_id}/metrics", response_model=list[MetricPointPublic])
+def list_deployment_metrics(
+    deployment_id: DeploymentRef,
+    session: SessionDep,
+    principal: PrincipalDep,
+    key: str | None = None,
+) -> Any:
+    """The numbers processings on this deployment recorded, oldest first, dated by the end of
+    their job's window: one point per run."""
+    return metrics.deployment_series(session, principal, deployment_id, key)

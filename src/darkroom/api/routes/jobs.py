@@ -20,9 +20,10 @@ def list_jobs(
     status: Annotated[str | None, Query(description="the latest run's status")] = None,
     processing: Annotated[str | None, Query(description="processing id or name")] = None,
     model_version_id: DbInt | None = None,
+    deployment_id: DbInt | None = None,
 ) -> Page[JobPublic]:
     """The history of jobs, oldest first."""
-    flt = jobs.JobFilter(version_id, status, processing, model_version_id)
+    flt = jobs.JobFilter(version_id, status, processing, model_version_id, deployment_id)
     result = jobs.list_jobs(session, principal, page, flt)
     return Page[JobPublic](items=[JobPublic.of(j) for j in result.items], next=result.next)
 
@@ -31,12 +32,17 @@ def list_jobs(
 def launch_job(
     body: JobCreate, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JobPublic:
-    """Launches a processing on a dataset version, or on a model version (a processing whose
-    target is `model_version`): the job and its run #1, pending."""
+    """Launches a processing on a dataset version, on a model version (a processing whose
+    target is `model_version`) or on a deployment's predictions in a window (target
+    `deployment`): the job and its run #1, pending."""
+    window = None
+    if body.window_start is not None or body.window_end is not None:
+        window = jobs.Window(body.window_start, body.window_end)
     job = jobs.launch(
         session, principal, processing=body.processing, target_version_id=body.target_version_id,
         model_version_id=body.model_version_id, parameters=body.parameters,
         executor=getattr(request.app.state, "executor", None), revision_number=body.revision,
+        target_deployment_id=body.target_deployment_id, window=window,
     )  # fmt: skip
     commit_and_wake(request, session)
     return JobPublic.of(job)

@@ -22,6 +22,7 @@ from darkroom.api.schemas import (
     DbInt,
     EvaluationPublic,
     LogLinePublic,
+    MetricsWrite,
     ModelVersionPublic,
     OutputVersionCreate,
     Page,
@@ -34,23 +35,30 @@ from darkroom.db.engine import session_scope
 from darkroom.db.models import ACTIVE_STATUSES
 from darkroom.domain import (
     annotations,
+    deployments,
     evaluations,
     idempotency,
     jobs,
     logs,
+    metrics,
     model_registry,
+    predictions,
     runs,
     versions,
 )
 from darkroom.domain.accounts import Principal
+from darkroom.domain.pagination import PageRequest
 from darkroom.errors import Forbidden, InvalidInput, NotFound
 from darkroom.runtime.contract import (
     AnnotationBatch,
     AnnotationsAdded,
+    Deployment,
     EvaluationMetrics,
     Limits,
+    Prediction,
     ProcessingInfo,
     RunContext,
+    Window,
 )
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -179,9 +187,58 @@ def get_run_context(
             if job.model_version_id is not None
             else None
         ),
+        deployment=_deployment_of(session, principal, job),
+        window=(
+            Window(start=job.window_start, end=job.window_end)
+            if job.window_end is not None
+            else None
+        ),
         limits=Limits(max_request_bytes=settings.max_upload_bytes),
         resume=run.resume,
     )
+
+
+def _deployment_of(session: Any, principal: Principal, job: Any) -> Deployment | None:
+    if job.target_deployment_id is None:
+        return None
+    found = deployments.get_deployment(session, principal, job.target_deployment_id)
+    return Deployment(id=found.id, name=found.name, status=found.status,
+                      revision=found.revision.number,
+                      model_version_id=found.revision.model_version_id,
+                      settings=found.revision.settings)  # fmt: skip
+
+
+@router.get("/{run_id}/predictions", response_model=Page[Prediction])
+def list_run_predictions(
+    run_id: DbInt,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    after: Annotated[DbInt | None, Query(description="id of the last prediction seen")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Page[Prediction]:
+    """The predictions a run on a deployment reads, oldest first: its job's deployment,
+    made within its job's window."""
+    job = jobs.get_run(session, principal, run_id).job
+    if job.target_deployment_id is None:
+        raise NotFound(f"run {run_id}'s job is not on a deployment")
+    flt = predictions.PredictionFilter(since=job.window_start, until=job.window_end)
+    page = predictions.list_predictions(session, principal, job.target_deployment_id,
+                                        PageRequest(after, limit), flt)  # fmt: skip
+    items = [Prediction.model_validate(p, from_attributes=True) for p in page.items]
+    return Page[Prediction](items=items, next=page.next)
+
+
+@router.post("/{run_id}/metrics")
+def record_run_metrics(
+    run_id: DbInt, body: MetricsWrite, session: SessionDep, principal: RunOrUserDep
+) -> dict[str, Any]:
+    """The run's figures by name (its own token only); a name sent again is replaced."""
+    return metrics.record_metrics(session, principal, run_id, body.metrics)
+
+
+@router.get("/{run_id}/metrics")
+def get_run_metrics(run_id: DbInt, session: SessionDep, principal: RunOrUserDep) -> dict[str, Any]:
+    return metrics.run_metrics(session, principal, run_id)
 
 
 @router.get("/{run_id}/bundle", response_class=Response)
