@@ -108,6 +108,36 @@ def test_serve_predict_and_log(api):
                                                     if s["label"] == "Text"])  # fmt: skip
     assert figures["latency_p50_ms"] > 0
 
+    # the flywheel: review, then send to a dataset version as assets with their boxes
+    second = log["items"][0]["id"]
+    assert api.get(f"/api/v1/predictions/{first['id']}/image").content == page
+    r = api.post(f"{DEPLOYMENTS}/{d['id']}/predictions/review",
+                 json={"ids": [first["id"]], "status": "accepted"})  # fmt: skip
+    assert r.json()[0]["review_status"] == "accepted"
+    ds = api.post("/api/v1/datasets", json={"name": "served"}).json()
+    target = api.post(f"/api/v1/datasets/{ds['id']}/versions", json={"name": "v1"}).json()
+    r = api.post(f"{DEPLOYMENTS}/{d['id']}/predictions/send",
+                 json={"ids": [first["id"], second], "version_id": target["id"]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    sent = r.json()
+    assert [a["metadata"]["prediction_id"] for a in sent] == [first["id"], second]
+    assert sent[0]["filename"] == f"pages/prediction-{first['id']}.png"
+    annotations = [api.get(f"/api/v1/assets/{x['id']}/annotations").json()["items"] for x in sent]
+    authors = [[a["author_kind"] for a in items] for items in annotations]
+    assert authors == [["user"], ["prediction"]]  # accepted: ground truth; the other: to fix
+    truth = annotations[0][0]["shapes"]
+    assert [(s["label"], s["bbox"]) for s in truth] == [
+        (s["label"], pytest.approx(s["bbox"])) for s in first["shapes"]]  # fmt: skip
+    statuses = {p["id"]: p["review_status"] for p in api.get(
+        f"{DEPLOYMENTS}/{d['id']}/predictions").json()["items"]}  # fmt: skip
+    assert statuses == {first["id"]: "accepted", second: "fixed"}
+    api.post(f"{DEPLOYMENTS}/{d['id']}/predictions/review",
+             json={"ids": [second], "status": "rejected"})  # fmt: skip
+    r = api.post(f"{DEPLOYMENTS}/{d['id']}/predictions/send",
+                 json={"ids": [second], "version_id": target["id"]})  # fmt: skip
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "not_sendable"
+
     # a rollout: new settings make revision 2; predictions say which revision answered
     r = api.patch(f"{DEPLOYMENTS}/{d['id']}", json={"settings": {"labels": ["text"]}})
     assert r.status_code == 200
@@ -170,6 +200,10 @@ def test_bad_input_tokens_and_other_organizations(api, other_org_api, anon, app)
     # another organization sees nothing; anonymous callers are refused
     assert other_org_api.post(url, content=image_bytes()).status_code == 404
     assert other_org_api.get(f"{DEPLOYMENTS}/{d['id']}").status_code == 404
+    r = other_org_api.post(f"{DEPLOYMENTS}/{d['id']}/predictions/review",
+                           json={"ids": [1], "status": "accepted"})  # fmt: skip
+    assert r.status_code == 404
+    assert other_org_api.get("/api/v1/predictions/1").status_code == 404
     assert other_org_api.post(DEPLOYMENTS, json={"name": "steal", "model_version_id": mv["id"]}
                               ).status_code == 404  # fmt: skip
     assert anon.post(url, content=image_bytes()).status_code == 401

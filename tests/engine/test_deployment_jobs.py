@@ -23,7 +23,8 @@ def run(ctx):
     for p in ctx.iter_predictions(page_size=2):
         n += 1
         titled += any(s["label"] == ctx.parameters["label"] for s in p.shapes)
-    ctx.record_metrics({"title_rate": titled / n, "seen": {"n": n, "deployment": ctx.deployment.name}})
+    seen = {"n": n, "deployment": ctx.deployment.name}
+    ctx.record_metrics({"title_rate": titled / n, "seen": seen})
 """
 
 
@@ -56,7 +57,8 @@ def test_metrics_processings_read_the_served_predictions(dr, make_processing):
     ])  # fmt: skip
 
     job = dr.launch_job("deployment-metrics", ref["id"], target_deployment_id=d["name"])
-    assert job["target_deployment_id"] == d["id"] and job["window_end"]
+    assert job["target_deployment_id"] == d["id"]
+    assert job["window_end"]
     run = _finished(dr, job["runs"][0]["id"])
     assert run["status"] == "succeeded", log_text(dr, run["id"])
     figures = dr._json("GET", f"/runs/{run['id']}/metrics")
@@ -67,7 +69,8 @@ def test_metrics_processings_read_the_served_predictions(dr, make_processing):
     assert figures["latency_p50_ms"] == pytest.approx(totals[1], rel=1e-6)
     assert figures["requests_per_model_version"] == {str(mv["id"]): 3}
     assert figures["reference_boxes_per_label"] == {"Text": 1, "Title": 1}
-    assert figures["label_psi"] > 0 and figures["score_psi"] > 0
+    assert figures["label_psi"] > 0
+    assert figures["score_psi"] > 0
     assert "requests: 3" in log_text(dr, run["id"])
 
     # a user's own metric: fails first, is fixed, re-run; both runs are kept
@@ -124,24 +127,31 @@ def test_the_cli_drives_a_deployment(engine_server, dr, tmp_path):
     created = json.loads(cli("deployment", "create", "docs", "--model-version", str(mv["id"]),
                              "--set", 'labels=["Text"]', "--set", "max_batch=4",
                              "--json").stdout)  # fmt: skip
-    assert created["settings"]["labels"] == ["Text"] and created["settings"]["max_batch"] == 4
+    assert created["settings"]["labels"] == ["Text"]
+    assert created["settings"]["max_batch"] == 4
     out = cli("deployment", "predict", "docs", str(page)).stdout
-    assert "Text" in out and "prediction" in out
+    assert "Text" in out
+    assert "prediction" in out
     answer = json.loads(cli("deployment", "predict", "docs", str(page), "--json").stdout)
     log = json.loads(cli("deployment", "predictions", "docs", "--json").stdout)
-    assert log[0]["id"] == answer["id"] and len(log) == 2
+    assert log[0]["id"] == answer["id"]
+    assert len(log) == 2
     token = json.loads(cli("deployment", "token", "docs", "--json").stdout)["token"]
     with_token = subprocess.run(
         [DARKROOM, "--token", token, "deployment", "predict", "docs", str(page), "--json"],
         env=engine_server.env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert with_token.returncode == 0, with_token.stderr
-    denied = subprocess.run([DARKROOM, "--token", token, "dataset", "list"],
-                            env=engine_server.env, capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert denied.returncode != 0 and "predict" in denied.stdout + denied.stderr
+    denied = subprocess.run(
+        [DARKROOM, "--token", token, "dataset", "list"], env=engine_server.env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert denied.returncode != 0
+    assert "predict" in denied.stdout + denied.stderr
     cli("deployment", "update", "docs", "--set", "confidence_threshold=0.5")
     shown = cli("deployment", "show", "docs").stdout
-    assert "revisions" in shown and "requests" in shown
+    assert "revisions" in shown
+    assert "requests" in shown
     listed = json.loads(cli("deployment", "list", "--json").stdout)
     assert [d["revision"]["number"] for d in listed] == [2]
     followed = cli(

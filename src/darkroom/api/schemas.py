@@ -525,6 +525,16 @@ class DeploymentTokenPublic(BaseModel):
     token: str = Field(description="shown once; it may call this deployment's predict only")
 
 
+class ReviewRequest(BaseModel):
+    ids: list[DbInt] = Field(min_length=1, max_length=1000)
+    status: Literal["unreviewed", "accepted", "rejected"]
+
+
+class SendRequest(BaseModel):
+    ids: list[DbInt] = Field(min_length=1, max_length=1000)
+    version_id: DbInt = Field(description="the dataset version the images and boxes go to")
+
+
 class MetricsWrite(BaseModel):
     metrics: dict[str, Any] = Field(description="name -> a number, or a JSON structure")
 

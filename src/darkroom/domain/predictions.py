@@ -8,6 +8,7 @@ stay referenced as long as their prediction row does.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,23 +17,37 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import Deployment, Prediction, utcnow
+from darkroom.db.models import Asset, AuthorKind, Blob, Deployment, Prediction, utcnow
 from darkroom.domain.accounts import Principal
+from darkroom.domain.annotations import Author, ShapeIn, add_shapes
+from darkroom.domain.assets import add_assets
 from darkroom.domain.deployments import get_deployment
+from darkroom.domain.labels import ensure_labels
 from darkroom.domain.pagination import Page, PageRequest, paginate
-from darkroom.errors import InvalidInput
+from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.figures import percentile
+from darkroom.storage import BlobStore
 
 __all__ = [
+    "REVIEW_STATUSES",
     "LiveFigures",
     "PredictionFilter",
+    "get_prediction",
     "label_field",
     "list_predictions",
     "live_figures",
     "purge_expired",
     "record_predictions",
+    "review_predictions",
+    "send_to_version",
 ]
 
+# unreviewed: as served; accepted: right as it is; fixed: corrected in a dataset version;
+# rejected: wrong, kept out of what is sent to versions.
+REVIEW_STATUSES = ("unreviewed", "accepted", "fixed", "rejected")
+MAX_REVIEW_IDS = 1000
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+              "image/bmp": ".bmp", "image/tiff": ".tif", "image/gif": ".gif"}  # fmt: skip
 LIVE_ROWS_MAX = 100_000  # the live figures read at most this many of the newest rows
 PURGE_BATCH = 5000
 
@@ -159,3 +174,89 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
             session.execute(delete(Prediction).where(Prediction.id.in_(ids)))
             deleted += len(ids)
     return deleted
+
+
+def get_prediction(session: Session, principal: Principal, prediction_id: int) -> Prediction:
+    found = session.get(Prediction, prediction_id)
+    if found is None:
+        raise NotFound.of("prediction", prediction_id)
+    try:
+        get_deployment(session, principal, found.deployment_id)
+    except NotFound:
+        raise NotFound.of("prediction", prediction_id) from None
+    return found
+
+
+def _chosen(
+    session: Session, principal: Principal, deployment_id: int | str, ids: list[int]
+) -> tuple[Deployment, list[Prediction]]:
+    if not 1 <= len(ids) <= MAX_REVIEW_IDS:
+        raise InvalidInput(f"give 1 to {MAX_REVIEW_IDS} prediction ids", details={"loc": ["ids"]})
+    deployment = get_deployment(session, principal, deployment_id)
+    found = {p.id: p for p in session.scalars(select(Prediction).where(
+        Prediction.deployment_id == deployment.id, Prediction.id.in_(ids)))}  # fmt: skip
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"predictions {', '.join(map(str, missing[:10]))} are not this "
+                       "deployment's", details={"ids": missing[:100]})  # fmt: skip
+    return deployment, [found[i] for i in dict.fromkeys(ids)]
+
+
+def review_predictions(
+    session: Session, principal: Principal, deployment_id: int | str, ids: list[int], status: str
+) -> list[Prediction]:
+    """A person's verdict on served predictions (accept, reject, or back to unreviewed)."""
+    if status not in REVIEW_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(REVIEW_STATUSES)}",
+                           details={"loc": ["status"]})  # fmt: skip
+    _, chosen = _chosen(session, principal, deployment_id, ids)
+    for prediction in chosen:
+        prediction.review_status = status
+    session.flush()
+    return chosen
+
+
+def send_to_version(
+    session: Session,
+    store: BlobStore,
+    principal: Principal,
+    deployment_id: int | str,
+    ids: list[int],
+    version_id: int,
+    *,
+    max_pixels: int,
+) -> list[Asset]:
+    """The chosen predictions' images become assets of `version_id`, each with the predicted
+    boxes, linked back in its metadata (deployment, prediction, model version). Accepted ones
+    are written as the person's annotations (ground truth); the others as predictions, to be
+    corrected in the asset editor, and are marked `fixed`. Rejected ones and those whose image
+    was not sampled are refused (409), so nothing is sent half."""
+    deployment, chosen = _chosen(session, principal, deployment_id, ids)
+    refused = [p.id for p in chosen if p.image_sha256 is None or p.review_status == "rejected"]
+    if refused:
+        raise Conflict(
+            f"predictions {', '.join(map(str, refused[:10]))} have no stored image or were "
+            "rejected", code="not_sendable", details={"ids": refused[:100]},
+        )  # fmt: skip
+    files = []
+    for p in chosen:
+        blob = session.get(Blob, p.image_sha256)
+        ext = EXTENSIONS.get(blob.mime if blob else "", "")
+        files.append((f"{deployment.name}/prediction-{p.id}{ext}",
+                      io.BytesIO(store.read(p.image_sha256 or ""))))  # fmt: skip
+    assets = add_assets(session, store, principal, version_id, files, max_pixels=max_pixels)
+    ensure_labels(session, version_id, sorted({s["label"] for p in chosen for s in p.shapes}))
+    for prediction, asset in zip(chosen, assets, strict=True):
+        asset.meta = {"deployment_id": deployment.id, "deployment": deployment.name,
+                      "prediction_id": prediction.id,
+                      "model_version_id": prediction.model_version_id}  # fmt: skip
+        if prediction.review_status == "accepted":
+            author = Author.of(principal)
+        else:
+            author = Author(AuthorKind.prediction, principal.user_id)
+            prediction.review_status = "fixed"
+        shapes = [ShapeIn(kind=s["kind"], label=s["label"], bbox=s["bbox"], score=s["score"])
+                  for s in prediction.shapes]  # fmt: skip
+        add_shapes(session, principal, asset.id, shapes, author=author)
+    session.flush()
+    return assets

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import FileResponse, StreamingResponse
 
+from darkroom.api.blob_response import IMMUTABLE, blob_response
 from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
 from darkroom.api.schemas import (
     AnnotationPublic,
@@ -19,8 +19,6 @@ from darkroom.domain.thumbnails import ALLOWED_SIZES, thumbnail
 from darkroom.errors import InvalidInput
 
 router = APIRouter(prefix="/assets", tags=["assets"])
-
-IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 @router.get("/{asset_id}", response_model=AssetPublic)
@@ -49,16 +47,7 @@ def get_asset_image(
     asset_id: DbInt, request: Request, session: SessionDep, principal: RunOrUserDep, store: StoreDep
 ) -> Response:
     asset = assets.get_asset(session, principal, asset_id)
-    etag = f'"{asset.blob_sha256}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    path = store.local_path(asset.blob_sha256)
-    if path is not None:
-        return FileResponse(path, media_type=asset.mime, headers=headers)
-    return StreamingResponse(
-        store.iter_chunks(asset.blob_sha256), media_type=asset.mime, headers=headers
-    )
+    return blob_response(request, store, asset.blob_sha256, asset.mime)
 
 
 @router.get("/{asset_id}/thumbnail", response_class=Response)

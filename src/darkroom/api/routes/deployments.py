@@ -8,13 +8,23 @@ import random
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, bearer_token
+from darkroom.api.blob_response import blob_response
+from darkroom.api.deps import (
+    PageDep,
+    PrincipalDep,
+    RunOrUserDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    bearer_token,
+)
 from darkroom.api.schemas import (
+    AssetPublic,
     DbInt,
     DeploymentCreate,
     DeploymentPublic,
@@ -26,15 +36,24 @@ from darkroom.api.schemas import (
     MetricPointPublic,
     Page,
     PredictionPublic,
+    ReviewRequest,
+    SendRequest,
 )
 from darkroom.db.engine import session_scope
-from darkroom.db.models import Deployment, DeploymentStatus, utcnow
+from darkroom.db.models import Blob, Deployment, DeploymentStatus, utcnow
 from darkroom.domain import deployments, metrics, predictions
 from darkroom.domain.accounts import authenticate
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.predictions import PredictionFilter, label_field
-from darkroom.errors import Conflict, DarkroomError, Forbidden, InvalidInput, PayloadTooLarge
+from darkroom.errors import (
+    Conflict,
+    DarkroomError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from darkroom.serving.supervisor import Unavailable
 
 router = APIRouter(tags=["deployments"])
@@ -280,6 +299,59 @@ def list_predictions(
     found = predictions.list_predictions(session, principal, deployment_id, page, flt)
     return Page[PredictionPublic](items=[PredictionPublic.of(p) for p in found.items],
                                   next=found.next)  # fmt: skip
+
+
+@router.post("/deployments/{deployment_id}/predictions/review",
+             response_model=list[PredictionPublic])  # fmt: skip
+def review_predictions(
+    deployment_id: DeploymentRef, body: ReviewRequest, session: SessionDep, principal: PrincipalDep
+) -> list[PredictionPublic]:
+    """A person's verdict on predictions: accepted, rejected (or back to unreviewed)."""
+    found = predictions.review_predictions(session, principal, deployment_id, body.ids,
+                                           body.status)  # fmt: skip
+    return [PredictionPublic.of(p) for p in found]
+
+
+@router.post("/deployments/{deployment_id}/predictions/send", response_model=list[AssetPublic])
+def send_predictions(
+    deployment_id: DeploymentRef,
+    body: SendRequest,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> list[AssetPublic]:
+    """The chosen sampled predictions into a dataset version: their images as assets with the
+    boxes (accepted ones as ground truth, the others to fix, marked `fixed`), each linked back
+    to the deployment and prediction in its metadata."""
+    assets = predictions.send_to_version(
+        session, store, principal, deployment_id, body.ids, body.version_id,
+        max_pixels=settings.max_image_pixels,
+    )  # fmt: skip
+    return [AssetPublic.of(a) for a in assets]
+
+
+@router.get("/predictions/{prediction_id}", response_model=PredictionPublic)
+def get_prediction(
+    prediction_id: DbInt, session: SessionDep, principal: RunOrUserDep
+) -> PredictionPublic:
+    return PredictionPublic.of(predictions.get_prediction(session, principal, prediction_id))
+
+
+@router.get("/predictions/{prediction_id}/image", response_class=Response)
+def get_prediction_image(
+    prediction_id: DbInt,
+    request: Request,
+    session: SessionDep,
+    principal: RunOrUserDep,
+    store: StoreDep,
+) -> Response:
+    """The image a sampled prediction was made on (404 when it was not sampled)."""
+    found = predictions.get_prediction(session, principal, prediction_id)
+    if found.image_sha256 is None:
+        raise NotFound(f"prediction {prediction_id}'s image was not sampled")
+    blob = session.get(Blob, found.image_sha256)
+    return blob_response(request, store, found.image_sha256, blob.mime if blob else "image/jpeg")
 
 
 @router.get("/deployments/{deployment_id}/figures", response_model=LiveFiguresPublic)
