@@ -707,3 +707,66 @@ def test_preview_on_a_few_assets_shows_boxes_and_images_without_touching_the_ver
     expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
     page.goto(f"{ui_server.url}/datasets")  # off the live page before the server stops
     dr.close()
+
+
+def test_a_deployment_is_served_watched_reviewed_and_measured_in_the_browser(page, ui_server):
+    """Deploy from the model version's page; the page's figures follow predictions without a
+    reload; review a sampled prediction and send it to a version; launch deployment-metrics
+    from the page; stop it. Every state at both sizes."""
+    dr = Client(ui_server.url, ui_server.token)
+    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET),
+                                 name="yolov8n")  # fmt: skip
+    target = dr.create_version(dr.create_dataset("served")["id"], "reviewed")
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/model-versions/{mv['id']}")
+    page.fill("#deploy-form input[name=name]", "pages")
+    page.fill("#deploy-form input[name=sampling_rate]", "1")
+    shots(page, "model-version-deploy")
+    page.click("#deploy")
+    expect(page).to_have_url(re.compile(r"/deployments/\d+\?notice=deployed$"))
+    expect(page.locator("#deployment-status")).to_have_text("serving", timeout=60_000)
+    expect(page.locator("#requests")).to_have_text("0")
+    answers = [dr.predict("pages", rendered_page(seed=i)[0]) for i in range(2)]
+    expect(page.locator("#requests")).to_have_text("2")  # live: no reload
+    expect(page.locator("#per-label")).to_contain_text("Text")
+    expect(page.locator("#replicas")).to_contain_text("ready")
+    expect(page.locator("#recent")).to_contain_text(str(answers[1]["id"]))
+    shots(page, "deployment")
+
+    page.click("#review")
+    tile = page.locator(f"[data-prediction='{answers[0]['id']}']")
+    expect(tile.locator("rect.box").first).to_be_attached()
+    page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    shots(page, "deployment-review")
+    tile.locator("input[type=checkbox]").check()
+    page.click("#accept")
+    expect(page).to_have_url(re.compile(r"notice=predictions-reviewed"))
+    page.select_option("select[name=status]", "accepted")
+    page.click("form.filters button")
+    page.locator(f"[data-prediction='{answers[0]['id']}'] input[type=checkbox]").check()
+    page.select_option("select[name=version_id]", label="served / reviewed")
+    page.click("#send")
+    expect(page).to_have_url(re.compile(r"/assets/\d+\?notice=predictions-sent$"))
+    [asset] = dr.list_assets(target["id"])["items"]
+    assert asset["metadata"]["prediction_id"] == answers[0]["id"]
+    assert dr.list_annotations(asset["id"])[0]["author_kind"] == "user"
+
+    page.goto(f"{ui_server.url}/deployments/{answers[0]['deployment_id']}")
+    page.select_option("#launch-form select[name=processing]", "deployment-metrics")
+    page.click("#launch-form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
+    expect(page.locator("#input-deployment")).to_have_text("deployment pages")
+    job_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    wait_for(lambda: dr.get_job(job_id), lambda j: j["status"] in ("succeeded", "failed"), 60)
+    assert dr.get_job(job_id)["status"] == "succeeded"
+    page.goto(f"{ui_server.url}/deployments/{answers[0]['deployment_id']}")
+    expect(page.locator("#metrics")).to_contain_text("latency_p50_ms")
+    expect(page.locator("#deployment-jobs")).to_contain_text("deployment-metrics")
+    page.click("#stop")
+    expect(page.locator("#deployment-status")).to_have_text("stopped")
+    expect(page.locator("#start")).to_be_visible()
+    shots(page, "deployment-stopped")
+    page.goto(f"{ui_server.url}/deployments")
+    expect(page.locator("#deployments")).to_contain_text("pages")
+    shots(page, "deployments")
+    dr.close()

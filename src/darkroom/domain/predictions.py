@@ -60,6 +60,7 @@ class PredictionFilter:
     min_score: float | None = None  # has a shape scored at least this
     model_version_id: int | None = None
     review_status: str | None = None
+    sampled: bool | None = None  # its image was kept
 
     def __post_init__(self) -> None:
         if self.since and self.until and self.since >= self.until:
@@ -94,6 +95,9 @@ def _filtered(stmt: Any, flt: PredictionFilter) -> Any:
         stmt = stmt.where(Prediction.model_version_id == flt.model_version_id)
     if flt.review_status is not None:
         stmt = stmt.where(Prediction.review_status == flt.review_status)
+    if flt.sampled is not None:
+        column = Prediction.image_sha256
+        stmt = stmt.where(column.is_not(None) if flt.sampled else column.is_(None))
     return stmt
 
 

@@ -14,7 +14,16 @@ from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import ACTIVE_STATUSES, utcnow
-from darkroom.domain import annotations, jobs, logs, model_registry, processings, usage, versions
+from darkroom.domain import (
+    annotations,
+    deployments,
+    jobs,
+    logs,
+    model_registry,
+    processings,
+    usage,
+    versions,
+)
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, NotFound
@@ -80,8 +89,12 @@ def job_page(
     trace_at = next((i for i, x in enumerate(lines) if x.text.startswith("Traceback")), None)
     active = next((r for r in job.runs if r.status in ACTIVE_STATUSES), None)
     target = versions.version_titles(session, user, {job.target_version_id or 0})
+    deployment = None
+    if job.target_deployment_id is not None:
+        deployment = deployments.get_deployment(session, user, job.target_deployment_id)
     return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
                 active=active, progress=progress_of(selected), target_title=target,
+                deployment=deployment,
                 output_versions=jobs.output_versions_of(session, user, job_id),
                 output_models=model_registry.made_by_job(session, user, job_id),
                 users=user_names(session, user),

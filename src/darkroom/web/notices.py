@@ -27,6 +27,12 @@ NOTICES = {
     "button.",
     "processing-created": "Processing created: launch it from a version's Process button.",
     "processing-saved": "Saved. A change to what runs is a new revision; re-runs take it.",
+    "deployed": "Deployment created: its replicas load the model and it serves in a moment.",
+    "deployment-saved": "Saved. A change is a new revision: its replicas take over once ready.",
+    "deployment-stopped": "Stopped: its replicas are gone and predict answers 409.",
+    "deployment-started": "Started: its replicas load the model and it serves in a moment.",
+    "predictions-reviewed": "Review saved.",
+    "predictions-sent": "Sent: the images are assets of the version with their boxes.",
 }
 
 

@@ -14,7 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from darkroom.api.deps import SessionDep
 from darkroom.domain.accounts import authenticate
 from darkroom.errors import Unauthorized
-from darkroom.web import catalog, job_pages, model_upload, process, version_pages
+from darkroom.web import (
+    catalog,
+    deployment_pages,
+    job_pages,
+    model_upload,
+    process,
+    version_pages,
+)
 from darkroom.web.auth import COOKIE, SignInRequired, check_csrf
 from darkroom.web.render import page, templates
 
@@ -69,5 +76,5 @@ def logout() -> Response:
     return response
 
 
-for module in (version_pages, job_pages, process, catalog, model_upload):
+for module in (version_pages, job_pages, process, catalog, model_upload, deployment_pages):
     router.include_router(module.router)
