@@ -145,3 +145,34 @@ def summarize_rounds(
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def bare_detect(session: Any, data: bytes, conf: float = 0.25, iou: float = 0.45) -> int:
+    """One image through the plain libraries, as a script around onnxruntime would do it:
+    decode (Pillow), letterbox (OpenCV), onnxruntime, YOLOv8 boxes + NMS; the box count."""
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    name = session.get_inputs()[0].name
+    size = session.get_inputs()[0].shape[2]
+    img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    h, w = img.shape[:2]
+    s = min(size / w, size / h)
+    nw, nh = round(w * s), round(h * s)
+    canvas = np.full((size, size, 3), 114, np.uint8)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh))
+    x = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    out = session.run(None, {name: x})[0][0].T
+    scores = out[:, 4:].max(1)
+    keep = scores > conf
+    b, sc, cl = out[keep, :4], scores[keep], out[keep, 4:].argmax(1)
+    xyxy = np.c_[b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2] + cl[:, None] * 4096.0
+    idx = cv2.dnn.NMSBoxes(
+        [[float(a), float(c), float(e - a), float(f - c)] for a, c, e, f in xyxy],
+        sc.tolist(), conf, iou,
+    )  # fmt: skip
+    return len(idx)

@@ -10,19 +10,15 @@ Same model (DocLayNet YOLOv8n, 1024 px), same N rendered pages, one run:
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import served, succeeded, write_result
+from _common import bare_detect, served, succeeded, write_result
 from darkroom.client import Client
 from darkroom.demo.model import doclaynet_path
 from darkroom.demo.pages import render_pages
@@ -31,28 +27,10 @@ from darkroom.demo.pages import render_pages
 def bare_loop(model: Path, pages: list[bytes], conf: float = 0.25, iou: float = 0.45) -> float:
     """Images/s of the plain-library loop."""
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
     boxes_total = 0
     start = time.perf_counter()
     for data in pages:
-        img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        h, w = img.shape[:2]
-        s = min(1024 / w, 1024 / h)
-        nw, nh = round(w * s), round(h * s)
-        canvas = np.full((1024, 1024, 3), 114, np.uint8)
-        top, left = (1024 - nh) // 2, (1024 - nw) // 2
-        canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh))
-        x = canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        out = session.run(None, {name: x})[0][0].T
-        scores = out[:, 4:].max(1)
-        keep = scores > conf
-        b, sc, cl = out[keep, :4], scores[keep], out[keep, 4:].argmax(1)
-        xyxy = np.c_[b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2] + cl[:, None] * 4096.0
-        idx = cv2.dnn.NMSBoxes(
-            [[float(a), float(c), float(e - a), float(f - c)] for a, c, e, f in xyxy],
-            sc.tolist(), conf, iou,
-        )  # fmt: skip
-        boxes_total += len(idx)
+        boxes_total += bare_detect(session, data, conf, iou)
     took = time.perf_counter() - start
     print(f"  bare: {len(pages)} images, {boxes_total} boxes in {took:.1f} s", file=sys.stderr)
     return len(pages) / took

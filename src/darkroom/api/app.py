@@ -42,6 +42,7 @@ from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError, InvalidInput
 from darkroom.home_lock import hold_shared
 from darkroom.maintenance import PeriodicGC
+from darkroom.serving.gate import Gate
 from darkroom.serving.log_writer import PredictionLog
 from darkroom.serving.supervisor import Supervisor
 from darkroom.storage import BlobStore
@@ -143,12 +144,12 @@ def create_app(
                             settings.blob_gc_grace_s)  # fmt: skip
             gc.start()
         supervisor = None
-        app.state.prediction_log = PredictionLog(app.state.sessions, app.state.store)
+        app.state.prediction_log = PredictionLog(app.state.engine, app.state.store)
         if settings.serve_deployments:
             supervisor = Supervisor(
                 app.state.sessions, app.state.store, limits=settings.run_defaults,
                 sandbox_mode=settings.sandbox, hidden=settings.sandbox_hidden,
-                instance=settings.instance,
+                instance=settings.instance, on_status=app.state.gate.forget,
             )  # fmt: skip
             app.state.supervisor = supervisor
             supervisor.start()
@@ -188,6 +189,7 @@ def create_app(
     app.state.executor = executor
     app.state.scheduler = None
     app.state.supervisor = None
+    app.state.gate = Gate(app.state.sessions)
     app.state.store = BlobStore(settings.resolved_storage_url, **settings.storage_options)
     app.state.startup = prepare(app, run_migrations=run_migrations)
 

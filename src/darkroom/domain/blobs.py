@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Connection, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 DEFAULT_GRACE_S = 3600.0
 
 
-def _upsert(session: Session, model: Any) -> Any:
+def _upsert(session: Session | Connection, model: Any) -> Any:
     """An INSERT with ON CONFLICT clauses, in the session's dialect (SQLite or PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    dialect = bind.dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
@@ -35,7 +36,7 @@ def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> N
     session.execute(_upsert(session, model).on_conflict_do_nothing(), rows)
 
 
-def register_blobs(session: Session, blobs: Iterable[tuple[str, int, str]]) -> None:
+def register_blobs(session: Session | Connection, blobs: Iterable[tuple[str, int, str]]) -> None:
     """Records (sha256, size, mime) rows. A blob already known gets its `created_at` renewed:
     garbage collection spares blobs registered within its grace period, so bytes uploaded
     again while a collection runs are not deleted under the new reference."""

@@ -33,14 +33,19 @@ class ImageInfo:
     height: int
 
 
-def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
+def probe_image(
+    fp: BinaryIO, filename: str, max_pixels: int, *, decoded_next: bool = False
+) -> ImageInfo:
     """Checks that `fp` holds a whole, supported image no larger than `max_pixels`.
 
     The header gives format and size (so a 50,000 x 50,000 PNG is refused before any decoding).
     A JPEG or PNG that ends with its end marker is taken as whole without decoding it (imports
-    of many images depend on this being cheap); any other file is decoded (JPEGs at reduced
-    scale) to catch truncation and corruption. Raises InvalidInput (empty or corrupt),
-    UnsupportedMediaType or PayloadTooLarge, each naming the file. Leaves `fp` at position 0.
+    of many images depend on this being cheap; a PNG's image data is inflated to its end, not
+    decoded); any other file is decoded (JPEGs at reduced scale) to catch truncation and
+    corruption. `decoded_next`: the caller decodes the image right after (a predict), so only
+    the header and the end marker are checked here and corruption is the decoder's to report.
+    Raises InvalidInput (empty or corrupt), UnsupportedMediaType or PayloadTooLarge, each
+    naming the file. Leaves `fp` at position 0.
     """
     fp.seek(0, 2)
     if fp.tell() == 0:
@@ -62,8 +67,9 @@ def probe_image(fp: BinaryIO, filename: str, max_pixels: int) -> ImageInfo:
                 )
             if width * height > max_pixels:
                 raise _too_large(filename, width, height, max_pixels)
-            if _has_end_marker(fp, fmt):
-                if fmt == "PNG":
+            whole = _has_end_marker(fp, fmt)
+            if whole or (decoded_next and fmt not in ("JPEG", "PNG")):
+                if fmt == "PNG" and not decoded_next:
                     _check_png_stream(fp)
                 return ImageInfo(fmt, MIME_BY_FORMAT[fmt], width, height)
             if fmt == "JPEG":

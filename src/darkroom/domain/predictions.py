@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
 from darkroom.db.models import Asset, AuthorKind, Blob, Deployment, Prediction, utcnow
@@ -74,12 +74,13 @@ def label_field(shapes: list[dict[str, Any]]) -> str:
     return "|" + "".join(f"{name}|" for name in sorted({s["label"] for s in shapes}))
 
 
-def record_predictions(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Inserts prediction rows (columns of `Prediction`) in one statement; their ids in order."""
+def record_predictions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts prediction rows (columns of `Prediction`) in one statement; their ids in order.
+    On a Core connection: the ORM's session would double the cost of a row (0.4 -> 1 ms)."""
     if not rows:
         return []
     stmt = insert(Prediction).returning(Prediction.id, sort_by_parameter_order=True)
-    return list(session.scalars(stmt, rows))
+    return list(conn.execute(stmt, rows).scalars())
 
 
 def _filtered(stmt: Any, flt: PredictionFilter) -> Any:

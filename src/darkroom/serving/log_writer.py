@@ -16,7 +16,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from darkroom.db.engine import SessionFactory, session_scope
+from sqlalchemy import Engine
+
 from darkroom.domain.blobs import register_blobs
 from darkroom.domain.predictions import record_predictions
 from darkroom.storage import BlobStore
@@ -29,8 +30,8 @@ MAX_BATCH = 500
 
 
 class PredictionLog:
-    def __init__(self, sessions: SessionFactory, store: BlobStore) -> None:
-        self.sessions, self.store = sessions, store
+    def __init__(self, engine: Engine, store: BlobStore) -> None:
+        self.engine, self.store = engine, store
         self._queue: queue.Queue[tuple[dict[str, Any], bytes | None, Future[int]] | None] = (
             queue.Queue()
         )
@@ -79,9 +80,9 @@ class PredictionLog:
                     row["image_sha256"] = stored.sha256
                     blobs.append((stored.sha256, len(image), row.pop("image_mime")))
                 row.pop("image_mime", None)
-            with session_scope(self.sessions) as session:
-                register_blobs(session, blobs)
-                ids = record_predictions(session, [row for row, _, _ in batch])
+            with self.engine.begin() as conn:
+                register_blobs(conn, blobs)
+                ids = record_predictions(conn, [row for row, _, _ in batch])
         except Exception as exc:
             log.exception("the prediction log could not store %d rows", len(batch))
             for _, _, future in batch:

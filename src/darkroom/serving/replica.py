@@ -152,7 +152,7 @@ def main(argv: list[str]) -> int:
         predictor = predictor_for(
             Path(config["weights"]), model, confidence_threshold=settings["confidence_threshold"],
             max_detections=settings["max_detections"], iou_threshold=settings["iou_threshold"],
-            threads=config.get("threads"),
+            threads=config.get("threads"), spinning=True,  # a replica only waits for latency
         )  # fmt: skip
     except Exception as exc:
         log.exception("the model does not load")

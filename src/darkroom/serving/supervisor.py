@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,8 +230,11 @@ class Supervisor:
         sandbox_mode: str,
         hidden: list[Path],
         instance: str,
+        on_status: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_status`: called after a deployment's status was changed here."""
         self.sessions, self.store = sessions, store
+        self.on_status = on_status
         self.limits, self.sandbox_mode, self.hidden = limits, sandbox_mode, hidden
         self.instance = instance
         self._sets: dict[int, list[ReplicaSet]] = {}  # deployment id -> sets, newest last
@@ -269,21 +273,18 @@ class Supervisor:
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def predict(self, deployment: Deployment, payload: bytes) -> Served:
+    async def predict(self, deployment_id: int, name: str, payload: bytes) -> Served:
         """The answer of the least busy ready replica of the deployment's newest ready set;
         waits for a starting deployment at most `READY_WAIT_S`."""
         deadline = time.monotonic() + READY_WAIT_S
         while True:
-            replica_set, replica = self._choose(deployment.id)
+            replica_set, replica = self._choose(deployment_id)
             if replica is not None:
                 break
             if replica_set is not None and replica_set.failed:
-                raise Unavailable(f"deployment {deployment.name!r} failed: {replica_set.failed}")
+                raise Unavailable(f"deployment {name!r} failed: {replica_set.failed}")
             if time.monotonic() > deadline:
-                raise Unavailable(
-                    f"deployment {deployment.name!r} has no replica ready yet; try again",
-                    details={"status": deployment.status},
-                )
+                raise Unavailable(f"deployment {name!r} has no replica ready yet; try again")
             self.wake()
             await asyncio.sleep(0.05)
         answer = await asyncio.wrap_future(replica.submit(payload))
@@ -412,6 +413,7 @@ class Supervisor:
         with session_scope(self.sessions) as session:
             deployments_domain.set_status(session, spec.deployment_id, spec.revision_id, status,
                                           reason)  # fmt: skip
+        self.on_status()
 
     def _retire(self, deployment_id: int, sets: list[ReplicaSet], everything: bool = False) -> None:
         now = time.monotonic()

@@ -172,6 +172,7 @@ def launch_on_deployment(
 
 
 def _wake(request: Request) -> None:
+    request.app.state.gate.forget()
     supervisor = request.app.state.supervisor
     if supervisor is not None:
         supervisor.wake()

@@ -39,17 +39,13 @@ from darkroom.api.schemas import (
     ReviewRequest,
     SendRequest,
 )
-from darkroom.db.engine import session_scope
-from darkroom.db.models import Blob, Deployment, DeploymentStatus, utcnow
+from darkroom.db.models import Blob, Deployment, utcnow
 from darkroom.domain import deployments, metrics, predictions
-from darkroom.domain.accounts import authenticate
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.predictions import PredictionFilter, label_field
 from darkroom.errors import (
-    Conflict,
     DarkroomError,
-    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -73,6 +69,7 @@ def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
 
 
 def _changed(request: Request) -> None:
+    request.app.state.gate.forget()
     supervisor = request.app.state.supervisor
     if supervisor is not None:
         supervisor.wake()
@@ -168,11 +165,14 @@ def list_deployment_revisions(
 def create_deployment_token(
     deployment_id: DeploymentRef,
     body: DeploymentTokenCreate,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
 ) -> DeploymentTokenPublic:
     """A token for clients of this deployment: it may call its predict and nothing else."""
     row, secret = deployments.create_token(session, principal, deployment_id, body.name)
+    session.commit()
+    _changed(request)
     return DeploymentTokenPublic(id=row.id, name=row.name, deployment_id=row.deployment_id or 0,
                                  token=secret)  # fmt: skip
 
@@ -209,25 +209,6 @@ async def _image_body(request: Request, max_bytes: int) -> bytes:
     return data
 
 
-def _check_request(request: Request, deployment_id: str, data: bytes) -> tuple[Deployment, Any]:
-    """Who calls, which deployment, and what image: in one trip to a worker thread."""
-    state = request.app.state
-    with session_scope(state.sessions, write=False) as session:
-        principal = authenticate(session, bearer_token(request))
-        if principal.is_run:
-            raise Forbidden("a run's token cannot call predict")
-        deployment = deployments.get_deployment(session, principal, deployment_id)
-        if deployment.status == DeploymentStatus.stopped:
-            raise Conflict(f"deployment {deployment.name!r} is stopped; start it to predict",
-                           code="deployment_stopped")  # fmt: skip
-        if deployment.status == DeploymentStatus.failed:
-            raise Conflict(f"deployment {deployment.name!r} failed: {deployment.status_reason}",
-                           code="deployment_failed",
-                           details={"reason": deployment.status_reason})  # fmt: skip
-    info = probe_image(io.BytesIO(data), "image", state.settings.max_image_pixels)
-    return deployment, info
-
-
 @router.post(
     "/deployments/{deployment_id}/predict",
     response_model=PredictionPublic,
@@ -243,8 +224,13 @@ async def predict(deployment_id: DeploymentRef, request: Request) -> JSONRespons
     if supervisor is None:
         raise ServingOff("this server does not serve deployments (DARKROOM_SERVE_DEPLOYMENTS)")
     data = await _image_body(request, state.settings.max_predict_bytes)
-    deployment, info = await run_in_threadpool(_check_request, request, deployment_id, data)
-    served = await supervisor.predict(deployment, data)
+    token = bearer_token(request)
+    deployment = state.gate.cached(token, deployment_id)
+    if deployment is None:
+        deployment = await run_in_threadpool(state.gate.admit, token, deployment_id)
+    info = probe_image(io.BytesIO(data), "image", state.settings.max_image_pixels,
+                       decoded_next=True)  # fmt: skip
+    served = await supervisor.predict(deployment.id, deployment.name, data)
     answer = served.answer
     if not answer["ok"]:
         if answer["code"] == "corrupt_image":
@@ -260,7 +246,7 @@ async def predict(deployment_id: DeploymentRef, request: Request) -> JSONRespons
         "max_score": max((s["score"] for s in shapes), default=None), "image_mime": info.mime,
         "created_at": utcnow(),
     }  # fmt: skip
-    sampled = random.random() < deployment.revision.settings["sampling_rate"]
+    sampled = random.random() < deployment.settings["sampling_rate"]
     prediction_id = await asyncio.wrap_future(
         state.prediction_log.write(row, data if sampled else None)
     )
