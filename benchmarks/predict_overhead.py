@@ -28,7 +28,6 @@ from darkroom.client import Client
 from darkroom.demo.model import doclaynet_path
 from darkroom.demo.pages import render_pages
 
-
 PAUSE_S = 0.1
 
 
