@@ -75,11 +75,12 @@ class PredictionLog:
         try:
             blobs = []
             for row, image, _ in batch:
+                mime = row.pop("image_mime", None)
+                row["image_sha256"] = None  # one insert takes rows of the same columns
                 if image is not None:
                     stored = self.store.put_bytes(image)
                     row["image_sha256"] = stored.sha256
-                    blobs.append((stored.sha256, len(image), row.pop("image_mime")))
-                row.pop("image_mime", None)
+                    blobs.append((stored.sha256, len(image), mime or "image/jpeg"))
             with self.engine.begin() as conn:
                 register_blobs(conn, blobs)
                 ids = record_predictions(conn, [row for row, _, _ in batch])
