@@ -31,7 +31,7 @@ def run(ctx):
 def _served(dr, name: str = "pages") -> tuple[dict, dict]:
     model = dr.create_model("doclaynet")
     mv = dr.upload_model_version(model["id"], model_path(*DOCLAYNET), name="yolov8n")
-    d = dr.create_deployment(name, mv["id"], settings={"sampling_rate": 0})
+    d = dr.create_deployment(name, mv["id"], settings={"sampling_rate": 1})
     return mv, d
 
 
@@ -93,6 +93,34 @@ def test_metrics_processings_read_the_served_predictions(dr, make_processing):
     assert [r["status"] for r in dr.get_job(job["id"])["runs"]] == ["failed", "succeeded"]
     series = dr._json("GET", f"/deployments/{d['id']}/metrics", params={"key": "title_rate"})
     assert [p["value"] for p in series] == [pytest.approx(titled / 3)]
+
+    # deployment-evaluation: served boxes against the reviewed ones
+    reviewed = dr.create_version(ds["id"], "reviewed")
+    ids = [a["id"] for a in answers[:2]]
+    dr._json("POST", f"/deployments/{d['id']}/predictions/review",
+             json={"ids": ids[:1], "status": "accepted"})  # fmt: skip
+    dr._json("POST", f"/deployments/{d['id']}/predictions/review",
+             json={"ids": [answers[2]["id"]], "status": "rejected"})  # fmt: skip
+    sent = dr._json("POST", f"/deployments/{d['id']}/predictions/send",
+                    json={"ids": ids, "version_id": reviewed["id"]})  # fmt: skip
+    # the second is fixed: a person keeps only its first box, moved far off
+    [box, *_] = answers[1]["shapes"]
+    moved = {**box, "bbox": [box["bbox"][0] + 400, box["bbox"][1] + 400, 20, 20]}
+    moved.pop("score")
+    dr.replace_annotations(sent[1]["id"], [moved])
+    job = dr.launch_job("deployment-evaluation", reviewed["id"], target_deployment_id=d["id"])
+    run = _finished(dr, job["runs"][0]["id"])
+    assert run["status"] == "succeeded", log_text(dr, run["id"])
+    evaluation = dr._json("GET", f"/runs/{run['id']}/metrics")
+    assert evaluation["reviewed_images"] == 2
+    assert evaluation["ground_truth"] == len(answers[0]["shapes"]) + 1
+    assert evaluation["served_boxes"] == len(answers[0]["shapes"]) + len(answers[1]["shapes"])
+    assert evaluation["reviews"] == {"accepted": 1, "fixed": 1, "rejected": 1}
+    assert 0.3 < evaluation["map50"] < 1.0  # the accepted page's boxes match, the fixed one's not
+    no_reference = dr.launch_job("deployment-evaluation", None, target_deployment_id=d["id"])
+    failed = _finished(dr, no_reference["runs"][0]["id"])
+    assert failed["status"] == "failed"
+    assert "reference version" in failed["error_summary"]
 
     # a window before the predictions reads none
     early = dr.launch_job("deployment-metrics", None, target_deployment_id=d["id"],

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from darkroom.charts import confusion_png, evaluation_chart, pr_curve_png
-from darkroom.processings.model_evaluation import confusion, evaluate
+from darkroom.processings.coco_metrics import confusion, evaluate
 
 
 def _t(i, image, cat, box):
