@@ -86,6 +86,9 @@ def test_launch_resolves_defaults_and_creates_pending_run(api, version, processi
         ({"batch_size": 0}, ["parameters", "batch_size"]),
         ({"mode": "medium"}, ["parameters", "mode"]),
         ({"bacth_size": 8}, ["parameters", "bacth_size"]),
+        # an integer schema without a maximum still takes 64 bits at most
+        ({"batch_size": 10**400}, ["parameters", "batch_size"]),
+        ({"batch_size": 2**63}, ["parameters", "batch_size"]),
     ],
 )
 def test_parameters_violating_the_schema_are_422_naming_the_field(

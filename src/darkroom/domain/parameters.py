@@ -200,14 +200,38 @@ def parameter_errors(schema: dict[str, Any], given: dict[str, Any] | None) -> di
     return out
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _oversized_integer(value: Any, path: list[str | int]) -> list[str | int] | None:
+    """The path of the first integer outside 64 bits in `value`, or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return path if not INT64[0] <= value <= INT64[1] else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()  # fmt: skip
+    for key, item in items:
+        found = _oversized_integer(item, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
 def resolve_parameters(schema: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
     """The given parameters over the schema's defaults, validated.
 
     Unknown keys are refused unless the schema says `additionalProperties`. Errors answer 422
-    with the path of the first bad field, e.g. `["parameters", "batch_size"]`.
+    with the path of the first bad field, e.g. `["parameters", "batch_size"]`. Integers must fit
+    in 64 bits, whatever the schema says: a database, JSON reader or processing downstream
+    cannot be relied on to take `10**400`.
     """
     strict = {"additionalProperties": False, **schema}
     resolved = {**_defaults(schema), **(given or {})}
+    too_big = _oversized_integer(resolved, ["parameters"])
+    if too_big is not None:
+        where = ".".join(str(p) for p in too_big)
+        raise InvalidInput(f"{where}: integers must fit in 64 bits (-2**63 to 2**63-1)",
+                           code="invalid_parameters",
+                           details={"loc": too_big, "msg": "integer out of range"})  # fmt: skip
     errors = _errors(strict, resolved)
     for error in errors:
         _shorten(error)
