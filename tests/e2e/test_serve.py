@@ -190,3 +190,26 @@ def test_serve_says_when_its_port_is_taken(tmp_path):
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_a_killed_servers_socket_folder_is_removed_by_the_next_start(tmp_path):
+    """`kill -9` skips the server's cleanup: its runs' socket folder stayed in the temp dir
+    for good. The next `darkroom serve` removes folders whose server is gone."""
+    import os
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    first = start_server(tmp_path / "home")
+    pid = first.process.pid
+    [left] = Path(tempfile.gettempdir()).glob(f"darkroom-serve-{pid}-*")
+    assert (left / "server.sock").exists()
+    os.killpg(pid, signal.SIGKILL)
+    first.process.wait()
+    assert left.exists()
+    second = start_server(tmp_path / "home")
+    try:
+        assert not left.exists()
+        assert list(Path(tempfile.gettempdir()).glob(f"darkroom-serve-{second.process.pid}-*"))
+    finally:
+        stop_server(second)

@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from darkroom.api.app import create_app
 from darkroom.cli.output import ExecutorOpt, RayAddressOpt, console, fail
-from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 
 
@@ -32,6 +29,27 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
         sock.close()
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     return sock
+
+
+SOCKET_DIR_PREFIX = "darkroom-serve-"
+
+
+def remove_stale_socket_dirs() -> list[Path]:
+    """Removes the runs' socket folders that servers killed before their cleanup left in the
+    temp dir (named by their server's PID; a live darkroom's folder stays)."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR_PREFIX}*"):
+        pid = path.name.removeprefix(SOCKET_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir():
+            continue
+        try:
+            alive = b"darkroom" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            alive = False
+        if not alive:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def local_url(host: str, port: int) -> str:
@@ -57,6 +75,11 @@ def serve(
 ) -> None:
     """Start darkroom: migrate the database, create the admin on first start, serve the API
     and run processings (unless --no-scheduler)."""
+    import uvicorn
+
+    from darkroom.api.app import create_app
+    from darkroom.config import Settings
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -92,7 +115,8 @@ def serve(
     runs_dir = None
     if not no_scheduler and settings.executor == "local":
         # Sandboxed runs reach the API through a Unix socket; served here, not relayed.
-        runs_dir = Path(tempfile.mkdtemp(prefix="darkroom-serve-"))
+        remove_stale_socket_dirs()
+        runs_dir = Path(tempfile.mkdtemp(prefix=f"{SOCKET_DIR_PREFIX}{os.getpid()}-"))
         path = runs_dir / "server.sock"
         runs_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         runs_socket.bind(str(path))
