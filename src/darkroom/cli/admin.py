@@ -8,10 +8,6 @@ from typing import Annotated
 import typer
 
 from darkroom.cli.output import JsonOpt, console, print_json
-from darkroom.config import Settings
-from darkroom.db.engine import make_engine, make_session_factory, session_scope
-from darkroom.domain.blobs import collect_garbage
-from darkroom.storage import BlobStore
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,6 +22,11 @@ def gc(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete blobs nothing references, and stray files of refused or interrupted uploads."""
+    from darkroom.config import Settings
+    from darkroom.db.engine import make_engine, make_session_factory, session_scope
+    from darkroom.domain.blobs import collect_garbage
+    from darkroom.storage import BlobStore
+
     settings = Settings()
     engine = make_engine(settings.resolved_database_url)
     store = BlobStore(settings.resolved_storage_url, **settings.storage_options)

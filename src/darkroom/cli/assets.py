@@ -13,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from darkroom.cli.context import client_from
 from darkroom.cli.output import JsonOpt, console, err_console, fail, print_object, print_rows
 from darkroom.client import ApiError, Client
-from darkroom.formats.records import IMAGE_EXTENSIONS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,6 +22,8 @@ BATCH_BYTES = 32 * 1024 * 1024
 
 def _images_in(path: Path) -> Iterator[tuple[str, Any]]:
     """(asset file name, bytes loader) for the images of a folder, a zip or a single file."""
+    from darkroom.formats.records import IMAGE_EXTENSIONS  # (the server's side: lazily)
+
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             if file.suffix.lower() in IMAGE_EXTENSIONS:
@@ -67,6 +68,8 @@ def upload(
     """Upload images to a version; files already there are skipped, bad ones are listed."""
     items = list(_images_in(path))
     if not items:
+        from darkroom.formats.records import IMAGE_EXTENSIONS
+
         fail(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
     result: dict[str, list[Any]] = {"uploaded": [], "skipped": [], "rejected": []}
     progress = Progress(

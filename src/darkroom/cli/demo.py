@@ -11,17 +11,11 @@ from typing import Annotated
 
 import httpx
 import typer
-import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from darkroom.api.app import create_app
 from darkroom.cli.output import console, fail
 from darkroom.cli.serve import local_url
 from darkroom.client import Client
-from darkroom.config import Settings
-from darkroom.demo.model import doclaynet_path
-from darkroom.demo.pages import render_pages
-from darkroom.home_lock import HomeInUse, lock_exclusive
 
 DEMO_LABELS = ["Title", "Text", "Section-header", "Table", "Picture"]
 STARTUP_TIMEOUT_S = 60
@@ -40,6 +34,13 @@ def demo(
 ) -> None:
     """Start darkroom in a fresh home, load document pages and the DocLayNet model, pre-annotate
     the pages with `yolo-preannotation`, follow the job live, then keep serving."""
+    import uvicorn
+
+    from darkroom.api.app import create_app
+    from darkroom.config import Settings
+    from darkroom.demo.model import doclaynet_path
+    from darkroom.home_lock import HomeInUse, lock_exclusive
+
     try:
         model_file = doclaynet_path()
     except FileNotFoundError as exc:
@@ -111,6 +112,8 @@ def _run_demo(dr: Client, model_file: Path, count: int) -> bool:
     console.print(
         f"dataset {ds['name']!r}, version {version['name']!r}, labels {', '.join(DEMO_LABELS)}"
     )
+    from darkroom.demo.pages import render_pages
+
     images = render_pages(count)
     for start in range(0, len(images), 16):
         dr.upload_assets(version["id"], images[start : start + 16])

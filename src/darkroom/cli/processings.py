@@ -14,7 +14,6 @@ from darkroom.cli.context import client_from
 from darkroom.cli.jobs import finish, follow, parse_params
 from darkroom.cli.output import JsonOpt, console, fail, print_json, print_object, print_rows
 from darkroom.client import ApiError
-from darkroom.domain.processings import check_kinds
 from darkroom.errors import DarkroomError
 
 app = typer.Typer(no_args_is_help=True)
@@ -165,6 +164,8 @@ def init(
 ) -> None:
     """Create a working example bundle in NAME/ (manifest, code using the SDK, a test)."""
     try:
+        from darkroom.domain.processings import check_kinds
+
         check_kinds(type, "dataset_version")
         target = scaffold(name, type, directory)
     except DarkroomError as exc:

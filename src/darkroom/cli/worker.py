@@ -11,11 +11,7 @@ import typer
 
 from darkroom.cli.output import ExecutorOpt, RayAddressOpt, console, fail
 from darkroom.client import DEFAULT_URL
-from darkroom.config import Settings
-from darkroom.db.engine import make_engine, make_session_factory
-from darkroom.engine.scheduler import Scheduler, SchedulerConfig
 from darkroom.errors import DarkroomError
-from darkroom.home_lock import hold_shared
 
 
 def worker(
@@ -31,6 +27,11 @@ def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Claim and execute runs from the database until stopped (SIGTERM or Ctrl-C)."""
+    from darkroom.config import Settings
+    from darkroom.db.engine import make_engine, make_session_factory
+    from darkroom.engine.scheduler import Scheduler, SchedulerConfig
+    from darkroom.home_lock import hold_shared
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
