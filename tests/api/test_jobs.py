@@ -59,7 +59,7 @@ def test_builtin_registration_is_idempotent(app):
     with session_scope(app.state.sessions) as session:
         register_builtins(session)
         register_builtins(session)
-        assert session.query(ProcessingRevision).count() == len(discover()) == 7
+        assert session.query(ProcessingRevision).count() == len(discover()) == 9
 
 
 def test_private_processing_is_invisible_to_other_orgs(api, other_org_api, processing):
