@@ -151,6 +151,22 @@ def run(ctx):
     if os.path.exists("big.bin"):
         os.remove("big.bin")
 
+    def fill(folder):
+        def go():
+            path = os.path.join(folder, "big.bin")
+            try:
+                with open(path, "wb") as fp:
+                    for _ in range(100):
+                        fp.write(b"\0" * (1024 * 1024))
+            finally:
+                if os.path.exists(path):
+                    os.remove(path)
+            return True, f"wrote 100 MiB in {folder}"
+        return go
+    for folder, name in (("/", "fill_root"), ("/dev", "fill_dev"), ("/dev/shm", "fill_dev_shm"),
+                         ("/run", "fill_run")):
+        attempt(name, fill(folder))
+
     def upload_input():
         ctx._client.upload_assets(ctx.input_version.id, [("evil.jpg", b"\xff\xd8\xff")])
         return True, "uploaded into the input version"
@@ -177,6 +193,7 @@ ATTEMPTS = {
     "overwrite_blob", "poison_cache_bundles", "poison_cache_envs", "poison_darkroom_environment",
     "poison_interpreter", "connect_server_tcp", "connect_postgresql", "connect_redis", "listen",
     "fill_disk", "upload_into_input_version", "workdir_is_shared", "overwrite_linked_input",
+    "fill_root", "fill_dev", "fill_dev_shm", "fill_run",
 }  # fmt: skip
 
 
@@ -251,6 +268,9 @@ def _attack(dr: Client, server: Server, tmp_path: Path, standby: bool = False) -
     succeeded = {name: a["detail"] for name, a in attacks.items() if a["succeeded"]}
     assert succeeded == {}
     assert "No space left on device" in attacks["fill_disk"]["detail"]
+    assert "No space left on device" in attacks["fill_dev_shm"]["detail"]
+    for name in ("fill_root", "fill_dev", "fill_run"):
+        assert "Read-only file system" in attacks[name]["detail"], attacks[name]
     assert "403" in attacks["upload_into_input_version"]["detail"]
     assert "Read-only file system" in attacks["overwrite_linked_input"]["detail"]
     for asset in dr.iter_assets(v["id"]):  # the store's files are intact

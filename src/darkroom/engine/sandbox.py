@@ -4,8 +4,8 @@ A sandboxed run has its own mount, PID, IPC, UTS, cgroup, network and user names
 `nobody` without capabilities, and sees read-only only what it needs to execute: the system's
 `/usr` (and its `/lib*` links), a short list of `/etc` files, the Python interpreter and
 darkroom's environment, and what the executor prepared for this run (its bundle, its built
-environment, its model weights). Read-write it has a fresh tmpfs as `/tmp` and working directory,
-sized by its disk limit. It does not see darkroom's home, the database, the blob store, the
+environment, its model weights). Read-write it has a fresh tmpfs as `/tmp` and working directory
+and another as `/dev/shm`, each sized by its disk limit; its root and `/dev` are read-only. It does not see darkroom's home, the database, the blob store, the
 cache as a whole, other runs or the host's `/proc`. Its only network is the server's Unix
 socket, unless its processing asks for `network: true`. The token arrives in a file, never in
 an environment or a command line another process could read.
@@ -195,10 +195,17 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
     for host, inside in spec.mounts:
         args += ["--ro-bind", str(host), inside]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    # /dev/shm: a tmpfs of its own under the same limit as /tmp (bwrap's /dev is RAM, unbounded)
+    if spec.disk_bytes is not None:
+        args += ["--size", str(spec.disk_bytes)]
+    args += ["--tmpfs", "/dev/shm"]
     if spec.socket is not None:
         args += ["--bind", str(spec.socket), SOCKET_PATH]
     if TOKEN_PATH in fds:
         args += ["--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH]
+    # The sandbox's root and /dev are RAM too: read-only, so /tmp and /dev/shm, both sized,
+    # are all a run can write.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     args += ["--chdir", WORKDIR, "--clearenv"]
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
