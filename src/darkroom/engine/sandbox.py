@@ -4,9 +4,10 @@ A sandboxed run has its own mount, PID, IPC, UTS, cgroup, network and user names
 `nobody` without capabilities, and sees read-only only what it needs to execute: the system's
 `/usr` (and its `/lib*` links), a short list of `/etc` files, the Python interpreter and
 darkroom's environment, and what the executor prepared for this run (its bundle, its built
-environment, its model weights). Read-write it has a fresh tmpfs as `/tmp` and working directory
-and another as `/dev/shm`, each sized by its disk limit; its root and `/dev` are read-only. It does not see darkroom's home, the database, the blob store, the
-cache as a whole, other runs or the host's `/proc`. Its only network is the server's Unix
+environment, its model weights). Read-write it has a fresh tmpfs as `/tmp` and working
+directory and another as `/dev/shm`, each sized by its disk limit; its root and `/dev` are
+read-only. It does not see darkroom's home, the database, the blob store, the cache as a
+whole, other runs or the host's `/proc`. Its only network is the server's Unix
 socket, unless its processing asks for `network: true`. The token arrives in a file, never in
 an environment or a command line another process could read.
 
