@@ -292,6 +292,7 @@ def test_status_and_running_time_are_live_without_a_reload(page, ui_server):
     assert page.evaluate("window.__notReloaded === true")
     shots(page, "job-live-running")
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=15_000)  # then reloads
+    expect(page.locator("#log")).not_to_have_attribute("data-live", "yes")
 
     page.goto(f"{ui_server.url}/jobs")
     page.evaluate("window.__notReloaded = true")
@@ -761,6 +762,7 @@ def test_a_deployment_is_served_watched_reviewed_and_measured_in_the_browser(pag
     job_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
     wait_for(lambda: dr.get_job(job_id), lambda j: j["status"] in ("succeeded", "failed"), 60)
     assert dr.get_job(job_id)["status"] == "succeeded"
+    expect(page.locator("#log")).not_to_have_attribute("data-live", "yes")  # its reload is done
     page.goto(f"{ui_server.url}/deployments/{answers[0]['deployment_id']}")
     expect(page.locator("#metrics")).to_contain_text("latency_p50_ms")
     expect(page.locator("#deployment-jobs")).to_contain_text("deployment-metrics")
