@@ -25,11 +25,16 @@ class RayHead:
     ports: dict[str, int]
     started_s: float = 0.0
     sessions: set[int] = field(default_factory=set)
+    serve_port: int = field(default_factory=lambda: _free_ports(1)[0])  # Serve's HTTP proxy
 
     @property
     def address(self) -> str:
         """The dashboard: the Jobs API the Ray executor submits to."""
         return f"http://127.0.0.1:{self.ports['dashboard-port']}"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
 
 
 def _free_ports(count: int) -> list[int]:
@@ -54,7 +59,9 @@ def start_head(temp_dir: Path, ports: dict[str, int] | None = None, num_cpus: in
            f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", "--num-gpus=0",
            "--include-dashboard=true", "--disable-usage-stats"]  # fmt: skip
     started = time.monotonic()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # The nodes' cache (weights, environments) is the head's own: what a node fetched
+    # from a server is what that test's server gave.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "DARKROOM_CACHE": str(temp_dir / "cache")}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180,
                           start_new_session=True)  # fmt: skip
     head = RayHead(temp_dir, ports, time.monotonic() - started)

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     ray_address: str = Field(
         "http://127.0.0.1:8265", description="the Ray cluster's dashboard (Jobs API) address"
     )
+    ray_serve_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="where Ray Serve's HTTP proxy answers (deployments, when the executor is ray)",
+    )
     ray_python: str | None = Field(
         None, description="darkroom's Python on the Ray nodes (default: this one's path)"
     )

@@ -14,14 +14,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from darkroom.client import Client
+from darkroom.client import ApiError, Client
 from tests.engine.conftest import ENGINE_ENV, SLEEP_SCHEMA, SLEEPER, log_text, wait_for
 from tests.helpers import rendered_page
-from tests.ray_cluster import RayHead, start_head, stop_head
+from tests.ray_cluster import RayHead, _processes, start_head, stop_head
 from tests.servers import Server, start_server, start_worker, stop_server
-from tests.unit.test_inference_models import DOCLAYNET, model_path
+from tests.unit.test_inference_models import DOCLAYNET, FALL, model_path
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 RUNS = int(os.environ.get("DARKROOM_TEST_RAY_RUNS", "30"))
@@ -61,7 +62,8 @@ def ray_server(
     tmp_path: Path, ray_head: RayHead, ray_workers: list[subprocess.Popen[str]]
 ) -> Iterator[Server]:
     """A server without its own scheduler, and one worker whose runs go to Ray."""
-    env = {**ENGINE_ENV, "DARKROOM_EXECUTOR": "ray", "DARKROOM_RAY_ADDRESS": ray_head.address}
+    env = {**ENGINE_ENV, "DARKROOM_EXECUTOR": "ray", "DARKROOM_RAY_ADDRESS": ray_head.address,
+           "DARKROOM_RAY_SERVE_URL": ray_head.serve_url}  # fmt: skip
     server = start_server(tmp_path / "home", env, "--no-scheduler")
     ray_workers.append(start_worker(server))
     yield server
@@ -140,6 +142,86 @@ def test_yolo_preannotation_on_ray(dr):
     assert run["status"] == "succeeded", log_text(dr, run["id"])
     [ann] = [a for a in dr.list_annotations(page["id"]) if a["author_kind"] == "run"]
     assert any(s["label"] == "Text" for s in ann["shapes"])
+
+
+def _bwrap_replicas(hostname: str) -> list[int]:
+    """Sandboxed replica processes (bwrap) started for that deployment, on this host."""
+    found = []
+    for pid, cmdline, _sid in _processes():
+        argv = cmdline.split(b"\0")
+        if argv and argv[0].endswith(b"bwrap") and hostname.encode() in argv:
+            found.append(pid)
+    return found
+
+
+def _http(server: Server, token: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_deployment_serves_as_a_ray_serve_application(dr, ray_server, ray_head):
+    """DARKROOM_EXECUTOR=ray: a deployment is a Serve application on the cluster whose replica
+    runs the sandboxed replica process; predict goes through Serve, a rollout is Serve's rolling
+    update, stopping removes the application and its processes, and the replica's token opens
+    the weights and nothing else."""
+    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+    d = dr.create_deployment("pages", mv["id"], settings={"replicas": 1})
+    d = wait_for(lambda: dr.get_deployment(d["id"]), lambda x: x["status"] != "starting", 180, 0.5)
+    assert d["status"] == "serving", d
+    app_name = f"darkroom-{ray_server.instance}-deployment-{d['id']}"
+    apps = httpx.get(f"{ray_head.address}/api/serve/applications/").json()["applications"]
+    assert apps[app_name]["status"] == "RUNNING"
+    assert apps[app_name]["route_prefix"] == f"/{app_name}"
+    [replica] = d["replicas"]
+    assert replica["state"] == "ready"
+    assert replica["revision"] == 1
+    hostname = f"darkroom-{ray_server.instance}-deployment-{d['id']}"
+    assert _bwrap_replicas(hostname), "the Serve replica runs no sandboxed replica process"
+
+    page, _ = rendered_page(seed=3)
+    answer = dr.predict("pages", page)
+    assert answer["revision"] == 1
+    assert answer["model_version_id"] == mv["id"]
+    assert any(s["label"] == "Text" and s["score"] > 0.25 for s in answer["shapes"]), answer
+    assert [p["id"] for p in dr.list_predictions("pages")["items"]] == [answer["id"]]  # logged
+
+    token = apps[app_name]["deployed_app_config"]["args"]["token"]
+    with _http(ray_server, token) as replica_client:
+        weights = replica_client.get(f"/api/v1/deployments/{d['id']}/revisions/1/weights")
+        assert weights.status_code == 200
+        assert weights.content == model_path(*DOCLAYNET).read_bytes()
+        for path in ("/api/v1/deployments", f"/api/v1/model-versions/{mv['id']}/weights"):
+            assert replica_client.get(path).status_code == 403, path
+        refused = replica_client.post(f"/api/v1/deployments/{d['id']}/predict", content=page)
+        assert refused.status_code == 403
+    client_token = dr.create_deployment_token("pages")["token"]
+    with _http(ray_server, client_token) as client:
+        assert client.get(f"/api/v1/deployments/{d['id']}/revisions/1/weights").status_code == 403
+
+    dr.update_deployment("pages", settings={"confidence_threshold": 0.5})  # a rolling update
+    rolled = wait_for(lambda: dr.predict("pages", page), lambda a: a["revision"] == 2, 180, 0.5)
+    assert all(s["score"] >= 0.5 for s in rolled["shapes"]), rolled
+    wait_for(lambda: dr.get_deployment("pages"), lambda x: x["status"] == "serving", 60, 0.5)
+
+    dr.stop_deployment("pages")
+    wait_for(lambda: httpx.get(f"{ray_head.address}/api/serve/applications/").json(),
+             lambda got: app_name not in (got.get("applications") or {}), 60, 0.5)  # fmt: skip
+    wait_for(lambda: _bwrap_replicas(hostname), lambda pids: not pids, 30, 0.5)
+    with _http(ray_server, token) as replica_client:  # revoked with its application
+        gone = replica_client.get(f"/api/v1/deployments/{d['id']}/revisions/1/weights")
+        assert gone.status_code == 401
+
+
+def test_a_model_that_does_not_load_on_ray_serve_fails_the_deployment_saying_why(dr, ray_server):
+    mv = dr.upload_model_version(dr.create_model("fall")["id"], model_path(*FALL))
+    sha = mv["weights_sha256"]
+    (ray_server.home / "blobs" / sha[:2] / sha[2:4] / sha).write_bytes(b"rotten weights")
+    d = dr.create_deployment("falls", mv["id"])
+    d = wait_for(lambda: dr.get_deployment(d["id"]), lambda x: x["status"] != "starting", 180, 0.5)
+    assert d["status"] == "failed", d
+    assert "the model does not load" in d["status_reason"], d
+    with pytest.raises(ApiError) as refused:
+        dr.predict("falls", rendered_page(seed=4)[0])
+    assert (refused.value.status, refused.value.code) == (409, "deployment_failed")
 
 
 def test_head_killed_mid_run_is_lost_and_a_rerun_works(dr, version, make_processing, ray_head):

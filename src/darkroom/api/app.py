@@ -27,6 +27,7 @@ from darkroom.api.routes import (
     jobs,
     labels,
     models,
+    pipelines,
     processings,
     runs,
     shapes,
@@ -42,6 +43,7 @@ from darkroom.engine.scheduler import Scheduler
 from darkroom.errors import DarkroomError, InvalidInput
 from darkroom.home_lock import hold_shared
 from darkroom.maintenance import PeriodicGC
+from darkroom.serving.base import Serving
 from darkroom.serving.gate import Gate
 from darkroom.serving.log_writer import PredictionLog
 from darkroom.serving.supervisor import Supervisor
@@ -113,16 +115,36 @@ def register_builtins(session: Session) -> None:
         )  # fmt: skip
 
 
+def make_serving(settings: Settings, app: FastAPI, server_url: str | None) -> Serving:
+    """Replicas on this machine, or Ray Serve applications when the executor is Ray."""
+    if settings.executor == "ray":
+        from darkroom.serving.ray_serving import RayServing
+
+        url = server_url or f"http://{settings.host}:{settings.port}"
+        return RayServing(
+            app.state.sessions, dashboard=settings.ray_address, serve_url=settings.ray_serve_url,
+            server_url=url, limits=settings.run_defaults, sandbox_mode=settings.sandbox,
+            instance=settings.instance, on_status=app.state.gate.forget,
+        )  # fmt: skip
+    return Supervisor(
+        app.state.sessions, app.state.store, limits=settings.run_defaults,
+        sandbox_mode=settings.sandbox, hidden=settings.sandbox_hidden,
+        instance=settings.instance, on_status=app.state.gate.forget,
+    )  # fmt: skip
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     run_migrations: bool = True,
     scheduler_url: str | None = None,
+    server_url: str | None = None,
 ) -> FastAPI:
     """A ready application: the database is migrated and the admin exists when this returns.
 
     With `scheduler_url` (the URL runs use to call back), the app also runs the scheduler
-    and a local executor in a background thread for as long as it is served.
+    and a local executor in a background thread for as long as it is served. `server_url`: the
+    address Ray nodes reach this server at (Serve replicas fetch their weights there).
     """
     settings = settings or get_settings()
     executor = settings.make_executor()
@@ -146,11 +168,7 @@ def create_app(
         supervisor = None
         app.state.prediction_log = PredictionLog(app.state.engine, app.state.store)
         if settings.serve_deployments:
-            supervisor = Supervisor(
-                app.state.sessions, app.state.store, limits=settings.run_defaults,
-                sandbox_mode=settings.sandbox, hidden=settings.sandbox_hidden,
-                instance=settings.instance, on_status=app.state.gate.forget,
-            )  # fmt: skip
+            supervisor = make_serving(settings, app, server_url or scheduler_url)
             app.state.supervisor = supervisor
             supervisor.start()
         scheduler = None
@@ -202,7 +220,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs, deployments):  # fmt: skip
+                   runs, deployments, pipelines):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

@@ -93,6 +93,7 @@ def serve(
             settings,
             run_migrations=not no_migrate,
             scheduler_url=None if no_scheduler else runs_url,
+            server_url=runs_url,
         )
     except DarkroomError as exc:
         fail(exc.message)

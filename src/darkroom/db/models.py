@@ -160,6 +160,9 @@ class ApiToken(Base):
         ForeignKey("deployments.id", ondelete="CASCADE", use_alter=True), default=None,
         index=True,
     )  # fmt: skip
+    # None: a person's, a run's or a deployment client's token; "replica": a Ray Serve
+    # replica's, which may only fetch its deployment's weights.
+    scope: Mapped[str | None] = mapped_column(String(16), default=None)
     user: Mapped[User] = relationship(lazy="joined")
 
 
@@ -397,7 +400,10 @@ class Job(Base):
     """One launch of a processing on a target, with its resolved parameters."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_organization_id_id", "organization_id", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_organization_id_id", "organization_id", "id"),
+        UniqueConstraint("pipeline_run_id", "pipeline_step"),
+    )
     id: Mapped[int] = _id()
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     processing_id: Mapped[int] = mapped_column(
@@ -417,6 +423,12 @@ class Job(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[int] = mapped_column(IdType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A step of a pipeline run: at most one job per step of each pipeline run.
+    pipeline_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pipeline_runs.id", ondelete="SET NULL", use_alter=True), default=None,
+        index=True,
+    )  # fmt: skip
+    pipeline_step: Mapped[str | None] = mapped_column(String(100), default=None)
     processing: Mapped[Processing] = relationship(lazy="joined")
     runs: Mapped[list[Run]] = relationship(
         lazy="selectin", order_by="Run.attempt", passive_deletes=True, back_populates="job"
@@ -651,3 +663,56 @@ class Metric(Base):
     value: Mapped[float | None] = mapped_column(Float, default=None)
     data: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(OptionalJSON, default=None)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Pipeline(Base):
+    """A named chain of processings; its steps live in immutable revisions."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineRevision(Base):
+    """One definition of a pipeline: its steps, checked at creation. Never edited."""
+
+    __tablename__ = "pipeline_revisions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "number"),)
+    id: Mapped[int] = _id()
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineRun(Base):
+    """One launch of a pipeline revision on an input version. Its steps are ordinary jobs
+    (`Job.pipeline_run_id`); its status is derived from theirs, never stored."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (Index("ix_pipeline_runs_organization_id_id", "organization_id", "id"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    revision_id: Mapped[int] = mapped_column(ForeignKey("pipeline_revisions.id"))
+    input_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
+    )
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by cancel: no step starts after it.
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    pipeline: Mapped[Pipeline] = relationship(lazy="joined")
+    revision: Mapped[PipelineRevision] = relationship(lazy="joined")

@@ -45,6 +45,8 @@ class Principal:
     target_deployment_id: int | None = None
     # Set for deployment tokens: the deployment whose predict they may call.
     deployment_id: int | None = None
+    # A replica token: its deployment's weights and nothing else (not even predict).
+    is_replica: bool = False
 
     @property
     def is_run(self) -> bool:
@@ -136,7 +138,8 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if row is None:
         raise Unauthorized("invalid or revoked token")
     if row.deployment_id is not None:
-        return Principal(row.user.organization_id, row.user_id, deployment_id=row.deployment_id)
+        return Principal(row.user.organization_id, row.user_id, deployment_id=row.deployment_id,
+                         is_replica=row.scope == "replica")  # fmt: skip
     if row.run_id is None:
         return Principal(row.user.organization_id, row.user_id, row.user.is_admin)
     run = session.get(Run, row.run_id)

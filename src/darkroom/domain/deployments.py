@@ -23,6 +23,7 @@ from darkroom.db.models import (
     DeploymentRevision,
     DeploymentStatus,
     ModelVersion,
+    utcnow,
 )
 from darkroom.domain.accounts import Principal, hash_token, new_token
 from darkroom.domain.datasets import check_name
@@ -39,6 +40,9 @@ __all__ = [
     "get_deployment",
     "list_deployments",
     "list_revisions",
+    "replica_token",
+    "revision_weights",
+    "revoke_replica_tokens",
     "set_status",
     "start_deployment",
     "stop_deployment",
@@ -287,3 +291,52 @@ def create_token(
     session.add(row)
     session.flush()
     return row, secret
+
+
+def replica_token(session: Session, deployment_id: int, reuse: str | None = None) -> str:
+    """The token Ray Serve replicas of this deployment fetch its weights with: `reuse` when it
+    is still one of its valid replica tokens (a restarted server keeps the application's
+    config as it was, so Serve does not redeploy), else a new one."""
+    if reuse:
+        row = session.scalar(select(ApiToken).where(
+            ApiToken.token_hash == hash_token(reuse), ApiToken.revoked_at.is_(None),
+            ApiToken.deployment_id == deployment_id, ApiToken.scope == "replica"))  # fmt: skip
+        if row is not None:
+            return reuse
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise NotFound.of("deployment", deployment_id)
+    secret = new_token()
+    session.add(ApiToken(user_id=deployment.created_by, name=f"replicas of {deployment.name}",
+                         token_hash=hash_token(secret), deployment_id=deployment_id,
+                         scope="replica"))  # fmt: skip
+    session.flush()
+    return secret
+
+
+def revoke_replica_tokens(session: Session, deployment_id: int) -> None:
+    """Its replicas are gone: their tokens open nothing any more."""
+    rows = session.scalars(select(ApiToken).where(
+        ApiToken.deployment_id == deployment_id, ApiToken.scope == "replica",
+        ApiToken.revoked_at.is_(None)))  # fmt: skip
+    for row in rows:
+        row.revoked_at = utcnow()
+
+
+def revision_weights(
+    session: Session, principal: Principal, deployment_id: int | str, number: int
+) -> ModelVersion:
+    """The model version a revision serves, for its weights: people of the organization, and
+    the deployment's replica tokens while it is to serve."""
+    deployment = get_deployment(session, principal, deployment_id)
+    if principal.is_deployment and not principal.is_replica:
+        raise Forbidden("a deployment token can only call its deployment's predict")
+    if principal.is_replica and deployment.status not in ACTIVE:
+        raise Forbidden(f"deployment {deployment.name!r} is {deployment.status}: its replicas "
+                        "fetch nothing")  # fmt: skip
+    revision = session.scalar(select(DeploymentRevision).where(
+        DeploymentRevision.deployment_id == deployment.id,
+        DeploymentRevision.number == number))  # fmt: skip
+    if revision is None:
+        raise NotFound(f"deployment {deployment.name!r} has no revision {number}")
+    return revision.model_version

@@ -55,8 +55,9 @@ class Gate:
         try:
             with session_scope(self.sessions, write=False) as session:
                 principal = authenticate(session, token)
-                if principal.is_run:
-                    raise Forbidden("a run's token cannot call predict")
+                if principal.is_run or principal.is_replica:
+                    raise Forbidden(f"a {'run' if principal.is_run else 'replica'}'s token "
+                                    "cannot call predict")  # fmt: skip
                 found = deployments.get_deployment(session, principal, ref)
                 answer: Admitted | DarkroomError = Admitted(
                     found.id, found.name, found.status, found.revision.settings

@@ -40,7 +40,16 @@ from darkroom.runtime.prepared import cache_root
 from darkroom.serving.protocol import CONTROL_ID, read_answer, write_request
 from darkroom.storage import BlobStore
 
-__all__ = ["ReplicaLost", "Served", "Supervisor", "Unavailable"]
+__all__ = [
+    "Replica",
+    "ReplicaLost",
+    "Served",
+    "SetSpec",
+    "Supervisor",
+    "Unavailable",
+    "set_spec",
+    "spawn_replica",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,22 @@ class SetSpec:
     replicas: int
     config: dict[str, Any]
     weights: Path
+
+
+def set_spec(deployment: Deployment) -> SetSpec:
+    """What the deployment's current revision runs (its weights in this machine's cache)."""
+    from darkroom.api.schemas import ModelVersionPublic
+
+    revision = deployment.revision
+    model_version = revision.model_version
+    config = {
+        "model_version": ModelVersionPublic.of(model_version).model_dump(mode="json"),
+        "settings": revision.settings,
+        "weights": f"{REPLICA_MOUNT}/{model_version.weights_sha256}.onnx",
+    }
+    weights = cache_root() / "models" / f"{model_version.weights_sha256}.onnx"
+    return SetSpec(deployment.id, revision.id, revision.number, model_version.id,
+                   int(revision.settings["replicas"]), config, weights)  # fmt: skip
 
 
 class Replica:
@@ -329,7 +354,7 @@ class Supervisor:
     def reconcile(self) -> None:
         with session_scope(self.sessions, write=False) as session:
             found = deployments_domain.wanted_deployments(session)
-            wanted = {d.id: self._spec(d) for d in found}
+            wanted = {d.id: set_spec(d) for d in found}
             reported = {d.id: (d.status, d.status_reason) for d in found}
         with self._lock:
             current = dict(self._sets)
@@ -348,20 +373,6 @@ class Supervisor:
             self._report(newest, reported[deployment_id])
             if newest.ever_ready.is_set() or newest.failed:
                 self._retire(deployment_id, sets[:-1])
-
-    def _spec(self, deployment: Deployment) -> SetSpec:
-        from darkroom.api.schemas import ModelVersionPublic
-
-        revision = deployment.revision
-        model_version = revision.model_version
-        config = {
-            "model_version": ModelVersionPublic.of(model_version).model_dump(mode="json"),
-            "settings": revision.settings,
-            "weights": f"{REPLICA_MOUNT}/{model_version.weights_sha256}.onnx",
-        }
-        weights = cache_root() / "models" / f"{model_version.weights_sha256}.onnx"
-        return SetSpec(deployment.id, revision.id, revision.number, model_version.id,
-                       int(revision.settings["replicas"]), config, weights)  # fmt: skip
 
     def _keep_running(self, replica_set: ReplicaSet) -> None:
         spec = replica_set.spec
@@ -452,31 +463,50 @@ class Supervisor:
         return spec.weights
 
     def _spawn(self, spec: SetSpec, index: int) -> Replica:
-        from darkroom.engine import sandbox
-        from darkroom.engine.executors.local import limit_prefix
-
-        weights = self._weights(spec)
-        threads = max(1, (os.cpu_count() or 1) // spec.replicas)
-        config = {**spec.config, "threads": threads}
-        argv = [sys.executable, "-m", "darkroom.serving.replica"]
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-               "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": str(threads)}  # fmt: skip
-        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
-                 "start_new_session": True}  # fmt: skip
-        if self.sandbox_mode == "bwrap":
-            box = sandbox.SandboxSpec(
-                argv=[*argv, json.dumps(config)], env=env, token=None, socket=None,
-                ro_paths=sandbox.runtime_paths(exclude=self.hidden),
-                mounts=[(weights, config["weights"])], disk_bytes=self.limits.disk_bytes,
-                hostname=f"darkroom-{self.instance}-deployment-{spec.deployment_id}",
-            )  # fmt: skip
-            outside = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            process = sandbox.spawn(box, prefix=limit_prefix(self.limits), **pipes, env=outside)
-        else:
-            config["weights"] = str(weights)
-            process = subprocess.Popen([*limit_prefix(self.limits), *argv, json.dumps(config)],
-                                       env={**os.environ, **env}, **pipes)  # fmt: skip
+        replica = spawn_replica(
+            spec, self._weights(spec), limits=self.limits, sandbox_mode=self.sandbox_mode,
+            hidden=self.hidden, instance=self.instance,
+            threads=max(1, (os.cpu_count() or 1) // spec.replicas),
+        )  # fmt: skip
         log.info("deployment %s revision %s: replica %d started (pid %s)", spec.deployment_id,
-                 spec.revision, index, process.pid)  # fmt: skip
-        return Replica(spec, process)
+                 spec.revision, index, replica.pid)  # fmt: skip
+        return replica
+
+
+def spawn_replica(
+    spec: SetSpec,
+    weights: Path,
+    *,
+    limits: RunResources,
+    sandbox_mode: str,
+    hidden: list[Path],
+    instance: str,
+    threads: int,
+) -> Replica:
+    """A replica process of `spec` on this machine, in the run sandbox (bwrap: no network, the
+    weights mounted read-only) under `limits`. Call it from a thread that outlives the process:
+    bwrap's `--die-with-parent` follows the thread that started it."""
+    from darkroom.engine import sandbox
+    from darkroom.engine.executors.local import limit_prefix
+
+    config = {**spec.config, "threads": threads}
+    argv = [sys.executable, "-m", "darkroom.serving.replica"]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+           "OMP_NUM_THREADS": str(threads)}  # fmt: skip
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
+             "start_new_session": True}  # fmt: skip
+    if sandbox_mode == "bwrap":
+        box = sandbox.SandboxSpec(
+            argv=[*argv, json.dumps(config)], env=env, token=None, socket=None,
+            ro_paths=sandbox.runtime_paths(exclude=hidden),
+            mounts=[(weights, config["weights"])], disk_bytes=limits.disk_bytes,
+            hostname=f"darkroom-{instance}-deployment-{spec.deployment_id}",
+        )  # fmt: skip
+        outside = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        process = sandbox.spawn(box, prefix=limit_prefix(limits), **pipes, env=outside)
+    else:
+        config["weights"] = str(weights)
+        process = subprocess.Popen([*limit_prefix(limits), *argv, json.dumps(config)],
+                                   env={**os.environ, **env}, **pipes)  # fmt: skip
+    return Replica(spec, process)

@@ -41,11 +41,13 @@ from darkroom.api.schemas import (
 )
 from darkroom.db.models import Blob, Deployment, utcnow
 from darkroom.domain import deployments, metrics, predictions
+from darkroom.domain.accounts import authenticate
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.predictions import PredictionFilter, label_field
 from darkroom.errors import (
     DarkroomError,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -155,6 +157,23 @@ def list_deployment_revisions(
     """Every model version and setting it served with, oldest first."""
     revisions = deployments.list_revisions(session, principal, deployment_id)
     return [DeploymentRevisionPublic.of(r) for r in revisions]
+
+
+@router.get("/deployments/{deployment_id}/revisions/{number}/weights", response_class=Response)
+def download_revision_weights(
+    deployment_id: DeploymentRef,
+    number: DbInt,
+    request: Request,
+    store: StoreDep,
+    session: SessionDep,
+) -> Response:
+    """The ONNX weights a revision serves: for people of the organization, and for the
+    deployment's Ray Serve replicas (their replica token opens this and nothing else)."""
+    principal = authenticate(session, bearer_token(request))
+    if principal.is_run:
+        raise Forbidden("a run token can only read its job's inputs and write its outputs")
+    version = deployments.revision_weights(session, principal, deployment_id, number)
+    return blob_response(request, store, version.weights_sha256, "application/octet-stream")
 
 
 @router.post(
