@@ -718,6 +718,42 @@ class Client:
     def deployment_figures(self, ident: int | str, minutes: int = 60) -> JSON:
         return self._json("GET", f"/deployments/{ident}/figures", params={"minutes": minutes})
 
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def create_pipeline(self, name: str, steps: list[JSON], description: str = "") -> JSON:
+        """A pipeline with its revision 1 (steps: see `POST /pipelines`)."""
+        body = {"name": name, "steps": steps, "description": description}
+        return self._json("POST", "/pipelines", json=body)
+
+    def add_pipeline_revision(self, ident: int | str, steps: list[JSON]) -> JSON:
+        return self._json("POST", f"/pipelines/{ident}/revisions", json={"steps": steps})
+
+    def list_pipelines(self) -> list[JSON]:
+        return list(self._iter("/pipelines", {}))
+
+    def get_pipeline(self, ident: int | str) -> JSON:
+        return self._json("GET", f"/pipelines/{ident}")
+
+    def launch_pipeline(
+        self, ident: int | str, input_version_id: int, revision: int | None = None
+    ) -> JSON:
+        """A pipeline run on the version; its first steps are pending jobs."""
+        body = {"input_version_id": input_version_id, "revision": revision}
+        return self._json("POST", f"/pipelines/{ident}/launch", json=body)
+
+    def list_pipeline_runs(self, ident: int | str) -> list[JSON]:
+        return list(self._iter(f"/pipelines/{ident}/runs", {}))
+
+    def get_pipeline_run(self, run_id: int) -> JSON:
+        return self._json("GET", f"/pipeline-runs/{run_id}")
+
+    def rerun_pipeline_run(self, run_id: int) -> JSON:
+        """Re-runs its failed and cancelled steps; the succeeded ones are kept."""
+        return self._json("POST", f"/pipeline-runs/{run_id}/rerun")
+
+    def cancel_pipeline_run(self, run_id: int) -> JSON:
+        return self._json("POST", f"/pipeline-runs/{run_id}/cancel")
+
 
 def _untar(data: bytes) -> dict[int, bytes]:
     """Members of the server's plain ustar stream (regular files named by asset id): the

@@ -555,3 +555,89 @@ class LiveFiguresPublic(BaseModel):
     latency_p95_ms: float | None
     per_label: dict[str, int]
     by_model_version: dict[int, int]
+
+
+# -- pipelines ------------------------------------------------------------------------------------
+
+
+class PipelineStep(BaseModel):
+    name: str = Field(description="lower-case letters, digits, '-' and '_'; unique in the pipeline")
+    processing: str | int = Field(description="a processing's name or id, on dataset versions")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    model_version_id: DbInt | None = None
+    input: str = Field("input", description="'input' (the run's version) or an earlier step")
+
+
+class PipelineDefinition(BaseModel):
+    steps: list[dict[str, Any]] = Field(
+        description="the steps, as `PipelineStep`s (checked whole: the error names the step)"
+    )
+
+
+class PipelineCreate(PipelineDefinition):
+    name: str
+    description: str = ""
+
+
+class PipelineRevisionPublic(BaseModel):
+    number: int
+    steps: list[PipelineStep]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, revision: Any) -> PipelineRevisionPublic:
+        steps = [PipelineStep(**{k: v for k, v in s.items() if k in PipelineStep.model_fields})
+                 for s in revision.definition["steps"]]  # fmt: skip
+        return cls(number=revision.number, steps=steps, created_at=revision.created_at)
+
+
+class PipelinePublic(BaseModel):
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    revision: PipelineRevisionPublic = Field(description="the newest revision")
+
+
+class PipelineLaunch(BaseModel):
+    input_version_id: DbInt
+    revision: int | None = Field(None, description="a revision number; the newest by default")
+
+
+class PipelineStepPublic(BaseModel):
+    name: str
+    processing: str
+    input: str
+    status: str = Field(
+        description="waiting | pending | running | succeeded | failed | cancelled | blocked"
+    )
+    job_id: int | None
+    run_id: int | None = Field(description="the step job's newest run")
+    target_version_id: int | None
+    output_version_ids: list[int]
+
+
+class PipelineRunPublic(BaseModel):
+    id: int
+    pipeline_id: int
+    pipeline: str
+    revision: int
+    input_version_id: int | None
+    status: str = Field(description="derived from the steps: running, succeeded, failed, cancelled")
+    created_at: datetime
+    cancelled_at: datetime | None
+    steps: list[PipelineStepPublic]
+
+    @classmethod
+    def of(cls, run: Any, status: str, steps: list[Any]) -> PipelineRunPublic:
+        return cls(
+            id=run.id, pipeline_id=run.pipeline_id, pipeline=run.pipeline.name,
+            revision=run.revision.number, input_version_id=run.input_version_id, status=status,
+            created_at=run.created_at, cancelled_at=run.cancelled_at,
+            steps=[PipelineStepPublic(
+                name=s.name, processing=s.processing, input=s.input, status=s.status,
+                job_id=s.job.id if s.job else None, run_id=s.job.runs[-1].id if s.job else None,
+                target_version_id=s.job.target_version_id if s.job else None,
+                output_version_ids=s.output_version_ids,
+            ) for s in steps],
+        )  # fmt: skip

@@ -16,6 +16,7 @@ from darkroom.cli import (
     jobs,
     labels,
     models,
+    pipelines,
     processings,
     serve,
     transfer,
@@ -70,6 +71,7 @@ app.add_typer(models.version_app, name="model-version", help="Upload and show mo
 app.add_typer(processings.app, name="processing", help="Processings and their revisions.")
 app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
 app.add_typer(deployments.app, name="deployment", help="Serve model versions; predictions.")
+app.add_typer(pipelines.app, name="pipeline", help="Chains of processings: define, launch, re-run.")
 app.add_typer(admin.app, name="admin", help="Maintenance: blob garbage collection.")
 
 if __name__ == "__main__":

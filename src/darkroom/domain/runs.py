@@ -120,6 +120,10 @@ def finish_run(
         .returning(Run.id)
     ).first()
     _revoke_tokens(session, [run_id])
+    if done is not None and status == RunStatus.succeeded:
+        from darkroom.domain.pipelines import after_run_succeeded
+
+        after_run_succeeded(session, run_id)  # a pipeline's next steps, in this transaction
     return done is not None
 
 
