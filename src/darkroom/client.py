@@ -754,6 +754,26 @@ class Client:
     def cancel_pipeline_run(self, run_id: int) -> JSON:
         return self._json("POST", f"/pipeline-runs/{run_id}/cancel")
 
+    # -- triggers ----------------------------------------------------------------------------
+
+    def create_trigger(self, name: str, kind: str, **fields: Any) -> JSON:
+        """A trigger (`kind`: assets, version or schedule) that launches `pipeline=` or
+        `processing=`; the other fields as `POST /triggers` takes them."""
+        body = {"name": name, "kind": kind, **{k: v for k, v in fields.items() if v is not None}}
+        return self._json("POST", "/triggers", json=body)
+
+    def list_triggers(self) -> list[JSON]:
+        return list(self._iter("/triggers", {}))
+
+    def get_trigger(self, trigger_id: int) -> JSON:
+        return self._json("GET", f"/triggers/{trigger_id}")
+
+    def set_trigger_enabled(self, trigger_id: int, enabled: bool) -> JSON:
+        return self._json("PATCH", f"/triggers/{trigger_id}", json={"enabled": enabled})
+
+    def delete_trigger(self, trigger_id: int) -> None:
+        self._json("DELETE", f"/triggers/{trigger_id}")
+
 
 def _untar(data: bytes) -> dict[int, bytes]:
     """Members of the server's plain ustar stream (regular files named by asset id): the

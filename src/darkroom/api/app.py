@@ -31,6 +31,7 @@ from darkroom.api.routes import (
     processings,
     runs,
     shapes,
+    triggers,
     versions,
 )
 from darkroom.config import Settings, get_settings
@@ -220,7 +221,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs, deployments, pipelines):  # fmt: skip
+                   runs, deployments, pipelines, triggers):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

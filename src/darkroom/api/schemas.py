@@ -327,6 +327,9 @@ class JobPublic(BaseModel):
     created_at: datetime
     status: str = Field(description="the latest run's status")
     runs: list[RunPublic]
+    pipeline_run_id: int | None = Field(None, description="the pipeline run it is a step of")
+    pipeline_step: str | None = None
+    trigger_id: int | None = Field(None, description="the trigger that launched it")
 
     @classmethod
     def of(cls, job: Any) -> JobPublic:
@@ -345,6 +348,9 @@ class JobPublic(BaseModel):
             created_at=job.created_at,
             status=job.runs[-1].status,
             runs=[RunPublic.of(r) for r in job.runs],
+            pipeline_run_id=job.pipeline_run_id,
+            pipeline_step=job.pipeline_step,
+            trigger_id=job.trigger_id,
         )
 
 
@@ -626,6 +632,7 @@ class PipelineRunPublic(BaseModel):
     status: str = Field(description="derived from the steps: running, succeeded, failed, cancelled")
     created_at: datetime
     cancelled_at: datetime | None
+    trigger_id: int | None = Field(None, description="the trigger that launched it")
     steps: list[PipelineStepPublic]
 
     @classmethod
@@ -633,7 +640,7 @@ class PipelineRunPublic(BaseModel):
         return cls(
             id=run.id, pipeline_id=run.pipeline_id, pipeline=run.pipeline.name,
             revision=run.revision.number, input_version_id=run.input_version_id, status=status,
-            created_at=run.created_at, cancelled_at=run.cancelled_at,
+            created_at=run.created_at, cancelled_at=run.cancelled_at, trigger_id=run.trigger_id,
             steps=[PipelineStepPublic(
                 name=s.name, processing=s.processing, input=s.input, status=s.status,
                 job_id=s.job.id if s.job else None, run_id=s.job.runs[-1].id if s.job else None,
@@ -641,3 +648,48 @@ class PipelineRunPublic(BaseModel):
                 output_version_ids=s.output_version_ids,
             ) for s in steps],
         )  # fmt: skip
+
+
+# -- triggers -------------------------------------------------------------------------------------
+
+
+class TriggerCreate(BaseModel):
+    name: str
+    kind: Literal["assets", "version", "schedule"] = Field(
+        description="assets: new assets in version_id (min_assets, or debounce_s after the "
+        "first); version: a version a person creates in dataset_id; schedule: cron, on version_id"
+    )
+    pipeline: str | int | None = Field(None, description="the pipeline it launches, or...")
+    processing: str | int | None = Field(None, description="...the processing it launches")
+    parameters: dict[str, Any] | None = None
+    model_version_id: DbInt | None = None
+    version_id: DbInt | None = None
+    dataset_id: DbInt | None = None
+    min_assets: int = 1
+    debounce_s: float = 10.0
+    cron: str | None = Field(None, description="five fields, UTC, e.g. '0 3 * * *'")
+
+
+class TriggerUpdate(BaseModel):
+    enabled: bool
+
+
+class TriggerPublic(Public):
+    id: int
+    name: str
+    kind: str
+    pipeline_id: int | None
+    processing_id: int | None
+    parameters: dict[str, Any]
+    model_version_id: int | None
+    version_id: int | None
+    dataset_id: int | None
+    min_assets: int
+    debounce_s: float
+    cron: str | None
+    next_fire_at: datetime | None
+    enabled: bool
+    fired: int = Field(description="how many times it fired")
+    last_fired_at: datetime | None
+    last_error: str | None = Field(description="why its last firing could not launch")
+    created_at: datetime

@@ -20,6 +20,7 @@ from darkroom.cli import (
     processings,
     serve,
     transfer,
+    triggers,
     versions,
     worker,
 )
@@ -72,6 +73,7 @@ app.add_typer(processings.app, name="processing", help="Processings and their re
 app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs.")
 app.add_typer(deployments.app, name="deployment", help="Serve model versions; predictions.")
 app.add_typer(pipelines.app, name="pipeline", help="Chains of processings: define, launch, re-run.")
+app.add_typer(triggers.app, name="trigger", help="Start pipelines and processings by themselves.")
 app.add_typer(admin.app, name="admin", help="Maintenance: blob garbage collection.")
 
 if __name__ == "__main__":

@@ -429,6 +429,9 @@ class Job(Base):
         index=True,
     )  # fmt: skip
     pipeline_step: Mapped[str | None] = mapped_column(String(100), default=None)
+    trigger_id: Mapped[int | None] = mapped_column(
+        ForeignKey("triggers.id", ondelete="SET NULL", use_alter=True), default=None, index=True
+    )
     processing: Mapped[Processing] = relationship(lazy="joined")
     runs: Mapped[list[Run]] = relationship(
         lazy="selectin", order_by="Run.attempt", passive_deletes=True, back_populates="job"
@@ -714,5 +717,92 @@ class PipelineRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by cancel: no step starts after it.
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    trigger_id: Mapped[int | None] = mapped_column(
+        ForeignKey("triggers.id", ondelete="SET NULL", use_alter=True), default=None, index=True
+    )
     pipeline: Mapped[Pipeline] = relationship(lazy="joined")
     revision: Mapped[PipelineRevision] = relationship(lazy="joined")
+
+
+class TriggerKind(enum.StrEnum):
+    assets = "assets"  # new assets in a version: N of them, or T seconds after the first
+    version = "version"  # a version created by a person in a dataset
+    schedule = "schedule"  # a cron expression, on a version
+
+
+class Trigger(Base):
+    """What starts a pipeline or a processing by itself. It fires by moving its `cursor` (the
+    last asset or version id it consumed) or its `next_fire_at` with a conditional update in
+    the transaction that launches: whichever scheduler wins, the event fires once."""
+
+    __tablename__ = "triggers"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    pipeline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), default=None
+    )
+    processing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("processings.id", ondelete="CASCADE"), default=None
+    )
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_version_id: Mapped[int | None] = mapped_column(IdType, default=None)
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), default=None
+    )
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), default=None
+    )
+    min_assets: Mapped[int] = mapped_column(Integer, default=1)
+    debounce_s: Mapped[float] = mapped_column(Float, default=10.0)
+    cron: Mapped[str | None] = mapped_column(String(200), default=None)
+    cursor: Mapped[int] = mapped_column(IdType, default=0)
+    next_fire_at: Mapped[datetime | None] = mapped_column(default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """Where the ends of jobs, runs and pipeline runs are posted, signed with `secret`."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = _id()
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook, written in the transaction of the event itself (an outbox:
+    nothing is lost on a crash) and sent, retried with backoff, by the webhook sender."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)

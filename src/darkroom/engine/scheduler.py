@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.db.models import RunStatus, utcnow
-from darkroom.domain import logs, runs
+from darkroom.domain import logs, runs, triggers
 from darkroom.domain.runs import Claimed
 from darkroom.engine.executors.base import Executor, Handle, OutputLine
 
@@ -45,6 +45,7 @@ class SchedulerConfig:
     # launched elsewhere (by another server, for `darkroom worker`).
     claim_s: float = 0.2
     housekeeping_s: float = 0.5  # cancellations, timeouts
+    triggers_s: float = 0.25  # how often triggers are looked at (0: never, from this scheduler)
     cancel_grace_s: float = 10.0  # SIGTERM → SIGKILL
     log_flush_s: float = 0.2
     log_batch_lines: int = 500
@@ -84,6 +85,7 @@ class Scheduler:
         self._last_housekeeping = 0.0
         self._last_heartbeat = 0.0
         self._last_claim = 0.0
+        self._last_triggers = 0.0
         self._woken = True
         executor.notify = self.wake  # see Executor.notify
 
@@ -152,6 +154,10 @@ class Scheduler:
         if now - self._last_housekeeping >= self.config.housekeeping_s:
             self._last_housekeeping = now
             self._housekeeping(now)
+        if self.config.triggers_s and now - self._last_triggers >= self.config.triggers_s:
+            self._last_triggers = now
+            if triggers.fire_due(self.sessions):
+                self._woken = True  # what they launched is claimable now
         if freed or self._woken or now - self._last_claim >= self.config.claim_s:
             self._last_claim = now
             self._claim()
