@@ -774,6 +774,29 @@ class Client:
     def delete_trigger(self, trigger_id: int) -> None:
         self._json("DELETE", f"/triggers/{trigger_id}")
 
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def create_webhook(
+        self, url: str, events: list[str] | None = None, secret: str | None = None
+    ) -> JSON:
+        """A webhook; the answer holds its `secret` (shown once), which signs every body."""
+        return self._json("POST", "/webhooks", json={"url": url, "events": events,
+                                                      "secret": secret})  # fmt: skip
+
+    def list_webhooks(self) -> list[JSON]:
+        return list(self._iter("/webhooks", {}))
+
+    def update_webhook(self, webhook_id: int, **fields: Any) -> JSON:
+        """`enabled`, `url`, `events`."""
+        return self._json("PATCH", f"/webhooks/{webhook_id}", json=fields)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self._json("DELETE", f"/webhooks/{webhook_id}")
+
+    def webhook_deliveries(self, webhook_id: int) -> list[JSON]:
+        """Its delivery log, oldest first: event, status, attempts, last answer or error."""
+        return list(self._iter(f"/webhooks/{webhook_id}/deliveries", {}))
+
 
 def _untar(data: bytes) -> dict[int, bytes]:
     """Members of the server's plain ustar stream (regular files named by asset id): the

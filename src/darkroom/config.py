@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     serve_deployments: bool = Field(
         True, description="this server runs deployments' replicas and answers their predict"
     )
+    webhooks_allow_private: bool = Field(
+        False, description="let webhooks post to private and loopback addresses (tests, intranets)"
+    )
     max_predict_bytes: int = Field(50 * MiB, description="largest image a predict accepts")
     blob_gc_interval_s: float = Field(6 * 3600, description="0 turns the periodic GC off")
     blob_gc_grace_s: float = 3600

@@ -33,6 +33,7 @@ from darkroom.api.routes import (
     shapes,
     triggers,
     versions,
+    webhooks,
 )
 from darkroom.config import Settings, get_settings
 from darkroom.db import migrate
@@ -41,6 +42,7 @@ from darkroom.domain import processings as processings_domain
 from darkroom.domain.accounts import AdminBootstrap, ensure_admin
 from darkroom.domain.processings import RevisionSpec
 from darkroom.engine.scheduler import Scheduler
+from darkroom.engine.webhook_sender import WebhookSender
 from darkroom.errors import DarkroomError, InvalidInput
 from darkroom.home_lock import hold_shared
 from darkroom.maintenance import PeriodicGC
@@ -172,6 +174,8 @@ def create_app(
             supervisor = make_serving(settings, app, server_url or scheduler_url)
             app.state.supervisor = supervisor
             supervisor.start()
+        sender = WebhookSender(app.state.sessions, allow_private=settings.webhooks_allow_private)
+        sender.start()
         scheduler = None
         if scheduler_url is not None:
             scheduler = Scheduler(app.state.sessions, executor, scheduler_url, settings.scheduler)
@@ -185,6 +189,7 @@ def create_app(
             app.state.prediction_log.close()
             if scheduler is not None:
                 scheduler.stop()
+            sender.stop()
             if gc is not None:
                 gc.stop()
             home_lock.close()
@@ -221,7 +226,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs, deployments, pipelines, triggers):  # fmt: skip
+                   runs, deployments, pipelines, triggers, webhooks):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

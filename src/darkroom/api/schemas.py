@@ -693,3 +693,46 @@ class TriggerPublic(Public):
     last_fired_at: datetime | None
     last_error: str | None = Field(description="why its last firing could not launch")
     created_at: datetime
+
+
+# -- webhooks -------------------------------------------------------------------------------------
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(max_length=2000)
+    events: list[str] | None = Field(
+        None, description="among run.ended, job.ended, pipeline_run.ended (default: all)"
+    )
+    secret: str | None = Field(None, description="16-200 characters; generated when absent")
+
+
+class WebhookUpdate(BaseModel):
+    enabled: bool | None = None
+    url: str | None = Field(None, max_length=2000)
+    events: list[str] | None = None
+
+
+class WebhookPublic(Public):
+    id: int
+    url: str
+    events: list[str]
+    enabled: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="signs every body (X-Darkroom-Signature); shown here only")
+
+
+class WebhookDeliveryPublic(Public):
+    id: int
+    webhook_id: int
+    event: str
+    status: str = Field(description="pending | delivered | failed")
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]

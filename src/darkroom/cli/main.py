@@ -22,6 +22,7 @@ from darkroom.cli import (
     transfer,
     triggers,
     versions,
+    webhooks,
     worker,
 )
 from darkroom.cli.context import Target
@@ -74,6 +75,7 @@ app.add_typer(jobs.app, name="job", help="Launch, follow, re-run and cancel jobs
 app.add_typer(deployments.app, name="deployment", help="Serve model versions; predictions.")
 app.add_typer(pipelines.app, name="pipeline", help="Chains of processings: define, launch, re-run.")
 app.add_typer(triggers.app, name="trigger", help="Start pipelines and processings by themselves.")
+app.add_typer(webhooks.app, name="webhook", help="Signed posts when runs, jobs, pipelines end.")
 app.add_typer(admin.app, name="admin", help="Maintenance: blob garbage collection.")
 
 if __name__ == "__main__":

@@ -333,8 +333,12 @@ def cancel_run(session: Session, principal: Principal, run_id: int) -> Run:
     """Cancels a pending run at once; asks the scheduler to stop a running one."""
     run = get_run(session, principal, run_id)
     if run.status == RunStatus.pending:
+        from darkroom.domain.webhooks import on_runs_ended
+
         run.status = RunStatus.cancelled
         run.finished_at = utcnow()
+        session.flush()
+        on_runs_ended(session, [run.id])
     elif run.status == RunStatus.running:
         run.cancel_requested_at = run.cancel_requested_at or utcnow()
     else:

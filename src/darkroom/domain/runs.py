@@ -120,10 +120,13 @@ def finish_run(
         .returning(Run.id)
     ).first()
     _revoke_tokens(session, [run_id])
-    if done is not None and status == RunStatus.succeeded:
+    if done is not None:
         from darkroom.domain.pipelines import after_run_succeeded
+        from darkroom.domain.webhooks import on_runs_ended
 
-        after_run_succeeded(session, run_id)  # a pipeline's next steps, in this transaction
+        if status == RunStatus.succeeded:
+            after_run_succeeded(session, run_id)  # a pipeline's next steps, in this transaction
+        on_runs_ended(session, [run_id])  # then what the webhooks owe, the next steps known
     return done is not None
 
 
@@ -144,6 +147,10 @@ def fail_lost_runs(session: Session, lease_s: float) -> list[int]:
         )
     )
     _revoke_tokens(session, lost)
+    if lost:
+        from darkroom.domain.webhooks import on_runs_ended
+
+        on_runs_ended(session, lost)
     return lost
 
 
