@@ -33,6 +33,10 @@ NOTICES = {
     "deployment-started": "Started: its replicas load the model and it serves in a moment.",
     "predictions-reviewed": "Review saved.",
     "predictions-sent": "Sent: the images are assets of the version with their boxes.",
+    "pipeline-launched": "Pipeline launched: the steps reading the input start now, the others "
+    "as their inputs succeed.",
+    "pipeline-rerun": "Re-run launched: the failed steps run again; the succeeded ones are kept.",
+    "pipeline-cancel": "Cancel requested: the active steps stop within a few seconds.",
 }
 
 

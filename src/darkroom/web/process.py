@@ -22,6 +22,7 @@ from darkroom.domain import (
     jobs,
     labels,
     model_registry,
+    pipelines,
     previews,
     processings,
     versions,
@@ -84,6 +85,7 @@ def _process_context(
         "version": version, "groups": list(groups.items()), "chosen": chosen, "models": models,
         "model": chosen_model, "model_version": mv, "model_versions": model_versions,
         "version_label_names": version_labels, "schema": schema,
+        "pipelines": pipelines.list_pipelines(session, user, PageRequest(limit=1000)).items,
     }  # fmt: skip
 
 

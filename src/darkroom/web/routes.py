@@ -19,6 +19,7 @@ from darkroom.web import (
     deployment_pages,
     job_pages,
     model_upload,
+    pipeline_pages,
     process,
     version_pages,
 )
@@ -76,5 +77,6 @@ def logout() -> Response:
     return response
 
 
-for module in (version_pages, job_pages, process, catalog, model_upload, deployment_pages):
+for module in (version_pages, job_pages, process, catalog, model_upload, deployment_pages,
+               pipeline_pages):  # fmt: skip
     router.include_router(module.router)
