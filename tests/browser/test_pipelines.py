@@ -22,6 +22,11 @@ pytestmark = pytest.mark.browser
 
 OK = "def run(ctx):\n    print('fine', flush=True)\n"
 BROKEN = "def run(ctx):\n    raise KeyError('missing column')\n"
+SPLITTER = """
+def run(ctx):
+    ids = [a.id for page in ctx.iter_asset_pages() for a in page]
+    ctx.create_output_version("half", asset_ids=ids[:1])
+"""
 
 
 @pytest.fixture
@@ -38,9 +43,11 @@ def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_
     v = dr.create_version(dr.create_dataset("docs")["id"], "pages")
     dr.upload_assets(v["id"], [("a.jpg", image_bytes(seed=1))])
     dr.create_processing(name="ok", type="custom", source={"kind": "inline", "code": OK})
+    dr.create_processing(name="split", type="custom",
+                         source={"kind": "inline", "code": SPLITTER})  # fmt: skip
     dr.create_processing(name="check", type="custom", source={"kind": "inline", "code": BROKEN})
     dr.create_pipeline("chain", [
-        {"name": "first", "processing": "ok"},
+        {"name": "first", "processing": "split"},
         {"name": "check", "processing": "check", "input": "first"},
         {"name": "last", "processing": "ok", "input": "check"},
         {"name": "side", "processing": "ok"},
@@ -63,13 +70,13 @@ def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_
     expect(page.locator("#pipeline-status")).to_have_text("failed", timeout=60_000)  # live
     expect(page.locator("#pipeline-rerun")).to_be_visible()
     graph = page.locator("#pipeline-graph")
-    expect(graph.locator("[data-step=first]")).to_have_attribute("data-status", "succeeded")
-    expect(graph.locator("[data-step=check]")).to_have_attribute("data-status", "failed")
-    expect(graph.locator("[data-step=last]")).to_have_attribute("data-status", "blocked")
-    expect(graph.locator("[data-step=side]")).to_have_attribute("data-status", "succeeded")
+    expect(graph.locator("[data-node=first]")).to_have_attribute("data-status", "succeeded")
+    expect(graph.locator("[data-node=check]")).to_have_attribute("data-status", "failed")
+    expect(graph.locator("[data-node=last]")).to_have_attribute("data-status", "blocked")
+    expect(graph.locator("[data-node=side]")).to_have_attribute("data-status", "succeeded")
     shots(page, "pipeline-run-failed")
 
-    graph.locator("[data-step=check]").click()  # the step's job, with its trace
+    graph.locator("[data-node=check]").click()  # the step's job, with its trace
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
     expect(page.locator("body")).to_contain_text("KeyError")
     page.go_back()
@@ -78,9 +85,15 @@ def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_
     page.click("#pipeline-rerun")
     expect(page.locator("#notice")).to_contain_text("the succeeded ones are kept")
     expect(page.locator("#pipeline-status")).to_have_text("succeeded", timeout=60_000)
-    expect(graph.locator("[data-step=last]")).to_have_attribute("data-status", "succeeded")
+    expect(graph.locator("[data-node=last]")).to_have_attribute("data-status", "succeeded")
     expect(page.locator("#pipeline-steps tr[data-step=check]")).to_contain_text("2 runs")
     shots(page, "pipeline-run")
+
+    page.goto(f"{hooked_server.url}/datasets/{v['dataset_id']}")  # the lineage graph
+    lineage = page.locator("#lineage")
+    expect(lineage.locator("[data-node]")).to_have_count(2)
+    expect(lineage).to_contain_text("chain · split r1 · job")
+    shots(page, "dataset-lineage")
 
     page.goto(f"{hooked_server.url}/pipelines/chain")
     expect(page.locator("#pipeline-runs")).to_contain_text("succeeded")

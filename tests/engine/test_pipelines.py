@@ -4,6 +4,7 @@ what succeeded, cancel stops every active step; the CLI drives the same from a Y
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.engine.conftest import SLEEP_SCHEMA, SLEEPER, log_text, wait_for
@@ -37,7 +38,7 @@ def steps(run: dict) -> dict[str, dict]:
 
 
 def test_a_failed_step_blocks_its_dependents_and_a_rerun_from_it_keeps_the_rest(
-    dr, version, make_processing
+    dr, version, make_processing, engine_server
 ):
     make_processing("splitter", SPLITTER)
     make_processing("counter", COUNTER)
@@ -84,6 +85,17 @@ def test_a_failed_step_blocks_its_dependents_and_a_rerun_from_it_keeps_the_rest(
     assert by["split"]["output_version_ids"] == [half]
     assert by["count"]["target_version_id"] == half
     assert "assets here: 2" in log_text(dr, by["count"]["run_id"])
+
+    from darkroom.web.auth import COOKIE
+
+    dataset_id = dr.get_version(version["id"])["dataset_id"]
+    page = httpx.get(f"{engine_server.url}/datasets/{dataset_id}",
+                     cookies={COOKIE: engine_server.token})  # fmt: skip
+    lineage = page.text
+    graph = lineage[lineage.index('<svg id="lineage"') : lineage.index("</svg>")]
+    assert f'data-node="{half}"' in graph  # the split's version, drawn from its source
+    assert f"grow · splitter r1 · job {by['split']['job_id']}" in graph
+    assert f'href="/jobs/{by["split"]["job_id"]}"' in graph
 
 
 def test_cancel_stops_the_active_steps_and_starts_no_other(dr, version, make_processing):

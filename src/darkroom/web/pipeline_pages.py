@@ -5,7 +5,6 @@ Process dialog, and the webhooks with each one's delivery log."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,6 +16,7 @@ from darkroom.domain import pipelines, versions, webhooks
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.pipelines import INPUT, StepState
 from darkroom.web.auth import UserDep
+from darkroom.web.graphs import BOX_H, BOX_W, Graph, Node, layered
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
@@ -24,54 +24,14 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-BOX_W, BOX_H, COL_W, ROW_H, PAD = 180, 56, 230, 80, 12
 
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """A node of the drawn graph: the input version or a step."""
-
-    name: str
-    x: int
-    y: int
-    status: str
-    title: str
-    href: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Graph:
-    boxes: list[Box]
-    edges: list[tuple[int, int, int, int]]  # x1, y1, x2, y2
-    width: int
-    height: int
-
-
-def layout(steps: list[StepState], input_title: str, input_href: str | None) -> Graph:
-    """Columns by depth (the input first, each step one after its input), rows in order."""
-    depth: dict[str, int] = {INPUT: 0}
-    for step in steps:  # stored in an order where each step follows its input
-        depth[step.name] = depth[step.input] + 1
-    rows: dict[int, int] = {}
-    where: dict[str, tuple[int, int]] = {}
-    boxes = []
-    for name, title, status, href in [(INPUT, input_title, "input", input_href)] + [
-        (s.name, f"{s.name}: {s.processing}", s.status, f"/jobs/{s.job.id}" if s.job else None)
-        for s in steps
-    ]:
-        column = depth[name]
-        row = rows.get(column, 0)
-        rows[column] = row + 1
-        x, y = PAD + column * COL_W, PAD + row * ROW_H
-        where[name] = (x, y)
-        boxes.append(Box(name, x, y, status, title, href))
-    edges = []
-    for step in steps:
-        (x1, y1), (x2, y2) = where[step.input], where[step.name]
-        edges.append((x1 + BOX_W, y1 + BOX_H // 2, x2, y2 + BOX_H // 2))
-    width = PAD * 2 + max(depth.values()) * COL_W + BOX_W
-    height = PAD * 2 + (max(rows.values()) - 1) * ROW_H + BOX_H
-    return Graph(boxes, edges, width, height)
+def step_graph(steps: list[StepState], input_title: str, input_href: str | None) -> Graph:
+    """The input version first, each step one column right of its input."""
+    nodes = [Node(INPUT, input_title, "input", input_href, subtitle="input version")]
+    for s in steps:
+        href = f"/jobs/{s.job.id}" if s.job else None
+        nodes.append(Node(s.name, f"{s.name}: {s.processing}", s.status, href, parent=s.input))
+    return layered(nodes)
 
 
 @router.get("/pipelines", response_class=HTMLResponse)
@@ -132,7 +92,7 @@ def pipeline_run_page(
     input_title = titles.get(run.input_version_id or 0, f"version {run.input_version_id}")
     href = f"/versions/{run.input_version_id}" if run.input_version_id else None
     return page(request, "pipeline_run.html", run=run, status=status, steps=steps,
-                graph=layout(steps, f"input: {input_title}", href), box_w=BOX_W, box_h=BOX_H,
+                graph=step_graph(steps, f"input: {input_title}", href), box_w=BOX_W, box_h=BOX_H,
                 titles=titles)  # fmt: skip
 
 

@@ -14,13 +14,14 @@ from darkroom.api.routes import versions as api_versions
 from darkroom.api.routes.assets import get_asset_image
 from darkroom.api.schemas import DbInt
 from darkroom.db.models import AuthorKind
-from darkroom.domain import annotations, assets, datasets, jobs, labels, versions
+from darkroom.domain import annotations, assets, datasets, jobs, labels, lineage, versions
 from darkroom.domain.accounts import Principal, user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
 from darkroom.domain.transfer import Format, OnExisting
 from darkroom.errors import DarkroomError
 from darkroom.web.auth import UserDep
+from darkroom.web.graphs import BOX_H, BOX_W, LABEL_GAP, Graph, Node, layered
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page
 
@@ -67,7 +68,25 @@ def dataset_page(
     items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
     names = {v.id: v.name for v in items}
     return page(request, "dataset.html", dataset=ds, versions=_tree(items), names=names,
-                error=error)  # fmt: skip
+                error=error, graph=lineage_graph(lineage.dataset_lineage(session, user, ds.id)),
+                box_w=BOX_W, box_h=BOX_H)  # fmt: skip
+
+
+def lineage_graph(made: list[lineage.Made]) -> Graph:
+    """Versions as nodes; an edge from what each was made of, named by the job that made it
+    (its processing and revision, its pipeline) or "copy"."""
+    nodes = []
+    for m in made:
+        label, href = "copy", None
+        if m.job_id is not None:
+            label, href = f"{m.processing} r{m.revision} · job {m.job_id}", f"/jobs/{m.job_id}"
+            if m.pipeline:
+                label = f"{m.pipeline} · {label}"
+        jobs = f"{m.jobs_on_it} job{'s' if m.jobs_on_it != 1 else ''} on it"
+        nodes.append(Node(str(m.version.id), m.version.name, "version", f"/versions/{m.version.id}",
+                          subtitle=jobs, parent=str(m.source_id) if m.source_id else None,
+                          edge_label=label, edge_href=href))  # fmt: skip
+    return layered(nodes, gap=LABEL_GAP)
 
 
 @router.post("/datasets/{dataset_id}/versions", response_class=HTMLResponse)
