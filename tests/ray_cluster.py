@@ -47,11 +47,20 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def _worker_ports(taken: set[int], count: int = 200) -> int:
+    """The first of `count` + 1 worker ports clear of the head's own: Ray refuses to start when
+    its worker range holds one of them (a restart on the old ports met that 1 time in ~15)."""
+    while True:
+        first = _free_ports(1)[0]
+        if first + count < 65536 and not any(first <= p <= first + count for p in taken):
+            return first
+
+
 def start_head(temp_dir: Path, ports: dict[str, int] | None = None, num_cpus: int = 2) -> RayHead:
     """`ray start --head` (a restart passes the old head's ports: same address)."""
     ports = ports or dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
     temp_dir.mkdir(parents=True, exist_ok=True)
-    workers = _free_ports(1)[0]
+    workers = _worker_ports(set(ports.values()))
     cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head",
            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
            *(f"--{name}={port}" for name, port in ports.items()),

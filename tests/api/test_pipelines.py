@@ -100,3 +100,13 @@ def test_the_readme_example_file_is_a_valid_pipeline(api):
     assert r.status_code == 201, r.text
     assert [s["name"] for s in r.json()["revision"]["steps"]] == ["dedup", "augment", "label",
                                                                  "evaluate"]  # fmt: skip
+
+
+UNICODE_DIGIT_ROUTES = ["/api/v1/pipelines/%C2%B2", "/api/v1/deployments/%C2%B2",
+                        "/api/v1/processings/%C2%B2", "/api/v1/pipelines/%C2%B2/runs"]  # fmt: skip
+
+
+@pytest.mark.parametrize("route", UNICODE_DIGIT_ROUTES)
+def test_an_id_or_name_of_unicode_digits_is_a_name_not_a_crash(api, route):
+    """'²' is a digit to str.isdigit() and not to int(): found by schemathesis as a 500."""
+    assert api.get(route).status_code == 404

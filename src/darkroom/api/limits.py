@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from darkroom.text import is_number
+
 __all__ = ["BodySizeLimit"]
 
 
@@ -26,7 +28,7 @@ class BodySizeLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and is_number(declared) and int(declared) > self.max_bytes:
             await self._reject(send)
             return
         seen = 0

@@ -14,6 +14,7 @@ import typer
 
 from darkroom.cli.output import ExecutorOpt, RayAddressOpt, console, fail
 from darkroom.errors import DarkroomError
+from darkroom.text import is_number
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -40,7 +41,7 @@ def remove_stale_socket_dirs() -> list[Path]:
     removed = []
     for path in Path(tempfile.gettempdir()).glob(f"{SOCKET_DIR_PREFIX}*"):
         pid = path.name.removeprefix(SOCKET_DIR_PREFIX).split("-", 1)[0]
-        if not pid.isdigit() or not path.is_dir():
+        if not is_number(pid) or not path.is_dir():
             continue
         try:
             alive = b"darkroom" in Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -31,6 +31,7 @@ from darkroom.domain.versions import get_version, get_writable_version, in_organ
 from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.runtime.contract import MAX_BATCH_IMAGES
 from darkroom.storage import BlobStore
+from darkroom.text import is_number
 
 __all__ = [
     "AssetFilter",
@@ -200,7 +201,7 @@ def list_assets(
 
 def _resolve_label(session: Session, version_id: int, label: str) -> int:
     stmt = select(Label.id).where(Label.version_id == version_id)
-    if label.isdigit():
+    if is_number(label):
         stmt = stmt.where(Label.id == int(label))
     else:
         stmt = stmt.where(func.lower(Label.name) == label.lower())

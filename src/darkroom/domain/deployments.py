@@ -31,6 +31,7 @@ from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
+from darkroom.text import is_number
 
 __all__ = [
     "ACTIVE",
@@ -178,7 +179,7 @@ def _add_revision(
 
 def get_deployment(session: Session, principal: Principal, deployment_id: int | str) -> Deployment:
     """By id or name, in the caller's organization (a deployment token: only its own)."""
-    if isinstance(deployment_id, str) and not deployment_id.isdigit():
+    if isinstance(deployment_id, str) and not is_number(deployment_id):
         found = session.scalar(select(Deployment).where(
             Deployment.organization_id == principal.organization_id,
             Deployment.name == deployment_id))  # fmt: skip

@@ -42,6 +42,7 @@ from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, latest_revision
 from darkroom.domain.versions import get_version
 from darkroom.errors import Conflict, DarkroomError, InvalidInput, NotFound
+from darkroom.text import is_number
 
 __all__ = [
     "INPUT",
@@ -203,7 +204,7 @@ def new_revision(
 
 def get_pipeline(session: Session, principal: Principal, ident: int | str) -> Pipeline:
     stmt = select(Pipeline).where(Pipeline.organization_id == principal.organization_id)
-    if isinstance(ident, int) or str(ident).isdigit():
+    if isinstance(ident, int) or is_number(str(ident)):
         found = session.scalar(stmt.where(Pipeline.id == int(ident)))
     else:
         found = session.scalar(stmt.where(Pipeline.name == ident))

@@ -28,6 +28,7 @@ from darkroom.domain.parameters import check_schema
 from darkroom.domain.resources import parse_resources
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.storage import BlobStore
+from darkroom.text import is_number
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -145,7 +146,7 @@ def _visible(principal: Principal) -> Any:
 def get_processing(session: Session, principal: Principal, ident: int | str) -> Processing:
     """By id, or by name (the caller's own processing first, then a public one)."""
     stmt = select(Processing).where(_visible(principal))
-    if isinstance(ident, int) or str(ident).isdigit():
+    if isinstance(ident, int) or is_number(str(ident)):
         found = session.scalar(stmt.where(Processing.id == int(ident)))
     else:
         found = session.scalars(

@@ -10,6 +10,8 @@ from typing import Any
 
 import onnxruntime as ort
 
+from darkroom.text import is_number
+
 __all__ = ["ModelInfo", "create_session", "parse_names", "read_model_info"]
 
 
@@ -83,7 +85,7 @@ def read_model_info(session: ort.InferenceSession) -> ModelInfo:
             labels = parse_names(meta["names"])
         except (ValueError, SyntaxError):
             labels = None
-    stride = int(meta["stride"]) if meta.get("stride", "").isdigit() else None
+    stride = int(meta["stride"]) if is_number(meta.get("stride", "")) else None
     output = session.get_outputs()[0]
     return ModelInfo(
         input_name=inp.name,

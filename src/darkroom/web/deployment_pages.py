@@ -27,6 +27,7 @@ from darkroom.domain import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, InvalidInput
+from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page
@@ -120,7 +121,7 @@ async def update_settings(
     raw_version = form.get("model_version_id", "").strip()
     updated = deployments.update_deployment(
         session, user, ident, settings=_settings_of(form),
-        model_version_id=int(raw_version) if raw_version.isdigit() else None,
+        model_version_id=int(raw_version) if is_number(raw_version) else None,
     )  # fmt: skip
     session.commit()
     _wake(request)
@@ -158,7 +159,7 @@ def launch_on_deployment(
     if not 0 < hours <= 24 * 365:
         raise InvalidInput("hours must be between 0 and 8760")
     end = utcnow()
-    reference = int(reference_version_id) if reference_version_id.isdigit() else None
+    reference = int(reference_version_id) if is_number(reference_version_id) else None
     job = jobs.launch(
         session, user, processing=processing, target_version_id=reference,
         target_deployment_id=found.id, window=jobs.Window(end - timedelta(hours=hours), end),
@@ -207,7 +208,7 @@ async def review(request: Request, ident: str, session: SessionDep, user: UserDe
     """Accept or reject the ticked predictions, or send them to a version (Fix: to correct
     them there, in the asset editor)."""
     form = await request.form()
-    ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
+    ids = [int(v) for v in form.getlist("ids") if is_number(str(v))]
     action = str(form.get("action", ""))
     back = f"/deployments/{ident}/review?status={form.get('status', 'unreviewed')}"
     if not ids:
@@ -217,7 +218,7 @@ async def review(request: Request, ident: str, session: SessionDep, user: UserDe
         return RedirectResponse(with_notice(back, "predictions-reviewed"), 303)
     if action == "send":
         raw = str(form.get("version_id", ""))
-        if not raw.isdigit():
+        if not is_number(raw):
             raise InvalidInput("choose the dataset version to send them to")
         sent = predictions.send_to_version(
             session, request.app.state.store, user, ident, ids, int(raw),

@@ -27,6 +27,7 @@ from darkroom.domain import (
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, NotFound
+from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page, progress_of
@@ -161,7 +162,7 @@ def run_events(request: Request, run_id: DbInt, session: SessionDep, user: UserD
                after: DbInt = 0) -> EventSourceResponse:  # fmt: skip
     jobs.get_run(session, user, run_id)
     last = request.headers.get("last-event-id", "")
-    if last.isdigit():
+    if is_number(last):
         after = max(after, int(last))
     return EventSourceResponse(run_log_events(request, user, run_id, after, states=True))
 

@@ -30,6 +30,7 @@ from darkroom.domain import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
+from darkroom.text import is_number
 from darkroom.web import forms
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
@@ -54,11 +55,11 @@ def _process_context(
     models = model_registry.list_models(session, user, PageRequest(limit=1000)).items
     mv = (
         model_registry.get_model_version(session, user, int(model_version))
-        if model_version and model_version.isdigit()
+        if model_version and is_number(model_version)
         else None
     )
     chosen_model = (
-        model_registry.get_model(session, user, int(model)) if model and model.isdigit() else None
+        model_registry.get_model(session, user, int(model)) if model and is_number(model) else None
     )
     needs = chosen is not None and chosen.needs_model
     if not needs:  # a model chosen for the previous processing is not this one's
@@ -189,7 +190,7 @@ def launch_preview(
     try:
         job = previews.launch_preview(
             session, user, processing=form.get("processing", ""), version_id=version_id,
-            assets=int(count) if count.isdigit() else 0,
+            assets=int(count) if is_number(count) else 0,
             model_version_id=model_version_id, parameters=values,
             executor=getattr(request.app.state, "executor", None),
         )  # fmt: skip
@@ -260,7 +261,7 @@ def launch_on_model(
     """Launches on the model version, or shows the form again with errors by field."""
     ctx = _model_process_context(session, user, version_id, form.get("processing"))
     values, field_errors = forms.read_values(ctx["schema"], form)
-    sample = int(form["sample_version"]) if form.get("sample_version", "").isdigit() else None
+    sample = int(form["sample_version"]) if is_number(form.get("sample_version", "")) else None
     error = None
     if ctx["chosen"] is None:
         error = "Choose a processing."

@@ -20,6 +20,7 @@ from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
 from darkroom.domain.transfer import Format, OnExisting
 from darkroom.errors import DarkroomError
+from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.graphs import BOX_H, BOX_W, LABEL_GAP, Graph, Node, layered
 from darkroom.web.notices import with_notice
@@ -102,7 +103,7 @@ def create_version(
     try:
         created = versions.create_version(
             session, user, dataset_id, name,
-            parent_version_id=int(parent) if parent.isdigit() else None,
+            parent_version_id=int(parent) if is_number(parent) else None,
         )  # fmt: skip
     except DarkroomError as exc:
         session.rollback()

@@ -53,6 +53,7 @@ from darkroom.errors import (
     PayloadTooLarge,
 )
 from darkroom.serving.supervisor import Unavailable
+from darkroom.text import is_number
 
 router = APIRouter(tags=["deployments"])
 
@@ -204,7 +205,7 @@ async def _image_body(request: Request, max_bytes: int) -> bytes:
     too_large = PayloadTooLarge(f"the image is larger than {max_bytes} bytes",
                                 details={"max_bytes": max_bytes})  # fmt: skip
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+    if declared is not None and is_number(declared) and int(declared) > max_bytes + 64 * 1024:
         raise too_large
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=10) as form:

@@ -60,6 +60,7 @@ from darkroom.runtime.contract import (
     RunContext,
     Window,
 )
+from darkroom.text import is_number
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -110,7 +111,7 @@ def stream_run_logs(
     if (
         last_event_id
         and last_event_id.isascii()
-        and last_event_id.isdigit()
+        and is_number(last_event_id)
         and len(last_event_id) < 19
     ):
         after = max(after, int(last_event_id))
