@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import served, succeeded, summarize_rounds, write_result
 from darkroom.client import Client
+from darkroom.demo.model import doclaynet_path
 from darkroom.demo.pages import render_pages
 
 STEPS = [
@@ -59,13 +60,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from tests.unit.test_inference_models import DOCLAYNET, model_path
-
     pages = render_pages(args.pages)
     rounds = []
     with tempfile.TemporaryDirectory() as tmpdir, served(Path(tmpdir)) as (url, token):
         dr = Client(url, token)
-        mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+        mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], doclaynet_path())
         steps = [dict(s) for s in STEPS]
         steps[2]["model_version_id"] = mv["id"]
         dr.create_pipeline("bench", steps)

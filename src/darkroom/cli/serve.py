@@ -84,6 +84,8 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if log_level.lower() != "debug":  # a line per request of its own (Ray Serve's status, 1/s)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     given = {"host": host, "port": port, "executor": executor, "ray_address": ray_address}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
     runs_url = local_url(settings.host, settings.port)
