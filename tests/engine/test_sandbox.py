@@ -302,6 +302,55 @@ def test_a_memory_hog_fails_with_its_limit_named(dr: Client, version: dict) -> N
     assert "allocated" not in log_text(dr, run_id)
 
 
+SHARED_HOG = """
+import mmap
+
+def run(ctx):
+    maps = []
+    for _ in range(24):  # 1.5 GiB of shared memory: RLIMIT_DATA does not count it
+        m = mmap.mmap(-1, 64 * 1024 * 1024, flags=mmap.MAP_SHARED)
+        for offset in range(0, len(m), 4096):
+            m[offset] = 1
+        maps.append(m)
+    print("touched", len(maps) * 64, "MiB", flush=True)
+"""
+CHILDREN_HOG = """
+import os
+
+def run(ctx):
+    children = []
+    for _ in range(4):  # 4 x 400 MiB: each child under RLIMIT_DATA, the run far over
+        pid = os.fork()
+        if pid == 0:
+            hog = bytearray(400 * 1024 * 1024)
+            for offset in range(0, len(hog), 4096):
+                hog[offset] = 1
+            os._exit(0)
+        children.append(pid)
+    codes = [os.waitpid(pid, 0)[1] for pid in children]
+    print("children done", codes, flush=True)
+"""
+
+
+@pytest.mark.parametrize("code", [SHARED_HOG, CHILDREN_HOG], ids=["mmap-shared", "children"])
+def test_memory_is_limited_for_the_run_as_a_whole(dr: Client, version: dict, code: str) -> None:
+    """Findings A1: a run limited to 512 MiB touched 1.5 GiB through shared maps and children."""
+    from darkroom.engine.cgroups import RunCgroups
+
+    if not RunCgroups().memory_available:
+        pytest.skip("no writable cgroup memory hierarchy here: only RLIMIT_DATA applies")
+    dr.create_processing(name="sharer", type="custom", source={"kind": "inline", "code": code},
+                         resources={"memory": "512MiB"})  # fmt: skip
+    run_id = dr.launch_job("sharer", version["id"])["runs"][0]["id"]
+    run = wait_for(lambda: dr.get_run(run_id), lambda r: r["finished_at"] is not None, 60)
+    log = log_text(dr, run_id)
+    assert run["status"] == "failed", log
+    assert run["failure_reason"] == "memory", run
+    assert run["error_summary"].startswith("exceeded its memory limit of 512 MiB"), run
+    assert "touched" not in log
+    assert "children done" not in log
+
+
 DAEMON = """
 import os, time
 
@@ -415,9 +464,9 @@ def run(ctx):
 def test_a_fork_bomb_fails_with_its_process_limit_named(
     engine_server: Server, dr: Client, version: dict
 ) -> None:
-    from darkroom.engine.cgroups import PidsCgroups
+    from darkroom.engine.cgroups import RunCgroups
 
-    if not PidsCgroups().available:
+    if not RunCgroups().pids_available:
         pytest.skip("no writable cgroup pids hierarchy here: the limit is not enforced")
     dr.create_processing(name="forker", type="custom", source={"kind": "inline", "code": FORKER},
                          resources={"processes": 20})  # fmt: skip

@@ -245,8 +245,8 @@ class Scheduler:
         if status == RunStatus.failed and active.outcome is None:
             why = self.executor.failure_reason(active.handle, code, active.last_stderr)
             if why:
-                summary = why
-                self._system_line(active, f"run {run_id} {why}")
+                summary, reason = why.summary, why.reason or reason
+                self._system_line(active, f"run {run_id} {why.summary}")
         self._system_line(active, f"run {run_id} {status} (exit code {code}) after {took:.2f} s")
         self._flush(active)
         with session_scope(self.sessions) as session:

@@ -15,6 +15,7 @@ __all__ = [
     "IMAGE_EXECUTORS",
     "RUNNABLE_SOURCES",
     "Executor",
+    "Failure",
     "Handle",
     "OutputLine",
     "check_python_source",
@@ -25,6 +26,16 @@ RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
 # Executors of this release that run container images: none yet (a Kubernetes or Docker
 # executor would be listed here); image sources are stored and shown, and refused at launch.
 IMAGE_EXECUTORS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a run failed, when its executor knows better than its last stderr line: the error
+    summary, and the run's `failure_reason` when it is more precise than the exit's (e.g.
+    `memory`)."""
+
+    summary: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +75,9 @@ class Executor(Protocol):
 
     def kill(self, handle: Handle) -> None: ...
 
-    def failure_reason(self, handle: Handle, code: int, last_stderr: str) -> str | None:
-        """An error summary for a failed run when the executor knows better than its last
-        stderr line (a limit it ran into)."""
+    def failure_reason(self, handle: Handle, code: int, last_stderr: str) -> Failure | None:
+        """Why a failed run failed when the executor knows better than its last stderr line
+        (a limit it ran into)."""
 
     def leftover_runs(self) -> dict[int, list[int]]:
         """Processes of runs found on this machine, by run id (survivors of a killed worker)."""

@@ -45,8 +45,13 @@ from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources, format_bytes
 from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
-from darkroom.engine.cgroups import PidsCgroups
-from darkroom.engine.executors.base import OutputLine, check_python_source, drain_lines
+from darkroom.engine.cgroups import RunCgroup, RunCgroups
+from darkroom.engine.executors.base import (
+    Failure,
+    OutputLine,
+    check_python_source,
+    drain_lines,
+)
 from darkroom.engine.preparation import InputLinker, Prepared, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
@@ -95,8 +100,8 @@ class LocalHandle:
     workdir: Path | None = None  # its own host folder (unsandboxed: its cwd), removed at the end
     links: Path | None = None  # hard links to its input images, removed at the end
     linker: InputLinker | None = None  # makes them while the run starts; stopped at the end
-    cgroup: Path | None = None  # its process limit's cgroup, removed at the end
-    limit_hit: bool = False  # a fork was refused by the process limit
+    cgroup: RunCgroup | None = None  # its process and memory cgroups, removed at the end
+    hit: str | None = None  # the limit it ran into as a whole: "processes" or "memory"
     token: str = ""
     server_url: str = ""
     standby: Standby | None = None  # the sandbox started ahead that this run takes
@@ -113,7 +118,7 @@ class Standby:
     process: subprocess.Popen[bytes]
     folder: Path  # host folder; its models/ is the sandbox's read-only models folder
     links: Path | None  # host folder of input links, the sandbox's read-only blobs folder
-    cgroup: Path | None
+    cgroup: RunCgroup | None
 
 
 class LocalExecutor:
@@ -149,7 +154,7 @@ class LocalExecutor:
         self._relays: dict[str, SocketRelay] = {}
         self._server_sockets: dict[str, Path] = {}
         self._run_dir: Path | None = None
-        self.cgroups = PidsCgroups()
+        self.cgroups = RunCgroups()
         self.store_root = store_root
         self.use_standby = standby and self.sandboxed
         self.notify: Callable[[], None] | None = None
@@ -237,9 +242,9 @@ class LocalExecutor:
         signal is tied to the thread that forks, and that thread lives as long as the worker."""
         process = self._take_standby(handle) if handle.standby is not None else None
         if process is None:
-            if handle.limits.processes:
-                name = run_name(self.instance, handle.run_id)
-                handle.cgroup = self.cgroups.create(name, handle.limits.processes)
+            name = run_name(self.instance, handle.run_id)
+            handle.cgroup = self.cgroups.create(name, handle.limits.processes,
+                                                handle.limits.memory_bytes)  # fmt: skip
             if self.sandboxed:
                 process = self._spawn_sandboxed(handle)
             else:
@@ -342,9 +347,9 @@ class LocalExecutor:
             if links is not None:
                 links.mkdir(parents=True)
                 mounts.append((links, RUN_BLOBS))
-            if self.defaults.processes:
-                cgroup = self.cgroups.create(f"{self.instance}-standby-{key}",
-                                             self.defaults.processes)  # fmt: skip
+            limits = self.defaults
+            cgroup = self.cgroups.create(f"{self.instance}-standby-{key}", limits.processes,
+                                         limits.memory_bytes)  # fmt: skip
             spec = sandbox.SandboxSpec(
                 argv=[self.python, "-m", "darkroom.runtime", "--standby"]
                 + (["--load", builtin] if builtin else []),
@@ -357,7 +362,7 @@ class LocalExecutor:
                 disk_bytes=self.defaults.disk_bytes,
                 hostname=standby_name(self.instance),
             )
-            join = PidsCgroups.join_prefix(cgroup) if cgroup is not None else []
+            join = RunCgroups.join_prefix(cgroup) if cgroup is not None else []
             prefix = [*join, *limit_prefix(self.defaults)]
             process = self._start_sandbox(spec, prefix, stdin=subprocess.PIPE)
         except Exception:
@@ -439,7 +444,7 @@ class LocalExecutor:
 
     def _prefix(self, handle: LocalHandle) -> list[str]:
         """Joins the run's cgroup, then sets its rlimits, then execs what follows."""
-        join = PidsCgroups.join_prefix(handle.cgroup) if handle.cgroup is not None else []
+        join = RunCgroups.join_prefix(handle.cgroup) if handle.cgroup is not None else []
         return [*join, *limit_prefix(handle.limits)]
 
     def serve_runs_at(self, server_url: str, socket_path: Path) -> None:
@@ -479,7 +484,7 @@ class LocalExecutor:
                 log.exception("could not start run %s", handle.run_id)
                 handle.say(f"could not start the run: {exc}", "stderr")
                 if handle.cgroup is not None:
-                    PidsCgroups.remove(handle.cgroup)
+                    RunCgroups.remove(handle.cgroup)
                 self._release(handle)
                 return 2
             return None
@@ -487,13 +492,21 @@ class LocalExecutor:
         if code is None:
             if handle.kill_at is not None and time.monotonic() >= handle.kill_at:
                 self.kill(handle)
+            elif handle.hit is None and handle.cgroup and RunCgroups.oom_killed(handle.cgroup):
+                handle.hit = "memory"  # no group OOM kill in cgroup v1: the whole run ends
+                handle.say("the run went over its memory limit: stopping all of it")
+                self.kill(handle)
             return None
         for reader in handle.readers:
             reader.join(timeout=5)
         self._release(handle)
         if handle.cgroup is not None:
-            handle.limit_hit = PidsCgroups.hit_limit(handle.cgroup)
-            PidsCgroups.remove(handle.cgroup)
+            if RunCgroups.oom_killed(handle.cgroup):
+                handle.hit = "memory"
+                code = code or -signal.SIGKILL  # a child was killed for it: the run failed
+            elif RunCgroups.hit_pids_limit(handle.cgroup):
+                handle.hit = "processes"
+            RunCgroups.remove(handle.cgroup)
         if self.use_standby and self._standby is None and not handle.cancelled.is_set():
             # not while cancelling (maybe shutting down); ready for another run of the same kind
             self._spawn_standby(handle.server_url, handle.builtin)
@@ -515,18 +528,23 @@ class LocalExecutor:
     def drain(self, handle: LocalHandle) -> list[OutputLine]:
         return drain_lines(handle.lines)
 
-    def failure_reason(self, handle: LocalHandle, code: int, last_stderr: str) -> str | None:
-        """An error summary naming the limit a failed run ran into, if one did."""
+    def failure_reason(self, handle: LocalHandle, code: int, last_stderr: str) -> Failure | None:
+        """The limit a failed run ran into, if one did."""
         limits = handle.limits
         if code == -signal.SIGXCPU and limits.cpu_time_s:
-            return f"exceeded its CPU time limit of {limits.cpu_time_s} s"
-        if code != 0 and handle.limit_hit:
-            return f"exceeded its process limit of {limits.processes}"
+            return Failure(f"exceeded its CPU time limit of {limits.cpu_time_s} s")
+        if code != 0 and handle.hit == "processes":
+            return Failure(f"exceeded its process limit of {limits.processes}")
+        if code != 0 and limits.memory_bytes and handle.hit == "memory":
+            return Failure(f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
+                           "(the kernel killed it: its processes and shared memory count as "
+                           "one)", reason="memory")  # fmt: skip
         if code != 0 and limits.memory_bytes and any(s in last_stderr for s in MEMORY_SIGNS):
-            return (f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
-                    f"({last_stderr[:200]})")  # fmt: skip
+            return Failure(f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
+                           f"({last_stderr[:200]})", reason="memory")  # fmt: skip
         if code != 0 and limits.disk_bytes and os.strerror(errno.ENOSPC) in last_stderr:
-            return f"exceeded its temporary disk limit of {format_bytes(limits.disk_bytes)}"
+            return Failure(f"exceeded its temporary disk limit of "
+                           f"{format_bytes(limits.disk_bytes)}")  # fmt: skip
         return None
 
     # -- stop ----------------------------------------------------------------------------------
@@ -594,12 +612,12 @@ def limit_prefix(limits: RunResources) -> list[str]:
     return [prlimit, *options, "--"]
 
 
-def _remove_standby_files(folder: Path, links: Path | None, cgroup: Path | None) -> None:
+def _remove_standby_files(folder: Path, links: Path | None, cgroup: RunCgroup | None) -> None:
     for path in (folder, links):
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
     if cgroup is not None:
-        PidsCgroups.remove(cgroup)
+        RunCgroups.remove(cgroup)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources
 from darkroom.domain.runs import Claimed
-from darkroom.engine.executors.base import OutputLine, check_python_source, drain_lines
+from darkroom.engine.executors.base import Failure, OutputLine, check_python_source, drain_lines
 
 __all__ = ["RayExecutor", "RayHandle", "submission_id"]
 
@@ -246,8 +246,8 @@ class RayExecutor:
     def drain(self, handle: RayHandle) -> list[OutputLine]:
         return drain_lines(handle.lines)
 
-    def failure_reason(self, handle: RayHandle, code: int, last_stderr: str) -> str | None:
-        return handle.lost_why or None
+    def failure_reason(self, handle: RayHandle, code: int, last_stderr: str) -> Failure | None:
+        return Failure(handle.lost_why) if handle.lost_why else None
 
     # -- stop ----------------------------------------------------------------------------------
 
