@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from darkroom.client import Client
+from darkroom.deprecation import deprecated
 from darkroom.runtime.contract import (
     AnnotationItem,
     Asset,
@@ -161,6 +162,22 @@ class ProcessingContext:
     def stats(self) -> VersionStats:
         """Counts of the input version: assets, annotated assets, shapes per label."""
         return VersionStats.model_validate(self._client.version_stats(self._input_id()))
+
+    # -- deprecated: removed in 0.3 (see CHANGELOG.md) ------------------------------------------
+
+    def input_version_asset_count(self) -> int:
+        """Deprecated since 0.2: use `ctx.stats().assets`."""
+        deprecated("ProcessingContext.input_version_asset_count()", "ctx.stats().assets")
+        return self.stats().assets
+
+    @property
+    def client(self) -> Client:
+        """Deprecated since 0.2: the run's raw API client. Use the context's own methods
+        (`stats()`, `iter_assets()`, `add_annotations()`, ...), which split requests to the
+        server's limits and retry them safely."""
+        deprecated("ProcessingContext.client", "the context's methods (ctx.stats(), "
+                   "ctx.iter_assets(), ctx.add_annotations(), ...)")  # fmt: skip
+        return self._client
 
     def iter_asset_pages(self, page_size: int = 200, **filters: Any) -> Iterator[list[Asset]]:
         """The input version's assets (metadata only), a page at a time.
