@@ -277,6 +277,25 @@ def test_process_modal_fragment_and_htmx_launch(web, version, job):
     assert re.fullmatch(r"/jobs/\d+\?notice=launched", r.headers["hx-redirect"])
 
 
+def test_a_tri_state_parameter_is_a_three_way_choice_that_keeps_either(web, api, version):
+    """Findings B1: smart-version's `annotated` (null = either) was a checkbox that sent false:
+    its defaults made an empty version."""
+    url = f"/versions/{version['id']}/process?processing=smart-version"
+    html = web.get(url).text
+    control = re.search(r'<select id="f-annotated" name="annotated">(.*?)</select>', html, re.S)
+    assert control, "annotated is not a three-way choice"
+    options = re.findall(r'<option value="(\w*)"( selected)?>([^<]+)</option>', control.group(1))
+    assert [(v, label) for v, _, label in options] == [("", "either"), ("true", "yes"),
+                                                       ("false", "no")]  # fmt: skip
+    assert [v for v, selected, _ in options if selected] == [""]
+    for sent, expected in (("", None), ("true", True), ("false", False)):
+        r = web.post(f"/versions/{version['id']}/process",
+                     data={"processing": "smart-version", "annotated": sent, **CSRF})  # fmt: skip
+        assert r.status_code == 303, r.text
+        job_id = int(r.headers["location"].split("/jobs/")[1].split("?")[0])
+        assert api.get(f"/api/v1/jobs/{job_id}").json()["parameters"]["annotated"] is expected
+
+
 def test_processing_page_shows_bundle_and_image_revisions(web, api):
     from tests.api.test_bundles_api import push
 

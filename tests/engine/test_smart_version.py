@@ -130,3 +130,15 @@ def test_split_puts_each_label_in_every_split_and_sampling_keeps_the_size(dr, en
     assert sorted(a["filename"] for x in again.values() for a in x) == sorted(
         a["filename"] for x in outputs.values() for a in x
     )  # the same seed picks the same images
+
+
+def test_filters_that_select_nothing_fail_the_run_saying_so(dr):
+    """Findings B1: smart-version that selected 0 images made an empty version and succeeded."""
+    v = _labelled_version(dr, n=4)
+    job = dr.launch_job("smart-version", v["id"], parameters={"labels_any": ["no-such-label"]})
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 120)
+    assert run["status"] == "failed", log_text(dr, run["id"])
+    assert "no image of the 4 passes the filters" in run["error_summary"], run
+    assert [
+        x for x in dr.list_versions(v["dataset_id"]) if x["produced_by_job_id"] == job["id"]
+    ] == []

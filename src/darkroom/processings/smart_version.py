@@ -259,10 +259,18 @@ class _Placement:
         return False
 
 
+FILTERS = ("labels_any", "labels_all", "labels_none", "tags_any", "annotated", "min_width",
+           "min_height")  # fmt: skip
+
+
 def run(ctx: ProcessingContext) -> None:
     p = ctx.parameters
     items = _filtered(ctx, p)
     ctx.log.info("%d images pass the filters", len(items))
+    if not items:  # an empty version made and "succeeded" says nothing of the filters
+        chosen = {k: p[k] for k in FILTERS if p.get(k) not in (None, [], 0)}
+        raise ValueError(f"no image of the {ctx.stats().assets} passes the filters {chosen}: "
+                         "nothing to make a version of")  # fmt: skip
     if p["exact_duplicates"]:
         by_sha: dict[str, list[Item]] = defaultdict(list)
         for item in items:

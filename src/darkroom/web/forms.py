@@ -8,17 +8,25 @@ from typing import Any
 
 from darkroom.domain.parameters import parameter_errors
 
-__all__ = ["Field", "fields_of", "read_values"]
+__all__ = ["TRISTATE", "Field", "fields_of", "read_values"]
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
     name: str
-    widget: str  # number, integer, checkbox, select, text, json
+    widget: str  # number, integer, checkbox, tristate, select, text, json
     value: str
     options: list[str]
     description: str
     checked: bool = False
+
+
+TRISTATE = (("", "either"), ("true", "yes"), ("false", "no"))
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    kind = prop.get("type")
+    return isinstance(kind, list) and "null" in kind
 
 
 def _kind(prop: dict[str, Any]) -> str:
@@ -39,6 +47,9 @@ def fields_of(schema: dict[str, Any], values: dict[str, Any] | None = None) -> l
             out.append(
                 Field(name, "select", str(value or ""), [str(x) for x in prop["enum"]], description)
             )
+        elif kind == "boolean" and _nullable(prop):  # null is a third answer ("either")
+            chosen = "" if value is None else "true" if value else "false"
+            out.append(Field(name, "tristate", chosen, [v for v, _ in TRISTATE], description))
         elif kind == "boolean":
             out.append(Field(name, "checkbox", "", [], description, checked=bool(value)))
         elif kind in ("integer", "number"):
@@ -61,6 +72,10 @@ def read_values(
     for name, prop in (schema.get("properties") or {}).items():
         kind = _kind(prop)
         raw = form.get(name)
+        if kind == "boolean" and _nullable(prop):
+            if raw is not None:  # "" is "either": null, said on purpose
+                values[name] = {"true": True, "false": False}.get(raw)
+            continue
         if kind == "boolean":
             values[name] = raw == "on"
             continue

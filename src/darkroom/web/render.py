@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from darkroom.db.models import ACTIVE_STATUSES, Run, utcnow
 from darkroom.web.auth import COOKIE, csrf_token
+from darkroom.web.forms import TRISTATE
 from darkroom.web.notices import notice_of
 
 __all__ = ["Progress", "duration", "page", "progress_of", "templates"]
@@ -112,6 +113,7 @@ def trace_line(text: str, processing_id: int, source: dict[str, Any]) -> Markup:
 
 
 templates.env.globals["duration"] = duration
+templates.env.globals["tristate"] = TRISTATE
 templates.env.globals["notice_of"] = notice_of
 templates.env.globals["trace_line"] = trace_line
 templates.env.globals["level_class"] = level_class
