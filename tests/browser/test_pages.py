@@ -520,6 +520,9 @@ def test_datasets_versions_and_images_are_created_in_the_browser(
     expect(page.locator("#upload-rejected li")).to_have_text(
         "bad.png: not an image darkroom can read"
     )
+    # Findings B3: the counts said "0 assets" until a click
+    expect(page.locator("#version-counts")).to_contain_text("2 assets")
+    expect(page.locator("#upload-rejected li")).to_have_count(1)  # and the refusals stay
     shots(page, "upload-refused")
     console_errors.remove(  # the browser logs the refusal's status itself
         "Failed to load resource: the server responded with a status of 415 "

@@ -169,6 +169,11 @@
     await Promise.all([worker(), worker()]);
     if (stored) zone.querySelector("#upload-show").hidden = false;
     if (stored && !refused) window.location.reload();
+    else if (stored && window.htmx && document.getElementById("version-counts")) {
+      // the refusals stay on screen; the counts above them follow what was stored
+      window.htmx.ajax("GET", window.location.href,
+        { target: "#version-counts", select: "#version-counts", swap: "outerHTML" });
+    }
   }
   function uploads() {
     const zone = document.getElementById("upload");
