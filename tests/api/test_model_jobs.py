@@ -58,3 +58,30 @@ def test_only_a_run_adds_the_versions_it_made(api, model_version):
         files={"file": ("w.onnx", DOCLAYNET.read_bytes(), "application/octet-stream")},
     )
     assert r.status_code == 403
+
+
+def test_a_job_is_listed_under_its_real_target(app, api, model_version, version):
+    """Findings B6: model-conversion jobs were listed under their sample images' dataset
+    version (its Jobs tab, and "Version" in the jobs list) instead of their model version."""
+    from fastapi.testclient import TestClient
+
+    from darkroom.web.auth import COOKIE
+    from tests.conftest import ADMIN_TOKEN
+
+    body = {"processing": "model-conversion", "model_version_id": model_version["id"],
+            "target_version_id": version["id"]}  # fmt: skip
+    conversion = api.post("/api/v1/jobs", json=body).json()
+    stats = api.post("/api/v1/jobs", json={"processing": "dataset-stats",
+                                           "target_version_id": version["id"]}).json()  # fmt: skip
+    with TestClient(app, cookies={COOKIE: ADMIN_TOKEN}) as web:
+        tab = web.get(f"/versions/{version['id']}/jobs").text
+        assert f'href="/jobs/{stats["id"]}"' in tab
+        assert f'href="/jobs/{conversion["id"]}"' not in tab  # not this version's job
+        listed = web.get("/jobs").text
+        row = listed[listed.index(f'href="/jobs/{conversion["id"]}"') :]
+        row = row[: row.index("</tr>")]
+        assert f'href="/model-versions/{model_version["id"]}"' in row
+        assert "doclaynet / fp32" in row
+        assert f'href="/versions/{version["id"]}"' not in row.split("samples")[0]
+        page = web.get(f"/model-versions/{model_version['id']}").text
+        assert f'href="/jobs/{conversion["id"]}"' in page

@@ -20,6 +20,7 @@ from darkroom.db.models import (
     DatasetVersion,
     Job,
     Label,
+    Processing,
     ProcessingType,
     Run,
     RunStatus,
@@ -57,11 +58,14 @@ class SourceChecker(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class JobFilter:
-    version_id: int | None = None
+    version_id: int | None = None  # the dataset version it ran on (or its samples, reference)
     status: str | None = None  # the latest run's
     processing: str | None = None  # id or name
     model_version_id: int | None = None
     deployment_id: int | None = None
+    # Only jobs whose processing targets this kind (a version's Jobs tab: its own jobs, not the
+    # conversions that took sample images from it).
+    target_kind: str | None = None
 
 
 # Processings whose model's labels must meet the version's (else nothing could be written or
@@ -264,6 +268,10 @@ def list_jobs(
     if flt.processing is not None:
         stmt = stmt.where(
             Job.processing_id == get_processing(session, principal, flt.processing).id
+        )
+    if flt.target_kind is not None:
+        stmt = stmt.join(Processing, Processing.id == Job.processing_id).where(
+            Processing.target == flt.target_kind
         )
     if flt.status is not None:
         if flt.status not in RunStatus.__members__:

@@ -47,10 +47,10 @@ def dataset_lineage(session: Session, principal: Principal, dataset_id: int) -> 
     run_ids = {j.pipeline_run_id for j in jobs.values() if j.pipeline_run_id is not None}
     pipeline_runs = {r.id: r for r in session.scalars(
         select(PipelineRun).where(PipelineRun.id.in_(run_ids)))}  # fmt: skip
-    counts = dict(session.execute(
+    counts: dict[int, int] = {version_id: n for version_id, n in session.execute(
         select(Job.target_version_id, func.count(Job.id))
         .where(Job.target_version_id.in_(ids)).group_by(Job.target_version_id)
-    ).tuples().all())  # fmt: skip
+    )}  # fmt: skip
     out = []
     for version in found:
         job = jobs.get(version.produced_by_job_id or 0)

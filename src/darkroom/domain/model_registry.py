@@ -45,6 +45,7 @@ __all__ = [
     "list_model_versions",
     "list_models",
     "made_by_job",
+    "model_version_titles",
     "store_weights",
     "versions_of_models",
 ]
@@ -444,3 +445,15 @@ def _describe_tf_od_onnx(store: BlobStore, sha256: str, labels: list[str]) -> di
         "input_width": 0,
         "metadata": meta,
     }
+
+
+def model_version_titles(session: Session, principal: Principal, ids: set[int]) -> dict[int, str]:
+    """Model version id -> "model / version" for many in one query (lists show them)."""
+    if not ids:
+        return {}
+    stmt = (
+        select(ModelVersion.id, Model.name, ModelVersion.name)
+        .join(Model, Model.id == ModelVersion.model_id)
+        .where(ModelVersion.id.in_(ids), Model.organization_id == principal.organization_id)
+    )
+    return {mid: f"{model} / {name}" for mid, model, name in session.execute(stmt)}

@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse
 from darkroom.api.deps import SessionDep, commit_and_wake
 from darkroom.api.routes.runs import run_log_events
 from darkroom.api.schemas import DbInt
-from darkroom.db.models import ACTIVE_STATUSES, utcnow
+from darkroom.db.models import ACTIVE_STATUSES, TargetKind, utcnow
 from darkroom.domain import (
     annotations,
     deployments,
@@ -58,8 +58,12 @@ def jobs_page(
     procs = processings.list_processings(session, user, PageRequest(limit=1000)).items
     titles = versions.version_titles(session, user, {j.target_version_id for j in items
                                                      if j.target_version_id})  # fmt: skip
+    on_models = {j.model_version_id for j in items if j.model_version_id
+                 and j.processing.target == TargetKind.model_version}  # fmt: skip
     return page(request, "jobs.html", jobs=items, error=error, processings=procs, older=older,
-                titles=titles, users=user_names(session, user),
+                titles=titles, model_titles=model_registry.model_version_titles(session, user,
+                                                                                on_models),
+                users=user_names(session, user),
                 filters={"status": status or "", "processing": processing or ""})  # fmt: skip
 
 

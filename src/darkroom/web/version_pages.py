@@ -13,7 +13,7 @@ from darkroom.api.deps import SessionDep, SettingsDep, StoreDep
 from darkroom.api.routes import versions as api_versions
 from darkroom.api.routes.assets import get_asset_image
 from darkroom.api.schemas import DbInt
-from darkroom.db.models import AuthorKind
+from darkroom.db.models import AuthorKind, TargetKind
 from darkroom.domain import annotations, assets, datasets, jobs, labels, lineage, versions
 from darkroom.domain.accounts import Principal, user_names
 from darkroom.domain.pagination import PageRequest
@@ -225,7 +225,7 @@ def version_jobs_page(
 ) -> HTMLResponse:
     """The Jobs tab: what ran on this version, newest first."""
     version = versions.get_version(session, user, version_id)
-    flt = jobs.JobFilter(version_id=version_id)
+    flt = jobs.JobFilter(version_id=version_id, target_kind=TargetKind.dataset_version)
     items = jobs.list_jobs(session, user, PageRequest(limit=200, newest_first=True), flt).items
     return page(request, "version_jobs.html", tab="jobs", version=version, jobs=items,
                 users=user_names(session, user))  # fmt: skip
