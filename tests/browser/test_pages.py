@@ -55,7 +55,7 @@ def test_seed_flow_in_the_browser(page, ui_server):
 
     sign_in(page, ui_server)
     page.get_by_role("link", name="papers").click()
-    page.get_by_role("link", name="v1").click()
+    page.locator("table").get_by_role("link", name="v1", exact=True).click()
     expect(page.locator(".tile")).to_have_count(2)
     expect(page.locator(".tile rect.box")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("No label yet")
@@ -109,6 +109,10 @@ def test_seed_flow_in_the_browser(page, ui_server):
     expect(page.locator("body")).to_contain_text('"batch_size": 4')
     expect(page.locator("#runs")).to_contain_text(re.compile(r"\d+\.\d s"))  # running time
     expect(page.locator("#log")).to_contain_text("images: 2 in")
+    # Findings B7: "its first run is queued…" stayed once the job had ended
+    expect(page.locator("#log")).not_to_have_attribute("data-live", "yes")
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    expect(page.locator("#notice")).to_have_count(0)
 
     # boxes on the thumbnails, then the asset view with the run as their author
     page.click("#input-version")

@@ -255,7 +255,10 @@
     source.addEventListener("run", (event) => showRun(JSON.parse(event.data)));
     source.addEventListener("end", () => {
       source.close();
-      window.location.reload();
+      // the final state, without the launch's notice ("its first run is queued…")
+      const url = new URL(window.location.href);
+      url.searchParams.delete("notice");
+      window.location.replace(url.toString());
     });
   }
 
