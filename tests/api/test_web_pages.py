@@ -455,3 +455,20 @@ def test_the_pages_upload_checks_each_image_and_needs_the_csrf_token(web, api, v
     assert "not an image" in bad.json()["error"]
     listed = api.get(f"/api/v1/versions/{version['id']}/assets").json()["items"]
     assert [a["filename"] for a in listed] == ["a.jpg"]
+
+
+def test_pages_name_versions_and_count_their_assets(web, api, version, upload):
+    """Findings B8: "Parent: version 2" said an id; the dataset page had no asset count."""
+    from tests.helpers import image_bytes
+
+    upload(version["id"], "a.jpg", image_bytes(seed=1))
+    upload(version["id"], "b.jpg", image_bytes(seed=2))
+    child = api.post(f"/api/v1/datasets/{version['dataset_id']}/versions",
+                     json={"name": "copy", "parent_version_id": version["id"]}).json()  # fmt: skip
+    html = web.get(f"/versions/{child['id']}").text
+    parent = re.search(r'id="parent-version">([^<]+)<', html)
+    assert parent, "the parent is not named"
+    assert parent.group(1) == version["name"]
+    dataset = web.get(f"/datasets/{version['dataset_id']}").text
+    assert re.findall(r'<td class="asset-count">(\d+)</td>', dataset) == ["2", "2"]
+    assert "2 assets · 0 jobs" in dataset  # the lineage graph's nodes too

@@ -211,6 +211,9 @@ class DatasetVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     dataset: Mapped[Dataset] = relationship(lazy="joined")
+    parent: Mapped[DatasetVersion | None] = relationship(
+        remote_side="DatasetVersion.id", foreign_keys=[parent_version_id], lazy="select"
+    )
 
 
 class Label(Base):

@@ -27,6 +27,7 @@ from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 __all__ = [
     "LabelCount",
     "VersionStats",
+    "asset_counts",
     "create_output_version",
     "create_version",
     "delete_version",
@@ -107,6 +108,15 @@ def version_titles(session: Session, principal: Principal, ids: set[int]) -> dic
         .where(DatasetVersion.id.in_(ids), Dataset.organization_id == principal.organization_id)
     )
     return {vid: f"{ds} / {name}" for vid, ds, name in session.execute(stmt)}
+
+
+def asset_counts(session: Session, version_ids: set[int]) -> dict[int, int]:
+    """Version id -> its number of assets, for many versions in one query."""
+    if not version_ids:
+        return {}
+    stmt = (select(Asset.version_id, func.count(Asset.id))
+            .where(Asset.version_id.in_(version_ids)).group_by(Asset.version_id))  # fmt: skip
+    return {version_id: n for version_id, n in session.execute(stmt)}
 
 
 def recent_version_titles(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from darkroom import charts
 from darkroom.api.deps import SessionDep
 from darkroom.db.models import ProcessingType
-from darkroom.domain import deployments, evaluations, jobs, model_registry, processings
+from darkroom.domain import deployments, evaluations, jobs, model_registry, processings, versions
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.parameters import resolve_parameters
@@ -222,6 +222,8 @@ def model_version_page(
     model_jobs = jobs.list_jobs(session, user, PageRequest(limit=100),
                                 jobs.JobFilter(model_version_id=version.id)).items  # fmt: skip
     serving = deployments.list_deployments(session, user, PageRequest(limit=100), version.id).items
+    titles = versions.version_titles(session, user, {e.dataset_version_id for e in found})
     return page(request, "model_version.html", version=version, evaluations=found, labels=labels,
+                version_titles=titles,
                 per_label=per_label, source=source, model_jobs=model_jobs,
                 deployments=serving)  # fmt: skip

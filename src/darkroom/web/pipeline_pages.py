@@ -51,6 +51,8 @@ def pipeline_page(request: Request, ident: str, session: SessionDep, user: UserD
         revision=pipelines.current_revision(session, pipeline.id),
         runs=[(r, pipelines.step_states(session, r)[0]) for r in runs],
         version_titles=versions.recent_version_titles(session, user),
+        titles=versions.version_titles(session, user,
+                                       {r.input_version_id for r in runs if r.input_version_id}),
     )  # fmt: skip
 
 

@@ -68,12 +68,14 @@ def dataset_page(
     ds = datasets.get_dataset(session, user, dataset_id)
     items = versions.list_versions(session, user, dataset_id, PageRequest(limit=1000)).items
     names = {v.id: v.name for v in items}
+    counts = versions.asset_counts(session, set(names))
+    made = lineage.dataset_lineage(session, user, ds.id)
     return page(request, "dataset.html", dataset=ds, versions=_tree(items), names=names,
-                error=error, graph=lineage_graph(lineage.dataset_lineage(session, user, ds.id)),
+                error=error, graph=lineage_graph(made, counts), counts=counts,
                 box_w=BOX_W, box_h=BOX_H)  # fmt: skip
 
 
-def lineage_graph(made: list[lineage.Made]) -> Graph:
+def lineage_graph(made: list[lineage.Made], counts: dict[int, int]) -> Graph:
     """Versions as nodes; an edge from what each was made of, named by the job that made it
     (its processing and revision, its pipeline) or "copy"."""
     nodes = []
@@ -83,7 +85,9 @@ def lineage_graph(made: list[lineage.Made]) -> Graph:
             label, href = f"{m.processing} r{m.revision} · job {m.job_id}", f"/jobs/{m.job_id}"
             if m.pipeline:
                 label = f"{m.pipeline} · {label}"
-        jobs = f"{m.jobs_on_it} job{'s' if m.jobs_on_it != 1 else ''} on it"
+        assets = counts.get(m.version.id, 0)
+        jobs = (f"{assets} asset{'s' if assets != 1 else ''} · "
+                f"{m.jobs_on_it} job{'s' if m.jobs_on_it != 1 else ''}")  # fmt: skip
         nodes.append(Node(str(m.version.id), m.version.name, "version", f"/versions/{m.version.id}",
                           subtitle=jobs, parent=str(m.source_id) if m.source_id else None,
                           edge_label=label, edge_href=href))  # fmt: skip
