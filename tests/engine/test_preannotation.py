@@ -144,3 +144,34 @@ def test_a_second_preannotation_job_replaces_the_first_ones_boxes(dr, engine_ser
     assert dr.version_stats(v["id"])["shapes"] == once
     launch(earlier_jobs="add")
     assert dr.version_stats(v["id"])["shapes"] == 2 * once
+
+
+def test_pre_annotating_a_copied_version_replaces_the_copied_boxes(dr, engine_server):
+    """Findings B2: on a child version copied from a pre-annotated parent, `replace` left the
+    copied boxes and added new ones (72 -> 143 shapes); the parent must keep its own."""
+    ds = dr.create_dataset("papers")
+    parent = dr.create_version(ds["id"], "scans")
+    for name in VERSION_LABELS:
+        dr.create_label(parent["id"], name)
+    dr.upload_assets(parent["id"], [(f"p{i}.png", rendered_page(seed=i)[0]) for i in range(2)])
+    mv = dr.upload_model_version(dr.create_model("doclaynet")["id"], model_path(*DOCLAYNET))
+
+    def preannotate(version_id: int) -> None:
+        job = dr.launch_job("yolo-preannotation", version_id, model_version_id=mv["id"])
+        run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 120)
+        assert run["status"] == "succeeded", log_text(dr, run["id"])
+
+    preannotate(parent["id"])
+    once = dr.version_stats(parent["id"])["shapes"]
+    child = dr.create_version(ds["id"], "copy", parent_version_id=parent["id"])
+    assert dr.version_stats(child["id"])["shapes"] == once  # the boxes came along
+    modal = httpx.get(f"{engine_server.url}/versions/{child['id']}/process",
+                      params={"processing": "yolo-preannotation", "model_version": mv["id"]},
+                      cookies={COOKIE: engine_server.token})  # fmt: skip
+    assert "2 assets</strong> of this version already carry boxes" in modal.text
+    preannotate(child["id"])
+    assert dr.version_stats(child["id"])["shapes"] == once  # replaced, not doubled
+    assert dr.version_stats(parent["id"])["shapes"] == once  # the parent's stay
+    preannotate(parent["id"])  # and the other way round: the child's stay too
+    assert dr.version_stats(child["id"])["shapes"] == once
+    assert dr.version_stats(parent["id"])["shapes"] == once

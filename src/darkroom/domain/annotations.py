@@ -442,34 +442,40 @@ def clear_previous_runs(
     """Deletes the annotations written by the earlier runs of this run's job; returns how many.
 
     How a re-run of a pre-annotation replaces its previous output. With `earlier_jobs`, also
-    those of the other pre-annotation jobs on the same version (a new pre-annotation replaces
-    the boxes of the earlier ones instead of doubling them). People's annotations are never
-    touched, nor those of other kinds of jobs.
+    the boxes of every other pre-annotation job on this version's assets: its own earlier jobs'
+    and those a copy brought from its parent (a new pre-annotation replaces them instead of
+    doubling them). Only this version's assets are touched (a copy's boxes stay when its
+    parent is pre-annotated again); people's annotations never, nor other kinds of jobs'.
     """
     run = get_run(session, principal, run_id)
     earlier = select(Run.id).where(Run.job_id == run.job_id, Run.id != run.id)
     authors = earlier
     if earlier_jobs:
-        authors = earlier.union(_preannotation_runs(run.job.target_version_id, run.job_id))
-    result = session.execute(
-        delete(Annotation).where(
-            Annotation.author_kind == AuthorKind.run, Annotation.author_id.in_(authors)
-        )
-    )
+        authors = earlier.union(_preannotation_runs(except_job=run.job_id))
+    stmt = delete(Annotation).where(Annotation.author_kind == AuthorKind.run,
+                                    Annotation.author_id.in_(authors))  # fmt: skip
+    if run.job.target_version_id is not None:
+        stmt = stmt.where(Annotation.asset_id.in_(_assets_of(run.job.target_version_id)))
+    deleted = int(session.execute(stmt).rowcount or 0)
     session.execute(delete(FinishedAsset).where(FinishedAsset.run_id.in_(earlier)))
-    return int(result.rowcount or 0)
+    return deleted
 
 
-def _preannotation_runs(version_id: int, except_job: int | None = None) -> Any:
-    """Runs of the pre-annotation jobs on a version (a SELECT of their ids)."""
+def _preannotation_runs(except_job: int | None = None) -> Any:
+    """Runs of pre-annotation jobs, on whichever version (a SELECT of their ids): a version
+    copied from a pre-annotated one carries its boxes, still authored by the run that drew
+    them on the parent, so what a version holds is found by its assets, not by its jobs."""
     stmt = (
         select(Run.id)
         .join(Job, Job.id == Run.job_id)
         .join(Processing, Processing.id == Job.processing_id)
-        .where(Job.target_version_id == version_id,
-               Processing.type == ProcessingType.pre_annotation)
-    )  # fmt: skip
+        .where(Processing.type == ProcessingType.pre_annotation)
+    )
     return stmt if except_job is None else stmt.where(Job.id != except_job)
+
+
+def _assets_of(version_id: int) -> Any:
+    return select(Asset.id).where(Asset.version_id == version_id)
 
 
 def delete_shape(session: Session, principal: Principal, shape_id: int) -> int:
@@ -546,7 +552,8 @@ def preannotated_assets(session: Session, version_id: int) -> int:
             .join(Shape, Shape.annotation_id == Annotation.id)
             .where(
                 Annotation.author_kind == AuthorKind.run,
-                Annotation.author_id.in_(_preannotation_runs(version_id)),
+                Annotation.author_id.in_(_preannotation_runs()),
+                Annotation.asset_id.in_(_assets_of(version_id)),
             )
         )
         or 0
