@@ -209,3 +209,23 @@ def test_log_keeps_the_order_lines_were_written_and_the_trace_quotes_the_code(
     assert "    helper({})" in trace
     assert "darkroom/runtime/__main__.py" not in trace  # not the server's install path
     assert run["error_summary"] == "KeyError: 'missing'"
+
+
+MISSING_IMPORT = "import math\nimport no_such_module_for_darkroom\n\n\ndef run(ctx):\n    pass\n"
+
+
+def test_an_import_error_is_traced_from_the_processings_own_lines(dr, version, make_processing):
+    """Findings B5: the trace of a processing that does not import showed the server's install
+    paths (darkroom's runtime, importlib) before the processing's line."""
+    make_processing("importer", MISSING_IMPORT)
+    job = dr.launch_job("importer", version["id"])
+    run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 60)
+    log = log_text(dr, run["id"])
+    assert run["status"] == "failed", log
+    assert (
+        run["error_summary"] == "ModuleNotFoundError: No module named 'no_such_module_for_darkroom'"
+    )
+    assert 'File "processing.py", line 2, in <module>' in log
+    assert "site-packages" not in log
+    assert "importlib" not in log
+    assert "darkroom/runtime" not in log

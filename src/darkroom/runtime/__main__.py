@@ -58,13 +58,25 @@ def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any
     raise RuntimeError(f"this runtime cannot run sources of kind {kind!r}")
 
 
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__))
+
+
+def _outside_user_code(filename: str) -> bool:
+    """The runtime's own files and the import machinery that loads the processing: darkroom's
+    and Python's install paths, nothing the author can act on."""
+    path = os.path.abspath(filename)
+    return (path.startswith(RUNTIME_DIR + os.sep) or path.startswith(IMPORTLIB_DIR + os.sep)
+            or filename.startswith("<frozen importlib"))  # fmt: skip
+
+
 def print_user_traceback(exc: BaseException | None) -> None:
-    """The traceback from the processing's entry point down: the runtime's own frame above it
-    (darkroom's install path, nothing the author can act on) is left out."""
+    """The traceback from the processing's own code down (its entry point, or the line of it
+    an import failed on): the frames above it are left out."""
     if exc is None:
         return
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and _outside_user_code(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     traceback.print_exception(type(exc), exc, tb or exc.__traceback__, file=sys.stderr)
 
@@ -111,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         if "--standby" in args and not await_run(load):
             return 0
         ctx = ProcessingContext.from_env()
-        entry = load_entrypoint(ctx.processing.source)
     except Exception:
         traceback.print_exc()
+        return 2
+    try:
+        entry = load_entrypoint(ctx.processing.source)
+    except Exception:  # the processing's code does not load: its error, from its own lines
+        print_user_traceback(sys.exc_info()[1])
         return 2
     # What is loaded by now lives until exit: out of the collector's sight, the run's own
     # collections scan less, and the interpreter's exit takes 15 ms instead of 80.
