@@ -9,13 +9,12 @@ when is `domain.webhooks`'.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from darkroom import __version__
+from darkroom.background import Loop
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.db.models import Webhook, WebhookDelivery, utcnow
 from darkroom.domain import webhooks
@@ -30,39 +29,23 @@ TIMEOUT_S = 10.0
 WORKERS = 4
 
 
-class WebhookSender:
+class WebhookSender(Loop):
     def __init__(self, sessions: SessionFactory, *, allow_private: bool = False) -> None:
+        super().__init__("darkroom-webhooks", POLL_S, after_error_s=1.0)
         self.sessions, self.allow_private = sessions, allow_private
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="darkroom-webhook")
         self._http = httpx.Client(timeout=TIMEOUT_S, follow_redirects=False,
                                   headers={"User-Agent": f"darkroom/{__version__}"})  # fmt: skip
-        self._thread = threading.Thread(target=self._run, name="darkroom-webhooks", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+    def step(self) -> None:
+        self.send_due()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(TIMEOUT_S + 5)
+    def finish(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.send_due()
-            except Exception:
-                log.exception("webhooks: sending failed")
-                time.sleep(1)
-            self._wake.wait(POLL_S)
-            self._wake.clear()
+    def stop(self, timeout_s: float = TIMEOUT_S + 5) -> None:
+        super().stop(timeout_s)
 
     def send_due(self) -> int:
         """Takes and posts every due delivery; answers how many it took."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from dataclasses import asdict
 from typing import Any
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from darkroom.background import Loop
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.db.models import Deployment, DeploymentStatus
 from darkroom.domain import deployments as deployments_domain
@@ -52,7 +52,7 @@ def application_name(instance: str, deployment_id: int) -> str:
     return f"darkroom-{instance}-deployment-{deployment_id}"
 
 
-class RayServing:
+class RayServing(Loop):
     """Deployments served by Ray Serve; the same calls as `Supervisor` for the routes."""
 
     def __init__(
@@ -70,6 +70,7 @@ class RayServing:
         """`dashboard`: the cluster's dashboard (Serve REST API); `serve_url`: Serve's HTTP proxy,
         started at that port by the first declaration; `server_url`: this server, as the
         replicas reach it for their weights."""
+        super().__init__("darkroom-ray-serving", RECONCILE_S)
         self.sessions = sessions
         self.dashboard, self.serve_url = dashboard.rstrip("/"), serve_url.rstrip("/")
         self.server_url = server_url
@@ -81,35 +82,15 @@ class RayServing:
         self._failed: dict[int, str] = {}
         self._http = httpx.Client(timeout=30)
         self._async: httpx.AsyncClient | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="darkroom-ray-serving",
-                                        daemon=True)  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._thread.start()
+    def step(self) -> None:
+        self.reconcile()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stops watching; the applications keep serving (they belong to the cluster)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
+    def finish(self) -> None:
+        """The applications keep serving: they belong to the cluster."""
         self._http.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.reconcile()
-            except Exception:
-                log.exception("serving on Ray: reconcile failed")
-            self._wake.wait(RECONCILE_S)
-            self._wake.clear()
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darkroom.background import Loop
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.db.models import Deployment, DeploymentStatus
 from darkroom.domain import deployments as deployments_domain
@@ -243,7 +244,7 @@ class ReplicaSet:
         return min(live, key=lambda r: r.inflight) if live else None
 
 
-class Supervisor:
+class Supervisor(Loop):
     """This server's replicas for every deployment that should serve."""
 
     def __init__(
@@ -258,38 +259,20 @@ class Supervisor:
         on_status: Callable[[], None] = lambda: None,
     ) -> None:
         """`on_status`: called after a deployment's status was changed here."""
+        super().__init__("darkroom-serving", RECONCILE_S)
         self.sessions, self.store = sessions, store
         self.on_status = on_status
         self.limits, self.sandbox_mode, self.hidden = limits, sandbox_mode, hidden
         self.instance = instance
         self._sets: dict[int, list[ReplicaSet]] = {}  # deployment id -> sets, newest last
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="darkroom-serving", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._thread.start()
+    def step(self) -> None:
+        self.reconcile()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.reconcile()
-            except Exception:
-                log.exception("serving: reconcile failed")
-            self._wake.wait(RECONCILE_S)
-            self._wake.clear()
+    def finish(self) -> None:
         with self._lock:
             sets = [s for group in self._sets.values() for s in group]
             self._sets.clear()
