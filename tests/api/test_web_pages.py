@@ -189,6 +189,12 @@ def test_labels_settings_add_rename_recolour_delete(web, api, version, upload):
     listed = api.get(f"/api/v1/versions/{version['id']}/labels").json()["items"]
     renamed = next(x for x in listed if x["id"] == bird)
     assert (renamed["name"], renamed["color"]) == ("Bird", "#abcdef")
+    # Findings B8: the colour picker sat under "Label", the Colour column was empty
+    row = re.search(r'<tr data-label="Bird">(.*?)</tr>', web.get(url).text, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert 'name="name"' in cells[0]
+    assert 'type="color"' in cells[1]
+    assert 'type="color"' not in cells[0]
     # errors come back as the page with the message, nothing changed
     r = web.post(url, data={"name": "cat", **CSRF})
     assert r.status_code == 200
