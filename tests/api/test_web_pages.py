@@ -478,3 +478,17 @@ def test_pages_name_versions_and_count_their_assets(web, api, version, upload):
     dataset = web.get(f"/datasets/{version['dataset_id']}").text
     assert re.findall(r'<td class="asset-count">(\d+)</td>', dataset) == ["2", "2"]
     assert "2 assets · 0 jobs" in dataset  # the lineage graph's nodes too
+
+
+def test_a_pending_run_says_why_it_waits_and_its_place(web, api, version, job):
+    """Findings B7: a pending run said nothing of why it waited or where it stood."""
+    launch = {"processing": "mine", "target_version_id": version["id"]}
+    later = [api.post("/api/v1/jobs", json=launch).json() for _ in range(2)]  # no scheduler here
+    html = web.get(f"/jobs/{later[-1]['id']}").text
+    why = re.search(r'<p class="notice" id="pending-why">(.*?)</p>', html, re.S)
+    assert why, "a pending run says nothing"
+    assert "behind\n  2 runs queued before it (0 running now)" in why.group(1)
+    api.post(f"/api/v1/runs/{job['runs'][0]['id']}/cancel").raise_for_status()
+    assert 'id="pending-why"' not in web.get(f"/jobs/{job['id']}").text  # ended: nothing to say
+    html = web.get(f"/jobs/{later[-1]['id']}").text
+    assert "behind\n  1 run queued before it" in html  # one fewer ahead

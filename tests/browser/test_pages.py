@@ -284,9 +284,11 @@ def test_status_and_running_time_are_live_without_a_reload(page, ui_server):
     sign_in(page, ui_server)
     page.goto(f"{ui_server.url}/jobs/{waiting['id']}")
     expect(page.locator("#job-status")).to_have_text("pending")
+    expect(page.locator("#pending-why")).to_contain_text("waits for a worker's free slot")
     page.evaluate("window.__notReloaded = true")
     dr.cancel_run(busy[0]["runs"][0]["id"])
     expect(page.locator("#job-status")).to_have_text("running", timeout=10_000)
+    expect(page.locator("#pending-why")).to_have_count(0)  # no stale text once it runs
     row = page.locator(f"tr[data-run='{waiting['runs'][0]['id']}']")
     expect(row.locator(".run-status")).to_have_text("running")
     expect(row.locator(".run-started")).not_to_have_text("")

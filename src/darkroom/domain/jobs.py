@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -47,6 +47,7 @@ __all__ = [
     "launch",
     "list_jobs",
     "output_versions_of",
+    "queue_place",
     "rerun",
     "runs_by_id",
 ]
@@ -231,6 +232,22 @@ def get_run(session: Session, principal: Principal, run_id: int) -> Run:
     except Forbidden:
         raise Forbidden(f"this run's token cannot reach run {run_id}") from None
     return run
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePlace:
+    """Where a pending run stands: runs queued before it, and runs running now (counts over the
+    whole queue, which every organization's runs share)."""
+
+    ahead: int
+    running: int
+
+
+def queue_place(session: Session, run: Run) -> QueuePlace:
+    ahead = session.scalar(select(func.count(Run.id)).where(
+        Run.status == RunStatus.pending, Run.queued_at < run.queued_at))  # fmt: skip
+    running = session.scalar(select(func.count(Run.id)).where(Run.status == RunStatus.running))
+    return QueuePlace(int(ahead or 0), int(running or 0))
 
 
 def runs_by_id(session: Session, principal: Principal, run_ids: set[int]) -> dict[int, Run]:

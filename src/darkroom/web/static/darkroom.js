@@ -216,6 +216,8 @@
     };
     const header = document.getElementById("job-status");
     if (header && header.dataset.run === String(run.id)) setBadge(header);
+    const why = document.getElementById("pending-why");  // it no longer waits
+    if (why && run.status !== "pending") why.remove();
     const row = document.querySelector(`tr[data-run="${run.id}"]`);
     if (!row) return;
     const badge = row.querySelector(".run-status");
