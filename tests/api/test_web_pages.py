@@ -492,3 +492,18 @@ def test_a_pending_run_says_why_it_waits_and_its_place(web, api, version, job):
     assert 'id="pending-why"' not in web.get(f"/jobs/{job['id']}").text  # ended: nothing to say
     html = web.get(f"/jobs/{later[-1]['id']}").text
     assert "behind\n  1 run queued before it" in html  # one fewer ahead
+
+
+def test_a_finished_run_without_progress_has_no_stray_separator(app, web, job):
+    """Findings B7: a run that reported no progress showed "· running time" on its own."""
+    from datetime import timedelta
+
+    from darkroom.db.models import Run, utcnow
+
+    with session_scope(app.state.sessions) as session:
+        run = session.get(Run, job["runs"][0]["id"])
+        run.status, run.started_at = "succeeded", utcnow() - timedelta(seconds=3)
+        run.finished_at = utcnow()
+    html = web.get(f"/jobs/{job['id']}").text
+    line = re.search(r'<p class="muted" id="progress">(.*?)</p>', html, re.S).group(1).strip()
+    assert line.startswith("Running time"), line
