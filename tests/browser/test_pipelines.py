@@ -37,9 +37,11 @@ def hooked_server(tmp_path: Path) -> Iterator[Server]:
     stop_server(server)
 
 
-def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_server):
+def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_server, request):
     receiver = Receiver()
     dr = Client(hooked_server.url, hooked_server.token)
+    request.addfinalizer(dr.close)
+    request.addfinalizer(receiver.server.shutdown)
     v = dr.create_version(dr.create_dataset("docs")["id"], "pages")
     dr.upload_assets(v["id"], [("a.jpg", image_bytes(seed=1))])
     dr.create_processing(name="ok", type="custom", source={"kind": "inline", "code": OK})
@@ -103,5 +105,3 @@ def test_a_pipeline_run_is_a_live_graph_rerun_from_its_failed_step(page, hooked_
     expect(page.locator("#deliveries")).to_contain_text("pipeline_run.ended", timeout=15_000)
     expect(page.locator("#deliveries .badge.succeeded").first).to_have_text("delivered")
     shots(page, "webhook-deliveries")
-    receiver.server.shutdown()
-    dr.close()

@@ -41,6 +41,12 @@ def api_only(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
+def dr(api_only: Server) -> Iterator[Client]:
+    with Client(api_only.url, api_only.token) as client:  # closed even when a test fails
+        yield client
+
+
+@pytest.fixture
 def workers(api_only: Server) -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
@@ -59,8 +65,9 @@ def _triggered(dr: Client, trigger_id: int) -> list[dict]:
     return [j for j in dr.list_jobs() if j.get("trigger_id") == trigger_id]
 
 
-def test_new_assets_fire_once_per_batch_with_two_schedulers_and_across_kill_9(api_only, workers):
-    dr = Client(api_only.url, api_only.token)
+def test_new_assets_fire_once_per_batch_with_two_schedulers_and_across_kill_9(
+    dr, api_only, workers
+):
     v = dr.create_version(dr.create_dataset("incoming")["id"], "v1")
     dr.upload_assets(v["id"], [("old.jpg", image_bytes(seed=99))])  # there before: no event
     dr.create_processing(name="counter", type="custom",
@@ -102,11 +109,9 @@ def test_new_assets_fire_once_per_batch_with_two_schedulers_and_across_kill_9(ap
     job = _triggered(dr, trigger["id"])[0]
     run = wait_for(lambda: dr.get_run(job["runs"][0]["id"]), lambda r: r["finished_at"], 60, 0.2)
     assert run["status"] == "succeeded"
-    dr.close()
 
 
-def test_debounce_fires_after_the_quiet_time_with_what_arrived(api_only, workers):
-    dr = Client(api_only.url, api_only.token)
+def test_debounce_fires_after_the_quiet_time_with_what_arrived(dr, api_only, workers):
     v = dr.create_version(dr.create_dataset("slow")["id"], "v1")
     dr.create_processing(name="counter", type="custom",
                          source={"kind": "inline", "code": COUNTER})  # fmt: skip
@@ -115,16 +120,14 @@ def test_debounce_fires_after_the_quiet_time_with_what_arrived(api_only, workers
     workers.append(start_worker(api_only))
     dr.upload_assets(v["id"], [("a.jpg", image_bytes(seed=1))])
     first = time.monotonic()
-    [job] = wait_for(lambda: _triggered(dr, trigger["id"]), lambda js: len(js) == 1, 10, 0.05)
+    [job] = wait_for(lambda: _triggered(dr, trigger["id"]), lambda js: len(js) == 1, 60, 0.05)
     assert time.monotonic() - first >= 1.2  # not before the debounce
     assert job["target_version_id"] == v["id"]
-    dr.close()
 
 
 def test_a_version_a_person_creates_launches_a_pipeline_and_one_a_processing_makes_does_not(
-    api_only, workers
+    dr, api_only, workers
 ):
-    dr = Client(api_only.url, api_only.token)
     ds = dr.create_dataset("growing")
     v1 = dr.create_version(ds["id"], "v1")
     dr.upload_assets(v1["id"], [("a.jpg", image_bytes(seed=1)), ("b.jpg", image_bytes(seed=2))])
@@ -134,7 +137,7 @@ def test_a_version_a_person_creates_launches_a_pipeline_and_one_a_processing_mak
     trigger = dr.create_trigger("new-version", "version", pipeline="count", dataset_id=ds["id"])
     workers.append(start_worker(api_only))
     v2 = dr.create_version(ds["id"], "v2", parent_version_id=v1["id"])
-    [run] = wait_for(lambda: dr.list_pipeline_runs("count"), lambda rs: len(rs) == 1, 10, 0.05)
+    [run] = wait_for(lambda: dr.list_pipeline_runs("count"), lambda rs: len(rs) == 1, 60, 0.05)
     assert run["input_version_id"] == v2["id"]
     assert run["trigger_id"] == trigger["id"]
     wait_for(lambda: dr.get_pipeline_run(run["id"]), lambda r: r["status"] == "succeeded", 60)
@@ -143,4 +146,3 @@ def test_a_version_a_person_creates_launches_a_pipeline_and_one_a_processing_mak
     wait_for(lambda: dr.get_job(split["id"]), lambda j: j["status"] == "succeeded", 60)
     time.sleep(1)
     assert len(dr.list_pipeline_runs("count")) == 1
-    dr.close()

@@ -64,14 +64,19 @@ def hook_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
+def dr(hook_server: Server) -> Iterator[Client]:
+    with Client(hook_server.url, hook_server.token) as client:  # closed even when a test fails
+        yield client
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver(fail_first=1)
     yield found
     found.server.shutdown()
 
 
-def test_run_job_and_pipeline_ends_are_posted_signed_and_retried(hook_server, receiver):
-    dr = Client(hook_server.url, hook_server.token)
+def test_run_job_and_pipeline_ends_are_posted_signed_and_retried(dr, hook_server, receiver):
     v = dr.create_version(dr.create_dataset("d")["id"], "v1")
     dr.create_processing(name="ok", type="custom", source={"kind": "inline", "code": OK})
     dr.create_processing(name="broken", type="custom", source={"kind": "inline", "code": BROKEN})
@@ -121,11 +126,9 @@ def test_run_job_and_pipeline_ends_are_posted_signed_and_retried(hook_server, re
     deliveries = dr.webhook_deliveries(hook["id"])
     assert all(d["status"] == "delivered" for d in deliveries), deliveries
     assert len(deliveries) == 2 + 2 * 2 + 1  # a run and a job event per run, one pipeline end
-    dr.close()
 
 
-def test_a_disabled_webhook_gets_nothing(hook_server, receiver):
-    dr = Client(hook_server.url, hook_server.token)
+def test_a_disabled_webhook_gets_nothing(dr, hook_server, receiver):
     v = dr.create_version(dr.create_dataset("d")["id"], "v1")
     dr.create_processing(name="ok", type="custom", source={"kind": "inline", "code": OK})
     hook = dr.create_webhook(receiver.url, events=["run.ended"])
@@ -135,4 +138,3 @@ def test_a_disabled_webhook_gets_nothing(hook_server, receiver):
     time.sleep(1)
     assert receiver.posts == []
     assert dr.webhook_deliveries(hook["id"]) == []
-    dr.close()
