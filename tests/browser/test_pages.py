@@ -249,7 +249,7 @@ def test_a_model_version_is_converted_from_its_page(page, ui_server):
     shots(page, "process-model")
     page.click("#launch-button")
     expect(page).to_have_url(re.compile(r"/jobs/\d+\?notice=launched$"))
-    expect(page.locator("#input-model-version")).to_have_text(f"model version {mv['id']}")
+    expect(page.locator("#input-model-version")).to_have_text("doclaynet / fp32")  # named
     job_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
     wait_for(lambda: dr.get_job(job_id), lambda j: j["status"] in ("succeeded", "failed"), 120)
     assert dr.get_job(job_id)["status"] == "succeeded"
