@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,7 +66,7 @@ class RayServing(Loop):
         limits: RunResources,
         sandbox_mode: str,
         instance: str,
-        on_status: Any = lambda: None,
+        on_status: Callable[[], None] = lambda: None,
     ) -> None:
         """`dashboard`: the cluster's dashboard (Serve REST API); `serve_url`: Serve's HTTP proxy,
         started at that port by the first declaration; `server_url`: this server, as the
