@@ -221,9 +221,10 @@ def s3_store(s3_bucket: str, s3_options: dict):
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, sqlite_template: Path) -> Iterator[Server]:
     """A real `darkroom serve`; its runs cache weights, bundles and environments in tmp_path."""
-    srv = start_server(tmp_path / "home", {"DARKROOM_CACHE": str(tmp_path / "cache")})
+    env = {"DARKROOM_CACHE": str(tmp_path / "cache")}
+    srv = start_server(tmp_path / "home", env, migrated=sqlite_template)
     yield srv
     stop_server(srv)
 

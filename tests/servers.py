@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import httpx
 from tests.helpers import free_port
 
 DARKROOM = str(Path(sys.executable).parent / "darkroom")
-START_TIMEOUT_S = 30
+START_TIMEOUT_S = 60
 
 
 @dataclass
@@ -46,10 +47,20 @@ class Server:
 
 
 def start_server(
-    home: Path, extra_env: dict[str, str] | None = None, *args: str, port: int | None = None
+    home: Path,
+    extra_env: dict[str, str] | None = None,
+    *args: str,
+    port: int | None = None,
+    migrated: Path | None = None,
 ) -> Server:
-    """A `darkroom serve` on `port` (a free one by default: a restart passes the old one)."""
+    """A `darkroom serve` on `port` (a free one by default: a restart passes the old one).
+
+    `migrated`: a migrated SQLite file copied in as the home's database when it has none, so the
+    server skips the migrations (the first start is `tests/e2e/test_serve.py`'s subject)."""
     port = port or free_port()
+    if migrated is not None and not (home / "darkroom.db").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(migrated, home / "darkroom.db")
     env = {
         **os.environ,
         "DARKROOM_HOME": str(home),

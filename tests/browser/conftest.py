@@ -26,8 +26,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def ui_server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path / "home", ENGINE_ENV)
+def ui_server(tmp_path: Path, sqlite_template: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "home", ENGINE_ENV, migrated=sqlite_template)
     yield srv
     stop_server(srv)
 

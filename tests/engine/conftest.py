@@ -46,8 +46,8 @@ SLEEP_SCHEMA = {
 
 
 @pytest.fixture
-def engine_server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path / "home", ENGINE_ENV)
+def engine_server(tmp_path: Path, sqlite_template: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "home", ENGINE_ENV, migrated=sqlite_template)
     yield srv
     stop_server(srv)
     sys.stdout.write(srv.output())  # pytest shows it when the test failed

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from darkroom.domain.processings import RevisionSpec, check_kinds
 from darkroom.processings import discover
 
 
@@ -29,3 +30,13 @@ def test_a_change_to_a_shared_module_is_a_new_revision_of_its_users(
     assert after["yolo-preannotation"] != before["yolo-preannotation"]
     assert after["tf-preannotation"] != before["tf-preannotation"]
     assert hashes() == after  # stable
+
+
+def test_every_builtin_spec_is_valid() -> None:
+    """What `register_builtin` no longer checks at each start: a built-in's schema, resources,
+    timeout and kinds."""
+    for spec, source in discover():
+        check_kinds(spec.type, spec.target)
+        RevisionSpec(source, spec.parameters_schema, spec.timeout_s, spec.resources).checked(
+            allow_builtin=True
+        )
