@@ -220,3 +220,29 @@ def test_voc_import_skips_unknown_images(api, version):
 def test_unknown_format_is_422(api, version):
     r = _import(api, version["id"], "labelme", b"{}")
     assert r.status_code == 422
+
+
+def test_yolo_export_writes_a_polygon_of_two_parts_as_one_object(api, version, upload):
+    """One COCO object of two parts is one YOLO row (Ultralytics' converter joins them too),
+    whose extent is both parts'; a box stays a box row."""
+    upload(version["id"], "a.jpg", image_bytes(100, 80))
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [10, 10, 80, 60],
+             "segmentation": [[10, 10, 30, 10, 30, 30], [60, 50, 90, 50, 90, 70, 60, 70]]},
+            {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [0, 0, 5, 5]},
+        ],
+    }  # fmt: skip
+    r = _import(api, version["id"], "coco", json.dumps(doc).encode(), name="a.json")
+    assert r.status_code == 200, r.text
+    data = api.get(f"/api/v1/versions/{version['id']}/export", params={"format": "yolo"}).content
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        rows = [line.split() for line in zf.read("labels/a.txt").decode().splitlines()]
+    polygon = next(row for row in rows if len(row) > 5)
+    assert len(rows) == 2
+    xs = [float(v) * 100 for v in polygon[1::2]]
+    ys = [float(v) * 80 for v in polygon[2::2]]
+    assert (min(xs), min(ys), max(xs), max(ys)) == pytest.approx((10, 10, 90, 70))
+    assert {(x, y) for x, y in zip(xs, ys, strict=True)} >= {(30, 30), (90, 70)}

@@ -201,7 +201,7 @@ FOLDERS = [
 ]
 
 
-KEPT = {"coco": ("rectangle", "mask", "polygon"), "yolo": ("rectangle", "polygon"),
+KEPT = {"coco": ("rectangle", "mask", "polygon"), "yolo": ("rectangle", "mask", "polygon"),
         "voc": ("rectangle",)}  # fmt: skip
 
 

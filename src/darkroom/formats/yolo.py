@@ -5,8 +5,10 @@ mapping) or `classes.txt` / `obj.names`."""
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import yaml
 
 from darkroom import safe_yaml
@@ -213,25 +215,44 @@ def write_yolo_names(labels: list[str], keypoints: int = 0) -> tuple[bytes, byte
 
 
 def write_yolo_label(image: ExportImage, class_ids: dict[str, int], keypoints: int = 0) -> bytes:
-    """Boxes and polygons (a polygon of several parts as one row per part). In a pose dataset
-    (`keypoints` > 0) every box or polygon is a box row with that many keypoints (missing ones
-    written as 0 0 0): a pose row has no outline."""
+    """A row per object: boxes, and masks (COCO's crowd regions) by their box; a polygon as
+    its outline, one row even when it has several parts (`joined`), as Ultralytics' own COCO
+    converter writes them. In a pose dataset (`keypoints` > 0) every object is a box row with
+    that many keypoints (missing ones written as 0 0 0): a pose row has no outline."""
     lines: list[str] = []
     w, h = float(image.width), float(image.height)
     for s in image.shapes:
         cls = class_ids[s.label]
         rings = (s.rings or [s.points]) if s.kind == "polygon" and s.points else []
-        if keypoints and (rings or s.kind == "rectangle"):
+        boxed = s.kind in ("rectangle", "mask") and s.bbox is not None
+        if keypoints and (rings or boxed):
             x, y, bw, bh = s.bbox if s.bbox is not None else extent(rings)
             kps = list(s.keypoints or [])[:keypoints]
             kps += [[0.0, 0.0, 0]] * (keypoints - len(kps))
             points = "".join(f" {k[0] / w:.6f} {k[1] / h:.6f} {int(k[2])}" for k in kps)
             lines.append(_box_row(cls, x, y, bw, bh, w, h) + points)
-        elif s.kind == "rectangle" and s.bbox is not None:
+        elif rings:
+            outline = joined(rings)
+            lines.append(f"{cls} " + " ".join(f"{p[0] / w:.6f} {p[1] / h:.6f}" for p in outline))
+        elif boxed:
             lines.append(_box_row(cls, *s.bbox, w, h))
-        for ring in rings if not keypoints else []:
-            lines.append(f"{cls} " + " ".join(f"{p[0] / w:.6f} {p[1] / h:.6f}" for p in ring))
     return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def joined(rings: Sequence[Sequence[Sequence[float]]]) -> list[Sequence[float]]:
+    """The parts of a polygon as one outline: each next part is entered from the point of the
+    outline so far closest to it, walked round, and left the way it was entered (a bridge of no
+    width), so that the row's extent, and a mask drawn from it, are the object's."""
+    outline = [list(p) for p in rings[0]]
+    for ring in rings[1:]:
+        if not ring:
+            continue
+        a, b = np.asarray(outline, dtype=float), np.asarray(ring, dtype=float)
+        distances = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(int(distances.argmin()), distances.shape)
+        part = [list(p) for p in [*ring[j:], *ring[:j], ring[j]]]
+        outline = outline[: i + 1] + part + outline[i:]
+    return outline
 
 
 def _box_row(cls: int, x: float, y: float, bw: float, bh: float, w: float, h: float) -> str:
