@@ -67,6 +67,8 @@ def test_rectangles_are_clipped_to_the_image(api, version, upload):
           "keypoints": [[1, 1, 5]]}, "keypoints"),
         ({"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2],
           "attributes": {"x": [1, 2]}}, "attributes"),
+        ({"kind": "rectangle", "label": "cat", "bbox": [0, 0, 2, 2],
+          "attributes": {"parts": [{"name": "head", "bbox": [0, 0, "x", 1]}]}}, "attributes"),
     ],
 )  # fmt: skip
 def test_invalid_shapes_are_422_with_path(api, version, upload, shape, field):
@@ -125,12 +127,15 @@ def test_shapes_keep_parts_masks_keypoints_and_attributes(api, version, upload):
         {"kind": "polygon", "label": "cat", "rings": [[[0, 0], [5, 0], [5, 5]],
                                                      [[10, 10], [20, 10], [20, 20]]],
          "keypoints": [[2, 2, 2], [0, 0, 0]], "attributes": {"occluded": True}},
+        {"kind": "rectangle", "label": "dog", "bbox": [1, 1, 9, 9],
+         "attributes": {"parts": [{"name": "head", "bbox": [1, 1, 2, 2]}]}},
         {"kind": "mask", "label": "dog", "bbox": [0, 0, 64, 48],
          "mask": {"size": [48, 64], "counts": [0, 64 * 48]}, "attributes": {"iscrowd": 1}},
     ]  # fmt: skip
     r = api.post(f"/api/v1/assets/{a['id']}/annotations", json={"shapes": shapes})
     assert r.status_code == 201, r.text
-    polygon, mask = r.json()["shapes"]
+    polygon, box, mask = r.json()["shapes"]
+    assert box["attributes"] == {"parts": [{"name": "head", "bbox": [1, 1, 2, 2]}]}
     assert polygon["points"] == [[0, 0], [5, 0], [5, 5]]
     assert len(polygon["rings"]) == 2
     assert polygon["keypoints"] == [[2, 2, 2], [0, 0, 0]]

@@ -187,7 +187,17 @@ def test_voc_devkit_with_masks_parts_and_actions(api):
     assert report["images_added"] == 2
     shapes = {s["label"]: s for x in version_shapes(api, v).values() for s in x}
     assert shapes["cat"]["attributes"] == {"truncated": 1, "difficult": 0, "pose": "Unspecified"}
-    assert shapes["head"]["attributes"] == {"part_of": "person"}
+    assert "head" not in shapes  # a part is not an object, nor a label of the version
+    labels = api.get(f"/api/v1/versions/{v}/labels").json()["items"]
+    assert "head" not in {label["name"] for label in labels}
+    assert shapes["person"]["attributes"]["parts"] == [{"name": "head", "bbox": [4.5, 5, 3, 3]}]
+    exported = api.get(f"/api/v1/versions/{v}/export", params={"format": "voc"}).content
+    with zipfile.ZipFile(io.BytesIO(exported)) as zf:
+        xml = zf.read("Annotations/2007_000001.xml").decode()
+    part = xml[xml.index("<part>") : xml.index("</part>")]
+    assert "<name>head</name>" in part
+    assert "<xmin>5.5</xmin>" in part
+    assert "<ymax>8</ymax>" in part
     assert shapes["person"]["attributes"]["ridinghorse"] == 1
     assert shapes["person"]["attributes"]["jumping"] == 0
 

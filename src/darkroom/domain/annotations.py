@@ -197,6 +197,9 @@ def _attributes(i: int, attributes: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
         raise _bad(i, f"attributes: an object of at most {MAX_ATTRIBUTES} entries", "attributes")
     for key, value in attributes.items():
+        if key == "parts":  # the parts of an object (VOC's person layout: head, hand, foot)
+            _parts(i, value)
+            continue
         ok = (
             value is None
             or isinstance(value, bool | int)
@@ -207,6 +210,22 @@ def _attributes(i: int, attributes: dict[str, Any]) -> dict[str, Any]:
             raise _bad(i, f"attribute {str(key)[:100]!r}: a name of 1-100 characters and a "
                           "number, a boolean or a short text", "attributes")  # fmt: skip
     return dict(attributes)
+
+
+def _parts(i: int, parts: Any) -> None:
+    """`[{"name": "head", "bbox": [x, y, w, h]}, …]`: named boxes that belong to their object
+    and are not objects of their own (nor labels of the version)."""
+    ok = isinstance(parts, list) and len(parts) <= MAX_ATTRIBUTES and all(
+        isinstance(p, dict) and set(p) == {"name", "bbox"}
+        and isinstance(p["name"], str) and 0 < len(p["name"]) <= 100
+        and isinstance(p["bbox"], list) and len(p["bbox"]) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in p["bbox"])
+        for p in parts
+    )  # fmt: skip
+    if not ok:
+        raise _bad(i, f'attribute "parts": at most {MAX_ATTRIBUTES} '
+                      '{"name": text, "bbox": [x, y, w, h]}', "attributes")  # fmt: skip
 
 
 def _rle(i: int, mask: dict[str, Any] | None, width: int, height: int) -> dict[str, Any]:

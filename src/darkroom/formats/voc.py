@@ -9,8 +9,10 @@ them: 1-based pixel indices, `xmax`/`ymax` inclusive. A box [x, y, w, h] in dark
 an archive is read as `x = xmin`, `w = xmax - xmin`.
 
 `difficult`, `truncated`, `occluded`, `pose`, the action flags of the person layout and
-CVAT's `<attributes>` become shape attributes and are written back; a `<part>` (head, hand,
-foot) becomes a rectangle of its own with the attribute `part_of` (written back as an object).
+CVAT's `<attributes>` become shape attributes and are written back; the `<part>`s of an
+object (head, hand, foot of the person layout) stay with it, as its attribute `parts`
+(`[{"name": "head", "bbox": [x, y, w, h]}, …]`, written back as `<part>`s): they are not
+objects, and their names are not the version's labels.
 Segmentation masks (`SegmentationClass/`, `SegmentationObject/`) are not imported, and the
 import says so.
 """
@@ -112,27 +114,43 @@ def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
                 continue
             parts = []
             for j, node in enumerate(obj.iterfind("part")):  # the person layout: head, hand…
-                part = _object(node, part_of=shape.label)
+                part = _object(node)
                 if part is None:
                     where = f"{path} object {i} part {j}"
                     skipped.append(Skipped(where, "no <name> or incomplete <bndbox>"))
                     continue
-                parts.append(part)
-            for each in (shape, *parts):
-                labels[each.label] = None
-                image.shapes.append(each)
-    zero_based = any(s.bbox[0] == 0 or s.bbox[1] == 0 for i in by_name.values() for s in i.shapes)
+                parts.append({"name": part.label, "bbox": part.bbox})
+            if parts:
+                shape = dataclasses.replace(shape, attributes={**(shape.attributes or {}),
+                                                               "parts": parts})  # fmt: skip
+            labels[shape.label] = None
+            image.shapes.append(shape)
+    zero_based = any(
+        box[0] == 0 or box[1] == 0
+        for image in by_name.values()
+        for s in image.shapes
+        for box in (s.bbox, *(p["bbox"] for p in (s.attributes or {}).get("parts", [])))
+    )
     for image in by_name.values():
         image.shapes = [_pixels(s, zero_based) for s in image.shapes]
     return ParsedDataset(list(labels), list(by_name.values()), skipped, images_listed=False), files
 
 
 def _pixels(shape: ShapeIn, zero_based: bool) -> ShapeIn:
-    """The raw [xmin, ymin, xmax, ymax] of `_object` as a box in 0-based continuous pixels."""
-    x0, y0, x1, y1 = shape.bbox  # type: ignore[misc]
+    """The raw [xmin, ymin, xmax, ymax] of `_object` (and of its parts) as boxes in 0-based
+    continuous pixels."""
+    attributes = shape.attributes
+    if attributes and "parts" in attributes:
+        parts = [{**p, "bbox": _box(p["bbox"], zero_based)} for p in attributes["parts"]]
+        attributes = {**attributes, "parts": parts}
+    return dataclasses.replace(shape, bbox=_box(shape.bbox, zero_based), attributes=attributes)
+
+
+def _box(raw: Any, zero_based: bool) -> list[float]:
+    x0, y0, x1, y1 = raw
     if zero_based:
-        return dataclasses.replace(shape, bbox=[x0, y0, x1 - x0, y1 - y0])
-    return dataclasses.replace(shape, bbox=[x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1])
+        return [x0, y0, x1 - x0, y1 - y0]
+    return [x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1]
 
 
 def _image_of(
@@ -164,7 +182,7 @@ def _image_of(
     return f"image {filename} is not in the archive"
 
 
-def _object(obj: Element, part_of: str | None = None) -> ShapeIn | None:
+def _object(obj: Element) -> ShapeIn | None:
     """The object (or a `<part>` of one) as a rectangle whose `bbox` holds the file's raw
     [xmin, ymin, xmax, ymax] until `_pixels` knows the archive's convention."""
     label = _text(obj, "name")
@@ -188,8 +206,6 @@ def _object(obj: Element, part_of: str | None = None) -> ShapeIn | None:
         name, value = _text(attribute, "name"), _text(attribute, "value")
         if name:
             attributes[name] = value
-    if part_of is not None:
-        attributes["part_of"] = part_of
     score_text = _text(obj, "score")
     try:
         score = float(score_text) if score_text else None
@@ -211,16 +227,18 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
     for s in image.shapes:
         if s.kind != "rectangle" or s.bbox is None:
             continue
-        x, y, w, h = s.bbox
         attributes = dict(s.attributes or {})
         obj = SubElement(root, "object")
         SubElement(obj, "name").text = s.label
         SubElement(obj, "pose").text = str(attributes.pop("pose", "Unspecified"))
         for flag in FLAGS:
             SubElement(obj, flag).text = "1" if attributes.pop(flag, 0) else "0"
-        box = SubElement(obj, "bndbox")
-        for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
-            SubElement(box, key).text = format(value, ".10g")
+        _bndbox(obj, s.bbox)
+        for part in attributes.pop("parts", None) or []:
+            if isinstance(part, dict) and part.get("name") and _is_box(part.get("bbox")):
+                node = SubElement(obj, "part")
+                SubElement(node, "name").text = str(part["name"])
+                _bndbox(node, part["bbox"])
         if s.score is not None:
             SubElement(obj, "score").text = format(s.score, ".10g")
         if actions := [a for a in ACTIONS if a in attributes]:
@@ -234,6 +252,20 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
                 SubElement(attribute, "name").text = name
                 SubElement(attribute, "value").text = "" if value is None else str(value)
     return tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _bndbox(parent: Element, bbox: Any) -> None:
+    x, y, w, h = bbox
+    box = SubElement(parent, "bndbox")
+    for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
+        SubElement(box, key).text = format(value, ".10g")
+
+
+def _is_box(value: Any) -> bool:
+    numbers = isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+    return numbers and len(value) == 4
 
 
 def write_labelmap(labels: list[tuple[str, str]]) -> bytes:
