@@ -64,6 +64,8 @@ def _coco_expected(folder: str, split_of) -> dict[str, set]:
     folder, by the asset name darkroom gives each image; objects repeated across files once."""
     out: dict[str, set] = {}
     for path in sorted((PEERS / folder).rglob("*.json")):
+        if path.name.startswith("stuff_"):  # background regions, not the images' objects
+            continue
         doc = json.loads(path.read_text())
         anns = doc.get("annotations") or []
         if not anns or "segments_info" in anns[0] or "caption" in anns[0]:
@@ -86,7 +88,8 @@ def _coco_expected(folder: str, split_of) -> dict[str, set]:
         ("coco_dataset/coco", lambda p: p.stem.rsplit("_", 1)[1],
          {"annotations/captions_train.json", "annotations/captions_val.json",
           "annotations/panoptic_train.json", "annotations/panoptic_val.json",
-          "annotations/panoptic_train/a.png", "annotations/panoptic_val/b.png"}),
+          "annotations/panoptic_train/a.png", "annotations/panoptic_val/b.png",
+          "annotations/stuff_train.json", "annotations/stuff_val.json"}),
         ("coco_dataset/mmdet_coco", lambda p: p.stem.rsplit("_", 1)[1], set()),
         ("coco_dataset/coco_roboflow", lambda p: p.parent.name, set()),
         ("roboflow_dataset/coco", lambda p: p.parent.name, set()),
@@ -104,6 +107,7 @@ def test_coco_layouts_match_pycocotools(api, folder, split_of, skipped):
         n: {o for o in x if o[1] is not None} for n, x in expected.items()
     }
     if folder == "coco_dataset/coco":  # person_keypoints and labels merged into the objects
+        assert got["train/a.jpg"] == {("b", (2, 2, 3, 1))}  # the instances file's, no stuff
         rows = _objects(api, v)["val/b.jpg"]
         assert [r[3] for r in rows if r[2] == "polygon"] == [[[1, 2, 2], [3, 4, 2], [2, 3, 2]]]
         assert sorted(r[0] for r in rows if r[2] == "classification") == ["a", "b"]

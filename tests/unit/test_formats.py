@@ -124,3 +124,39 @@ def test_archive_find_by_prefix_and_base_name():
     assert archive.find("b.jpg") == "deep/dir/b.jpg"
     assert archive.find("c.jpg") is None  # ambiguous
     assert archive.read("images/a.jpg") == b"1"
+
+
+def test_coco_stuff_is_skipped_beside_object_files_and_read_alone():
+    """COCO's stuff file holds background regions: beside the instances file it would add
+    boxes the instances file does not have; on its own it is read as masks."""
+    from darkroom.formats.records import Skipped
+
+    stuff = {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "sky"}],
+        "annotations": [
+            {
+                "id": 7,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [0, 0, 2, 2],
+                "segmentation": {"size": [4, 4], "counts": [0, 2, 2, 2, 10]},
+            }
+        ],
+    }
+    instances = {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "categories": [{"id": 2, "name": "cat"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [1, 1, 2, 2]}],
+    }
+    files = {"annotations/stuff_train.json": json.dumps(stuff).encode(),
+             "annotations/instances_train.json": json.dumps(instances).encode()}  # fmt: skip
+    both, _ = coco.parse_coco_archive(_zip(files))
+    assert [(s.kind, s.label) for s in both.images[0].shapes] == [("rectangle", "cat")]
+    assert both.labels == ["cat"]
+    assert both.skipped == [Skipped("annotations/stuff_train.json", coco.STUFF_SKIPPED)]
+    alone, _ = coco.parse_coco_archive(
+        _zip({"stuff_train.json": files["annotations/stuff_train.json"]})
+    )
+    assert [(s.kind, s.label) for s in alone.images[0].shapes] == [("mask", "sky")]

@@ -231,13 +231,18 @@ def _mask_box(mask: dict[str, Any]) -> list[float] | None:
 
 def parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
     """Every COCO file of the archive, merged, with asset name → archive path of its images:
-    an image several files list (instances, stuff, person_keypoints, labels) is one image, and
-    an object several list (see `_merge`) one shape. Captions and panoptic files are reported
-    as skipped."""
+    an image several files list (instances, person_keypoints, labels) is one image, and an
+    object several list (see `_merge`) one shape. Captions and panoptic files are reported as
+    skipped, and so are stuff files beside object files (`_is_stuff`)."""
     json_paths = [p for p in archive.paths if p.lower().endswith(".json")]
     if not json_paths:
         raise InvalidInput("COCO archive has no .json annotation file", code="invalid_coco")
     merged = ParsedDataset([], [])
+    stuff = [p for p in json_paths if _is_stuff(p)]
+    if stuff and len(stuff) < len(json_paths):
+        for path in stuff:
+            merged.skipped.append(Skipped(path, STUFF_SKIPPED))
+        json_paths = [p for p in json_paths if p not in stuff]
     files: dict[str, str] = {}
     by_name: dict[str, ParsedImage] = {}
     refused: list[InvalidInput] = []
@@ -272,6 +277,18 @@ def parse_coco_archive(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]
     if refused and len(refused) == len(json_paths):
         raise refused[0]
     return merged, files
+
+
+STUFF_SKIPPED = (
+    "stuff segmentation (background regions, not objects) not imported beside "
+    "the object files; import it on its own to keep its regions as masks"
+)
+
+
+def _is_stuff(path: str) -> bool:
+    """COCO's stuff segmentation files (`stuff_train2017.json`): background classes (sky,
+    grass) as regions; beside the instances file they would be taken for objects."""
+    return posixpath.basename(path).lower().startswith("stuff_")
 
 
 def _coco_image_path(archive: SafeZip, json_path: str, file_name: str) -> str | None:
