@@ -247,9 +247,14 @@ def joined(rings: Sequence[Sequence[Sequence[float]]]) -> list[Sequence[float]]:
     for ring in rings[1:]:
         if not ring:
             continue
-        a, b = np.asarray(outline, dtype=float), np.asarray(ring, dtype=float)
-        distances = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
-        i, j = np.unravel_index(int(distances.argmin()), distances.shape)
+        a = np.asarray(outline, dtype=float)
+        best = (np.inf, 0, 0)
+        for j, point in enumerate(np.asarray(ring, dtype=float)):  # memory O(outline), not O(n*m)
+            distances = ((a - point) ** 2).sum(axis=1)
+            i = int(distances.argmin())
+            if distances[i] < best[0]:
+                best = (float(distances[i]), i, j)
+        _, i, j = best
         part = [list(p) for p in [*ring[j:], *ring[:j], ring[j]]]
         outline = outline[: i + 1] + part + outline[i:]
     return outline
