@@ -12,7 +12,7 @@ from darkroom.domain.annotations import ShapeIn
 from darkroom.errors import InvalidInput, PayloadTooLarge
 from darkroom.formats import coco, voc, yolo
 from darkroom.formats.archive import SafeZip
-from darkroom.formats.records import ExportImage
+from darkroom.formats.records import ExportImage, Skipped
 from tests.helpers import zip_bytes
 
 
@@ -129,8 +129,6 @@ def test_archive_find_by_prefix_and_base_name():
 def test_coco_stuff_is_skipped_beside_object_files_and_read_alone():
     """COCO's stuff file holds background regions: beside the instances file it would add
     boxes the instances file does not have; on its own it is read as masks."""
-    from darkroom.formats.records import Skipped
-
     stuff = {
         "images": [{"id": 1, "file_name": "a.jpg"}],
         "categories": [{"id": 1, "name": "sky"}],

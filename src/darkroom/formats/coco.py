@@ -28,6 +28,7 @@ from darkroom.formats.records import (
     Skipped,
     asset_name,
     extent,
+    numbers,
 )
 
 __all__ = [
@@ -54,12 +55,6 @@ def _key(value: Any, loc: list[Any]) -> int | str | None:
         return value
     where = ".".join(str(p) for p in loc)
     raise _fail(f"{where} must be an integer or a string, not {type(value).__name__}", loc)
-
-
-def _numbers(values: Any) -> bool:
-    return isinstance(values, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    )
 
 
 def _int_id(value: Any) -> int | None:
@@ -182,18 +177,18 @@ def _shape(ann: dict[str, Any], label: str, ident: str, skipped: list[Skipped]) 
         attributes["iscrowd"] = 1
     keypoints = None
     kps = ann.get("keypoints")
-    if _numbers(kps) and kps and len(kps) % 3 == 0:
+    if numbers(kps) and kps and len(kps) % 3 == 0:
         keypoints = [[kps[i], kps[i + 1], kps[i + 2]] for i in range(0, len(kps), 3)]
     elif kps:
         skipped.append(Skipped(ident, "keypoints are not [x, y, v, …] numbers; box kept"))
     common = {"score": score, "keypoints": keypoints, "attributes": attributes or None}
     bbox = ann.get("bbox")
-    has_box = _numbers(bbox) and len(bbox) == 4
+    has_box = numbers(bbox) and len(bbox) == 4
     seg = ann.get("segmentation")
     if isinstance(seg, list) and seg and all(isinstance(r, list) for r in seg):
         rings = []
         for ring in seg:
-            if not _numbers(ring):
+            if not numbers(ring):
                 skipped.append(Skipped(ident, "polygon part with values that are not numbers"))
             elif len(ring) < 6 or len(ring) % 2:
                 skipped.append(Skipped(ident, "polygon part with fewer than 3 points"))

@@ -17,6 +17,7 @@ __all__ = [
     "asset_name",
     "extent",
     "is_image",
+    "numbers",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -28,6 +29,13 @@ IMAGE_ROOTS = frozenset(d.lower() for d in IMAGE_DIRS)
 
 def is_image(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def numbers(values: Any) -> bool:
+    """A JSON list of numbers only (booleans are not numbers here)."""
+    return isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
 
 
 def extent(rings: Sequence[Sequence[Sequence[float]]]) -> tuple[float, float, float, float]:

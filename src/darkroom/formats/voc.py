@@ -36,6 +36,7 @@ from darkroom.formats.records import (
     Skipped,
     asset_name,
     is_image,
+    numbers,
 )
 
 __all__ = ["FLAGS", "parse_voc", "write_labelmap", "write_voc"]
@@ -235,10 +236,13 @@ def write_voc(image: ExportImage, image_dir: str = "JPEGImages") -> bytes:
             SubElement(obj, flag).text = "1" if attributes.pop(flag, 0) else "0"
         _bndbox(obj, s.bbox)
         for part in attributes.pop("parts", None) or []:
-            if isinstance(part, dict) and part.get("name") and _is_box(part.get("bbox")):
+            # rows stored before `parts` was validated may hold anything under that name
+            if not isinstance(part, dict) or not part.get("name"):
+                continue
+            if numbers(bbox := part.get("bbox")) and len(bbox) == 4:
                 node = SubElement(obj, "part")
                 SubElement(node, "name").text = str(part["name"])
-                _bndbox(node, part["bbox"])
+                _bndbox(node, bbox)
         if s.score is not None:
             SubElement(obj, "score").text = format(s.score, ".10g")
         if actions := [a for a in ACTIONS if a in attributes]:
@@ -259,13 +263,6 @@ def _bndbox(parent: Element, bbox: Any) -> None:
     box = SubElement(parent, "bndbox")
     for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
         SubElement(box, key).text = format(value, ".10g")
-
-
-def _is_box(value: Any) -> bool:
-    numbers = isinstance(value, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
-    )
-    return numbers and len(value) == 4
 
 
 def write_labelmap(labels: list[tuple[str, str]]) -> bytes:
