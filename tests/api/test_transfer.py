@@ -246,3 +246,21 @@ def test_yolo_export_writes_a_polygon_of_two_parts_as_one_object(api, version, u
     ys = [float(v) * 80 for v in polygon[2::2]]
     assert (min(xs), min(ys), max(xs), max(ys)) == pytest.approx((10, 10, 90, 70))
     assert {(x, y) for x, y in zip(xs, ys, strict=True)} >= {(30, 30), (90, 70)}
+
+
+def test_a_voc_attribute_named_parts_is_reported_not_a_crash(api, version):
+    """`parts` holds an object's <part>s; a CVAT attribute of that name (a text) is not kept,
+    and the report says so (it was a 500)."""
+    xml = (
+        b"<annotation><filename>a.jpg</filename><object><name>cat</name><bndbox>"
+        b"<xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox><attributes>"
+        b"<attribute><name>parts</name><value>two</value></attribute><attribute>"
+        b"<name>color</name><value>red</value></attribute></attributes></object></annotation>"
+    )
+    data = zip_bytes({"Annotations/a.xml": xml, "JPEGImages/a.jpg": image_bytes()})
+    r = _import(api, version["id"], "voc", data)
+    assert r.status_code == 200, r.text
+    assert [s["item"] for s in r.json()["skipped"]] == ["Annotations/a.xml object 0"]
+    assert "attribute 'parts'" in r.json()["skipped"][0]["reason"]
+    (shape,) = version_shapes(api, version["id"])["a.jpg"]
+    assert shape["attributes"] == {"color": "red"}

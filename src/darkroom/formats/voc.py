@@ -113,6 +113,10 @@ def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
             if shape is None:
                 skipped.append(Skipped(f"{path} object {i}", "no <name> or incomplete <bndbox>"))
                 continue
+            if shape.attributes and "parts" in shape.attributes:  # a CVAT <attribute> so named
+                kept = {k: v for k, v in shape.attributes.items() if k != "parts"}
+                shape = dataclasses.replace(shape, attributes=kept or None)
+                skipped.append(Skipped(f"{path} object {i}", PARTS_ATTRIBUTE))
             parts = []
             for j, node in enumerate(obj.iterfind("part")):  # the person layout: head, hand…
                 part = _object(node)
@@ -135,6 +139,9 @@ def parse_voc(archive: SafeZip) -> tuple[ParsedDataset, dict[str, str]]:
     for image in by_name.values():
         image.shapes = [_pixels(s, zero_based) for s in image.shapes]
     return ParsedDataset(list(labels), list(by_name.values()), skipped, images_listed=False), files
+
+
+PARTS_ATTRIBUTE = "attribute 'parts' not kept: darkroom keeps an object's <part>s under that name"
 
 
 def _pixels(shape: ShapeIn, zero_based: bool) -> ShapeIn:
