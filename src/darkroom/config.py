@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     sandbox: Literal["bwrap", "none"] = Field(
         "bwrap", description="bwrap: every run in a bubblewrap sandbox; none: unsandboxed"
     )
+    sandbox_uid: int | None = Field(
+        None,
+        ge=0,
+        description="host uid (and gid) sandboxes run as when darkroom runs as root; default: "
+        "root's first id in /etc/subuid, else nobody (65534); 0 keeps root (never for code you "
+        "do not trust)",
+    )
     standby: bool = Field(
         True,
         description="keep one sandbox started ahead (imports done, ~70 MB) for the next run of "
@@ -126,7 +133,7 @@ class Settings(BaseSettings):
             return RayExecutor(
                 self.ray_address, instance=self.instance, python=self.ray_python or sys.executable,
                 defaults=self.run_defaults, sandbox_mode=self.sandbox,
-                unreachable_s=self.run_lease_s,
+                unreachable_s=self.run_lease_s, sandbox_uid=self.sandbox_uid,
             )  # fmt: skip
         from darkroom.engine.executors.local import LocalExecutor
 
@@ -135,6 +142,7 @@ class Settings(BaseSettings):
         return LocalExecutor(
             sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=self.sandbox_hidden,
             instance=self.instance, store_root=store_root, standby=self.standby,
+            sandbox_uid=self.sandbox_uid,
         )  # fmt: skip
 
     @property

@@ -80,6 +80,7 @@ class BlobStore:
                 os.unlink(tmp.name)
                 raise
         sha = digest.hexdigest()
+        os.chmod(tmp.name, 0o644)  # as put_bytes' files: runs, as another uid, read their links
         try:
             created = self._install(tmp.name, sha)
         finally:

@@ -177,6 +177,16 @@ def run(ctx):
         return cwd != "/tmp/run" or bool(os.listdir(cwd)), (cwd, os.listdir(cwd))
     attempt("workdir_is_shared", workdir)
 
+    def root_on_host():  # the uid an escape from this namespace would have on the host
+        inside = os.getuid()
+        for line in open("/proc/self/uid_map"):
+            first, outside, count = map(int, line.split())
+            if first <= inside < first + count:
+                host = outside + inside - first
+                return p["root"] and host == 0, f"uid {inside} is {host} outside"
+        return False, f"uid {inside} is unmapped"
+    attempt("root_on_host", root_on_host)
+
     # ... and the run still works normally
     stats = ctx._client.version_stats(ctx.input_version.id)
     print("WORKS", stats["assets"], flush=True)
@@ -185,7 +195,7 @@ def run(ctx):
 ATTACK_SCHEMA = {"type": "object", "properties": {
     "home": {"type": "string"}, "cache": {"type": "string"},
     "server_port": {"type": "integer"}, "listen_port": {"type": "integer"},
-    "admin_token": {"type": "string"},
+    "admin_token": {"type": "string"}, "root": {"type": "boolean"},
 }}  # fmt: skip
 
 ATTEMPTS = {
@@ -193,7 +203,7 @@ ATTEMPTS = {
     "overwrite_blob", "poison_cache_bundles", "poison_cache_envs", "poison_darkroom_environment",
     "poison_interpreter", "connect_server_tcp", "connect_postgresql", "connect_redis", "listen",
     "fill_disk", "upload_into_input_version", "workdir_is_shared", "overwrite_linked_input",
-    "fill_root", "fill_dev", "fill_dev_shm", "fill_run",
+    "fill_root", "fill_dev", "fill_dev_shm", "fill_run", "root_on_host",
 }  # fmt: skip
 
 
@@ -252,7 +262,7 @@ def _attack(dr: Client, server: Server, tmp_path: Path, standby: bool = False) -
     job = dr.launch_job("attacker", v["id"], parameters={
         "home": str(server.home), "cache": str(tmp_path / "cache"),
         "server_port": int(server.url.rsplit(":", 1)[1]), "listen_port": listen_port,
-        "admin_token": ADMIN_TOKEN,
+        "admin_token": ADMIN_TOKEN, "root": os.geteuid() == 0,
     })  # fmt: skip
     run_id = job["runs"][0]["id"]
     wait_for(lambda: log_text(dr, run_id), lambda t: "LISTENING" in t, timeout_s=60)

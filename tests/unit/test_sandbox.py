@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from darkroom.domain.resources import RunResources, format_bytes, parse_resources
-from darkroom.engine import sandbox
+from darkroom.engine import processes, sandbox
 from darkroom.errors import InvalidInput
 
 
@@ -60,6 +62,87 @@ def test_a_sandbox_reads_its_token_and_sees_only_its_own_processes(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert out.decode().split() == ["tok", "['1',", "'2']", "/tmp/run", "65534"]
+
+
+HOST_UID = """
+import os
+inside = os.getuid()
+for line in open("/proc/self/uid_map"):
+    first, outside, count = map(int, line.split())
+    if first <= inside < first + count:
+        print(outside + inside - first, os.getgid(), open("/given/f.txt").read(),
+              open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+"""
+
+
+def test_a_sandbox_of_root_is_not_root_on_the_host(tmp_path):
+    """Finding A3: as root, bwrap's user namespace mapped the run's nobody to host uid 0, so an
+    escape was root. The run is now an unprivileged host uid with no capability, and still gets
+    what it is given from folders that uid cannot enter (a 0700 folder, as /root/.cache)."""
+    if os.geteuid() != 0:
+        pytest.skip("darkroom runs as this user's uid: there is no root to drop")
+    private = tmp_path / "private"
+    (private / "data").mkdir(parents=True)
+    private.chmod(0o700)
+    (private / "data" / "f.txt").write_text("given")
+    spec = sandbox.SandboxSpec(
+        argv=[sys.executable, "-c", HOST_UID], env={"PATH": "/usr/bin"}, token=None, socket=None,
+        ro_paths=sandbox.runtime_paths([tmp_path]), mounts=[(private / "data", "/given")],
+    )  # fmt: skip
+    assert spec.user == sandbox.RunAs(65534, 65534)  # root has no /etc/subuid range here
+    proc = sandbox.spawn(spec, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.decode().split() == ["65534", "65534", "given", "0000000000000000"]
+
+
+def test_a_sandbox_of_another_user_runs_in_a_user_namespace(tmp_path):
+    """Not root, darkroom's sandboxes are its own uid mapped to nobody: the arguments of that
+    mode still make a sandbox (the suite runs as root, so this runs bwrap as another uid)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start bwrap as another user")
+    spec = sandbox.SandboxSpec(argv=["/bin/sh", "-c", "id -u; sleep 5"],
+                               env={"PATH": "/usr/bin:/bin"}, token="t", socket=None,
+                               user=None)  # fmt: skip
+    fds = {}
+    for dest in ("/etc/passwd", "/etc/group", sandbox.TOKEN_PATH):
+        read, write = os.pipe()
+        os.write(write, b"x\n")
+        os.close(write)
+        fds[dest] = read
+    argv = sandbox.bwrap_command(sandbox.check_bwrap(), spec, fds)
+    proc = subprocess.Popen(argv, pass_fds=tuple(fds.values()), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, user=12345, group=12345,
+                            extra_groups=[])  # fmt: skip
+    for fd in fds.values():
+        os.close(fd)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"65534\n"
+    sleeper: list[int] = []
+    deadline = time.monotonic() + 10
+    while not sleeper and time.monotonic() < deadline:  # sh starts sleep after id printed
+        sleeper = [pid for pid in processes.descendants(proc.pid)
+                   if processes.command_name(pid) == "sleep"]  # fmt: skip
+    status = Path(f"/proc/{sleeper[0]}/status").read_text()
+    assert status.split("Uid:")[1].split()[:2] == ["12345", "12345"]  # host uids
+    proc.kill()
+    proc.communicate(timeout=30)
+
+
+def test_the_sandbox_uid_comes_from_roots_subordinate_range(tmp_path, monkeypatch):
+    subuid, subgid = tmp_path / "subuid", tmp_path / "subgid"
+    subuid.write_text("alice:100000:65536\nroot:231072:65536\n")
+    subgid.write_text("root:300000:65536\n")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert sandbox.host_user(None, subuid, subgid) == sandbox.RunAs(231072, 300000)
+    missing = tmp_path / "missing"
+    assert sandbox.host_user(None, missing, missing) == sandbox.RunAs(65534, 65534)
+    assert sandbox.host_user(1234) == sandbox.RunAs(1234, 1234)
+    assert sandbox.host_user(0) is None  # root asked for: kept
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert sandbox.host_user(None) is None  # not root: sandboxes run as this uid
+    with pytest.raises(sandbox.SandboxUnavailable, match="needs darkroom to run as root"):
+        sandbox.host_user(1234)
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,7 @@ def make_serving(settings: Settings, app: FastAPI, server_url: str | None) -> Se
         app.state.sessions, app.state.store, limits=settings.run_defaults,
         sandbox_mode=settings.sandbox, hidden=settings.sandbox_hidden,
         instance=settings.instance, on_status=app.state.gate.forget,
+        sandbox_uid=settings.sandbox_uid,
     )  # fmt: skip
 
 

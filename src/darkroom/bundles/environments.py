@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -158,6 +159,27 @@ def _build(
                 "see pip's output above"
             )
     _link_darkroom(tmp)
+    _reclaim(tmp)
+
+
+def _reclaim(env: Path) -> None:
+    """Gives an environment built by a sandbox's uid back to darkroom's, readable by every run:
+    a run escaping as that uid must not be able to rewrite what later runs import."""
+    uid, gid = os.geteuid(), os.getegid()
+    paths = [str(env)]
+    for dirpath, dirnames, filenames in os.walk(env):
+        paths += [os.path.join(dirpath, name) for name in (*dirnames, *filenames)]
+    for path in paths:
+        info = os.lstat(path)
+        if (info.st_uid, info.st_gid) != (uid, gid):
+            os.lchown(path, uid, gid)
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        runnable = stat.S_ISDIR(info.st_mode) or mode & 0o111
+        wanted = (mode | 0o444 | (0o111 if runnable else 0)) & ~0o022
+        if wanted != mode:
+            os.chmod(path, wanted)
 
 
 def ensure_environment(

@@ -93,6 +93,11 @@ def still_running(client: Client, run_id: int) -> bool:
         return True
 
 
+def _sandbox_uid() -> int | None:
+    value = os.environ.pop("DARKROOM_SANDBOX_UID", "")
+    return int(value) if value.isdigit() else None
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     url = os.environ["DARKROOM_URL"]
@@ -101,7 +106,7 @@ def main() -> int:
     defaults = RunResources(**json.loads(os.environ.pop("DARKROOM_RUN_DEFAULTS", "{}")))
     executor = LocalExecutor(
         sandbox_mode=os.environ.get("DARKROOM_SANDBOX", "bwrap"), defaults=defaults,
-        instance=f"ray-{os.getpid()}", standby=False,
+        instance=f"ray-{os.getpid()}", standby=False, sandbox_uid=_sandbox_uid(),
     )  # fmt: skip
     woken = threading.Event()
     executor.notify = woken.set

@@ -62,6 +62,7 @@ def prepare_run(
             weights.parent.mkdir(parents=True, exist_ok=True)
             output(f"downloading model weights {model['weights_sha256'][:12]}")
             client.download_weights(model["id"], weights)
+            weights.chmod(0o644)  # a root darkroom's runs read it as another uid
         prepared.weights = weights
     if source.get("kind") == "bundle":
         bundle = _bundle_dir(client, run_id, source["sha256"], cache)
@@ -114,8 +115,10 @@ class InputLinker:
                     if self._stop.is_set():
                         return
                     sha = asset["blob_sha256"]
+                    blob = self.store_root / sha[:2] / sha[2:4] / sha
                     with contextlib.suppress(OSError):  # linked already, not here, elsewhere
-                        os.link(self.store_root / sha[:2] / sha[2:4] / sha, self.target / sha)
+                        if blob.stat().st_mode & 0o004:  # else the run's uid cannot read it
+                            os.link(blob, self.target / sha)
         except Exception as exc:  # the run downloads what is not linked
             log.info("linking the input of version %s stopped: %s", self.version_id, exc)
 

@@ -11,6 +11,15 @@ whole, other runs or the host's `/proc`. Its only network is the server's Unix
 socket, unless its processing asks for `network: true`. The token arrives in a file, never in
 an environment or a command line another process could read.
 
+A server running as root does not run sandboxes as root. In a user namespace bwrap's `nobody`
+would be host uid 0; so as root, bwrap makes the sandbox without one (its mounts made as root,
+which can reach darkroom's 0700 folders such as `/root/.cache`) and `setpriv` then starts the
+run as an unprivileged host uid with no capability and no way to gain one
+(`DARKROOM_SANDBOX_UID`; by default the first id of root's range in `/etc/subuid`, else
+`nobody`): a kernel or bwrap escape from the run lands as a user that owns nothing. The run's
+uid still needs to read the files it is given (not their folders): bundles, environments, weights
+and blobs are stored readable.
+
 `--die-with-parent` ties the sandbox to the thread that started it (the scheduler's), so a
 killed worker or server takes its runs with it; when the run's main process ends the PID
 namespace ends with it, daemons included.
@@ -35,11 +44,13 @@ from darkroom.errors import DarkroomError
 
 __all__ = [
     "SANDBOX_MODES",
+    "RunAs",
     "SandboxSpec",
     "SandboxUnavailable",
     "build_command",
     "bwrap_command",
     "check_bwrap",
+    "host_user",
     "runtime_paths",
     "spawn",
 ]
@@ -65,6 +76,47 @@ class SandboxUnavailable(DarkroomError):
     code = "sandbox_unavailable"
 
 
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """The host user and group a root darkroom's sandboxes run as."""
+
+    uid: int
+    gid: int
+
+
+def host_user(uid: int | None = None, subuid: Path = Path("/etc/subuid"),
+              subgid: Path = Path("/etc/subgid")) -> RunAs | None:  # fmt: skip
+    """Who sandboxes run as on the host: None (this process's uid, mapped to nobody in a user
+    namespace) unless darkroom runs as root. As root: `uid` when given (0 keeps root: never for
+    code you do not trust), else the first id of root's subordinate ranges, else nobody."""
+    if os.geteuid() != 0:
+        if uid is not None and uid != os.geteuid():
+            raise SandboxUnavailable(
+                f"DARKROOM_SANDBOX_UID={uid} needs darkroom to run as root (it runs as uid "
+                f"{os.geteuid()}, and its sandboxes as that uid)"
+            )
+        return None
+    if uid == 0:
+        return None
+    if uid is not None:
+        return RunAs(uid, uid)
+    return RunAs(_subordinate(subuid) or NOBODY, _subordinate(subgid) or NOBODY)
+
+
+def _subordinate(path: Path) -> int | None:
+    """The first id of root's range in an /etc/subuid-style file."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, rest = line.strip().partition(":")
+        start, _, count = rest.partition(":")
+        if name in ("root", "0") and start.isdigit() and count.isdigit() and int(count) > 0:
+            return int(start) or None
+    return None
+
+
 @dataclass
 class SandboxSpec:
     """One run's sandbox: what it runs, what it sees, what it may use."""
@@ -78,6 +130,7 @@ class SandboxSpec:
     network: bool = False
     disk_bytes: int | None = None
     hostname: str = "darkroom-run"
+    user: RunAs | None = field(default_factory=host_user)  # see host_user
 
 
 @functools.cache
@@ -92,8 +145,9 @@ def check_bwrap() -> str:
         raise SandboxUnavailable(
             f"DARKROOM_SANDBOX=bwrap but bwrap is not installed: {INSTALL_HINT}"
         )
-    probe = [path, *_system_binds(), "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY),
-             "--die-with-parent", "--proc", "/proc", "--dev", "/dev", "--", "true"]  # fmt: skip
+    user = host_user()
+    probe = [path, *_isolation_args(user), "--unshare-net", "--proc", "/proc", "--dev", "/dev",
+             "--", *_drop_to(user), "true"]  # fmt: skip
     result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         raise SandboxUnavailable(
@@ -104,14 +158,47 @@ def check_bwrap() -> str:
     return path
 
 
-def _isolation_args() -> list[str]:
-    """Own user, PID, IPC, UTS and cgroup namespaces, as nobody with no capability, ended with
-    its parent, in a session of its own (no terminal to inject keystrokes into), and the
-    system's read-only files."""
-    return ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--uid", str(NOBODY), "--gid", str(NOBODY),
-            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            *_system_binds()]  # fmt: skip
+def _isolation_args(user: RunAs | None) -> list[str]:
+    """Own PID, IPC, UTS and cgroup namespaces, ended with its parent, in a session of its own
+    (no terminal to inject keystrokes into), and the system's read-only files. Not root
+    (`user` None): in a user namespace too, as nobody with no capability. Root: without one
+    (it would map nobody to root), keeping only what `_drop_to` needs to become `user`."""
+    common = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+              "--die-with-parent", "--new-session", "--cap-drop", "ALL"]  # fmt: skip
+    if user is None:
+        return ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), *common,
+                *_system_binds()]  # fmt: skip
+    keep = [arg for cap in DROP_CAPS for arg in ("--cap-add", cap)]
+    return [*common, *keep, *_system_binds()]
+
+
+def _drop_to(user: RunAs | None) -> list[str]:
+    """The command prefix, inside the sandbox, that becomes `user` for good: no capability, no
+    supplementary group, no new privileges (setuid files do nothing)."""
+    if user is None:
+        return []
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    if setpriv is None:
+        raise SandboxUnavailable("darkroom runs as root and needs setpriv (util-linux) to run "
+                                 "sandboxes as DARKROOM_SANDBOX_UID")  # fmt: skip
+    return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+
+
+def _parent_dirs(dests: Iterable[str]) -> list[str]:
+    """`--dir`s, readable by anyone, for the folders that lead to these mount points: bwrap
+    makes them 0700, which a run's uid could not cross when bwrap makes the sandbox as root."""
+    args: list[str] = []
+    made: set[str] = set()
+    system = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/dev")
+    for dest in dests:
+        for parent in reversed(Path(dest).parents):
+            name = str(parent)
+            if name in ("/", "/tmp") or name in made or _under_any(parent, map(Path, system)):
+                continue
+            made.add(name)
+            args += ["--perms", "0755", "--dir", name]
+    return args
 
 
 def _system_binds() -> list[str]:
@@ -159,7 +246,7 @@ def spawn(
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bwrap is not installed: {INSTALL_HINT}")
-    files = {"/etc/passwd": PASSWD.encode(), "/etc/group": GROUP.encode()}
+    files = {"/etc/passwd": _passwd(spec.user).encode(), "/etc/group": _group(spec.user).encode()}
     if spec.token is not None:
         files[TOKEN_PATH] = spec.token.encode()
     fds: dict[str, int] = {}
@@ -177,21 +264,26 @@ def spawn(
 
 
 def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[str]:
-    args = [bwrap, *_isolation_args(), "--hostname", spec.hostname]
+    args = [bwrap, *_isolation_args(spec.user), "--hostname", spec.hostname]
     if not spec.network:
         args.append("--unshare-net")
     etc = ETC_FILES + (NETWORK_ETC_FILES if spec.network else ())
+    args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700 as root
     for name in etc:
         path = Path("/etc") / name
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
-    args += ["--ro-bind-data", str(fds["/etc/passwd"]), "/etc/passwd",
-             "--ro-bind-data", str(fds["/etc/group"]), "/etc/group"]  # fmt: skip
+    # Files written in are bwrap's (root's, when darkroom is root): readable by the run's uid.
+    args += ["--perms", "0444", "--ro-bind-data", str(fds["/etc/passwd"]), "/etc/passwd",
+             "--perms", "0444", "--ro-bind-data", str(fds["/etc/group"]), "/etc/group"]  # fmt: skip
     # /tmp first: darkroom's own environment may live below /tmp on the host.
     if spec.disk_bytes is not None:
         args += ["--size", str(spec.disk_bytes)]
-    args += ["--tmpfs", "/tmp", "--dir", WORKDIR]
-    for path in _outermost([p.resolve() for p in spec.ro_paths]):
+    args += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--dir", WORKDIR]
+    ro_paths = _outermost([p.resolve() for p in spec.ro_paths])
+    dests = [*map(str, ro_paths), *(inside for _, inside in spec.mounts), SOCKET_PATH, TOKEN_PATH]
+    args += _parent_dirs(dests)
+    for path in ro_paths:
         args += ["--ro-bind", str(path), str(path)]
     for host, inside in spec.mounts:
         args += ["--ro-bind", str(host), inside]
@@ -199,37 +291,44 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
     # /dev/shm: a tmpfs of its own under the same limit as /tmp (bwrap's /dev is RAM, unbounded)
     if spec.disk_bytes is not None:
         args += ["--size", str(spec.disk_bytes)]
-    args += ["--tmpfs", "/dev/shm"]
+    args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
     if spec.socket is not None:
         args += ["--bind", str(spec.socket), SOCKET_PATH]
     if TOKEN_PATH in fds:
-        args += ["--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH]
+        args += ["--perms", "0444", "--ro-bind-data", str(fds[TOKEN_PATH]), TOKEN_PATH]
     # The sandbox's root and /dev are RAM too: read-only, so /tmp and /dev/shm, both sized,
     # are all a run can write.
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     args += ["--chdir", WORKDIR, "--clearenv"]
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
-    return [*args, "--", *spec.argv]
+    return [*args, "--", *_drop_to(spec.user), *spec.argv]
 
 
-def build_command(cmd: list[str], writable: Path, ro_paths: list[Path]) -> list[str]:
-    """`cmd` (venv creation, pip install of a bundle's requirements) in a sandbox of its own:
-    an sdist's setup.py is a stranger's code too. It gets the network (pip needs its index)
-    and pip's configuration, writes only to the environment being built (`writable`) and its
-    own tmpfs, and sees nothing of darkroom's home, database, blobs or other environments."""
+def build_command(
+    cmd: list[str], writable: Path, ro_paths: list[Path], user: RunAs | None = None
+) -> list[str]:
+    """`cmd` (venv creation, pip install of a bundle's requirements) in a sandbox of its own,
+    as `user` (see `host_user`): an sdist's setup.py is a stranger's code too. It gets the
+    network (pip needs its index) and pip's configuration, writes only to the environment being
+    built (`writable`, given to `user` for the build: the caller takes it back) and its own
+    tmpfs, and sees nothing of darkroom's home, database, blobs or other environments."""
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bwrap is not installed: {INSTALL_HINT}")
-    args = [bwrap, *_isolation_args()]
+    args = [bwrap, *_isolation_args(user), "--perms", "0755", "--dir", "/etc"]
     for name in (*ETC_FILES, *NETWORK_ETC_FILES, "pip.conf", "xdg/pip"):
         path = Path("/etc") / name
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
-    args += ["--tmpfs", "/tmp"]
-    for path in _outermost([p.resolve() for p in [*ro_paths, *_pip_sources()]]):
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
+    ro_paths = _outermost([p.resolve() for p in [*ro_paths, *_pip_sources()]])
+    args += _parent_dirs([*map(str, ro_paths), str(writable)])
+    for path in ro_paths:
         args += ["--ro-bind", str(path), str(path)]
     writable.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        os.chown(writable, user.uid, user.gid)
     args += ["--bind", str(writable), str(writable), "--proc", "/proc", "--dev", "/dev",
              "--chdir", "/tmp", "--clearenv"]  # fmt: skip
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
@@ -237,7 +336,7 @@ def build_command(cmd: list[str], writable: Path, ro_paths: list[Path]) -> list[
     env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
-    return [*args, "--", *cmd]
+    return [*args, "--", *_drop_to(user), *cmd]
 
 
 def _pip_sources() -> list[Path]:
@@ -259,8 +358,16 @@ def _pip_sources() -> list[Path]:
     return paths
 
 
-PASSWD = f"nobody:x:{NOBODY}:{NOBODY}:darkroom run:/tmp:/usr/sbin/nologin\n"
-GROUP = f"nogroup:x:{NOBODY}:\n"
+DROP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")  # what setpriv needs, then drops
+
+
+def _passwd(user: RunAs | None) -> str:
+    uid, gid = (user.uid, user.gid) if user is not None else (NOBODY, NOBODY)
+    return f"nobody:x:{uid}:{gid}:darkroom run:/tmp:/usr/sbin/nologin\n"
+
+
+def _group(user: RunAs | None) -> str:
+    return f"nogroup:x:{user.gid if user is not None else NOBODY}:\n"
 
 
 def _under_any(path: Path, roots: Iterable[Path]) -> bool:

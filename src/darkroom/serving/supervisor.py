@@ -257,13 +257,16 @@ class Supervisor(Loop):
         hidden: list[Path],
         instance: str,
         on_status: Callable[[], None] = lambda: None,
+        sandbox_uid: int | None = None,
     ) -> None:
-        """`on_status`: called after a deployment's status was changed here."""
+        """`on_status`: called after a deployment's status was changed here. `sandbox_uid`: the
+        host uid replicas run as when darkroom runs as root (see `sandbox.host_user`)."""
         super().__init__("darkroom-serving", RECONCILE_S)
         self.sessions, self.store = sessions, store
         self.on_status = on_status
         self.limits, self.sandbox_mode, self.hidden = limits, sandbox_mode, hidden
         self.instance = instance
+        self.sandbox_uid = sandbox_uid
         self._sets: dict[int, list[ReplicaSet]] = {}  # deployment id -> sets, newest last
         self._lock = threading.Lock()
 
@@ -449,7 +452,7 @@ class Supervisor(Loop):
         replica = spawn_replica(
             spec, self._weights(spec), limits=self.limits, sandbox_mode=self.sandbox_mode,
             hidden=self.hidden, instance=self.instance,
-            threads=max(1, (os.cpu_count() or 1) // spec.replicas),
+            threads=max(1, (os.cpu_count() or 1) // spec.replicas), sandbox_uid=self.sandbox_uid,
         )  # fmt: skip
         log.info("deployment %s revision %s: replica %d started (pid %s)", spec.deployment_id,
                  spec.revision, index, replica.pid)  # fmt: skip
@@ -465,6 +468,7 @@ def spawn_replica(
     hidden: list[Path],
     instance: str,
     threads: int,
+    sandbox_uid: int | None = None,
 ) -> Replica:
     """A replica process of `spec` on this machine, in the run sandbox (bwrap: no network, the
     weights mounted read-only) under `limits`. Call it from a thread that outlives the process:
@@ -485,6 +489,7 @@ def spawn_replica(
             ro_paths=sandbox.runtime_paths(exclude=hidden),
             mounts=[(weights, config["weights"])], disk_bytes=limits.disk_bytes,
             hostname=f"darkroom-{instance}-deployment-{spec.deployment_id}",
+            user=sandbox.host_user(sandbox_uid),
         )  # fmt: skip
         outside = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         process = sandbox.spawn(box, prefix=limit_prefix(limits), **pipes, env=outside)

@@ -134,6 +134,7 @@ class LocalExecutor:
         python: str = sys.executable,
         store_root: Path | None = None,
         standby: bool = True,
+        sandbox_uid: int | None = None,
     ) -> None:
         """`hidden`: folders a sandboxed run must not see even if darkroom's interpreter lives
         there (darkroom's home, the blob store). `defaults`: limits of runs that ask for none.
@@ -141,10 +142,13 @@ class LocalExecutor:
         darkrooms on one machine collide, and neither may end the other's runs. `store_root`:
         the blob store's folder when it is local; runs then read their input images from it
         (hard links to their input version's files only) instead of through the API.
-        `standby`: keep a sandbox started ahead for the next run (sandboxed mode only)."""
+        `standby`: keep a sandbox started ahead for the next run (sandboxed mode only).
+        `sandbox_uid`: the host uid sandboxes run as when darkroom runs as root (None: root's
+        first subordinate id, else nobody; see `sandbox.host_user`)."""
         if sandbox_mode not in sandbox.SANDBOX_MODES:
             raise ValueError(f"DARKROOM_SANDBOX must be one of {sandbox.SANDBOX_MODES}")
         self.sandbox_mode = sandbox_mode
+        self.user = sandbox.host_user(sandbox_uid) if sandbox_mode == "bwrap" else None
         self.defaults = defaults or RunResources()
         self.python = python
         self.instance = instance
@@ -235,7 +239,7 @@ class LocalExecutor:
         return self._runtime_paths
 
     def _confine_build(self, cmd: list[str], writable: Path) -> list[str]:
-        return sandbox.build_command(cmd, writable, self._sandbox_paths())
+        return sandbox.build_command(cmd, writable, self._sandbox_paths(), self.user)
 
     def _spawn(self, handle: LocalHandle) -> None:
         """Starts the run's process. Called from the scheduler's thread: the parent-death
@@ -292,6 +296,7 @@ class LocalExecutor:
             network=limits.network,
             disk_bytes=limits.disk_bytes,
             hostname=run_name(self.instance, handle.run_id),
+            user=self.user,
         )
         return self._start_sandbox(spec, self._prefix(handle), stdin=subprocess.DEVNULL)
 
@@ -361,6 +366,7 @@ class LocalExecutor:
                 network=self.defaults.network,
                 disk_bytes=self.defaults.disk_bytes,
                 hostname=standby_name(self.instance),
+                user=self.user,
             )
             join = RunCgroups.join_prefix(cgroup) if cgroup is not None else []
             prefix = [*join, *limit_prefix(self.defaults)]

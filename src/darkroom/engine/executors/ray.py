@@ -86,17 +86,20 @@ class RayExecutor:
         sandbox_mode: str = "bwrap",
         unreachable_s: float = 30.0,
         client: Any = None,
+        sandbox_uid: int | None = None,
     ) -> None:
         """`address`: the cluster's dashboard (Jobs API), e.g. http://127.0.0.1:8265 or a
         KubeRay head service. `python`: darkroom's interpreter on the nodes (this one's path
         by default: the same install everywhere). `unreachable_s`: how long the cluster may not
-        answer before its runs are lost."""
+        answer before its runs are lost. `sandbox_uid`: the host uid sandboxes run as on nodes
+        where darkroom runs as root (see `sandbox.host_user`)."""
         self.address = address
         self.instance = instance
         self.python = python
         self.defaults = defaults or RunResources()
         self.sandbox_mode = sandbox_mode
         self.unreachable_s = unreachable_s
+        self.sandbox_uid = sandbox_uid
         self.notify: Callable[[], None] | None = None
         self._client = client
 
@@ -142,6 +145,8 @@ class RayExecutor:
             "DARKROOM_SANDBOX": self.sandbox_mode,
             "PYTHONUNBUFFERED": "1",
         }
+        if self.sandbox_uid is not None:
+            env["DARKROOM_SANDBOX_UID"] = str(self.sandbox_uid)
         options: dict[str, Any] = {"entrypoint_num_cpus": float(resources.get("cpus") or 1)}
         if resources.get("gpus"):
             options["entrypoint_num_gpus"] = float(resources["gpus"])
