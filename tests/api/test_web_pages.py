@@ -302,6 +302,57 @@ def test_a_tri_state_parameter_is_a_three_way_choice_that_keeps_either(web, api,
         assert api.get(f"/api/v1/jobs/{job_id}").json()["parameters"]["annotated"] is expected
 
 
+def test_label_and_tag_filters_are_picked_and_a_split_is_three_numbers(web, api, version, upload):
+    """Findings B4: smart-version's label and tag filters and its split were raw JSON to type.
+    Now checkboxes of the version's labels and tags, and a number per split."""
+    asset = upload(version["id"])
+    tagged = api.patch(f"/api/v1/assets/{asset['id']}", json={"tags": ["night", "blurry"]})
+    tagged.raise_for_status()
+    url = f"/versions/{version['id']}/process"
+    html = web.get(f"{url}?processing=smart-version").text
+
+    def boxes(name: str) -> list[str]:
+        group = re.search(rf'<span id="f-{name}" class="picker"[^>]*>(.*?)</span>', html, re.S)
+        assert group, f"{name} is not a picker"
+        return re.findall(rf'<input type="checkbox" name="{name}" value="([^"]+)"', group.group(1))
+
+    assert boxes("labels_any") == boxes("labels_none") == ["cat", "dog"]
+    assert boxes("tags_any") == ["blurry", "night"]
+    assert re.findall(r'name="(split\.\w+)"', html) == ["split.train", "split.val", "split.test"]
+    assert 'name="labels_any" rows' not in html  # no JSON text box left for them
+    form = {
+        "processing": "smart-version",
+        **CSRF,
+        "__multi": ["labels_any", "labels_none", "tags_any"],
+        "labels_any": ["cat", "dog"],
+        "tags_any": "night",
+        "split.train": "0.8",
+        "split.val": "0.2",
+        "split.test": "",
+    }
+    r = web.post(url, data=form)
+    assert r.status_code == 303, r.text
+    job_id = int(r.headers["location"].split("/jobs/")[1].split("?")[0])
+    parameters = api.get(f"/api/v1/jobs/{job_id}").json()["parameters"]
+    assert parameters["labels_any"] == ["cat", "dog"]
+    assert parameters["labels_none"] == []
+    assert parameters["tags_any"] == ["night"]
+    assert parameters["split"] == {"train": 0.8, "val": 0.2}
+    # no ratio typed: no split (null), as its default
+    r = web.post(url, data={"processing": "smart-version", **CSRF, "split.train": ""})
+    job_id = int(r.headers["location"].split("/jobs/")[1].split("?")[0])
+    assert api.get(f"/api/v1/jobs/{job_id}").json()["parameters"]["split"] is None
+    # a ratio that is not a number, or over 1: said by its field, what was typed kept
+    for typed, said in (("lots", "each value must be a number"), ("1.5", "1.5")):
+        r = web.post(url, data={"processing": "smart-version", **CSRF, "split.train": typed,
+                                "__multi": "labels_any", "labels_any": "dog"})  # fmt: skip
+        assert r.status_code == 200
+        assert re.search(rf'data-field="split">[^<]*{re.escape(said)}', r.text), r.text
+        assert f'name="split.train" value="{typed}"' in r.text
+        kept = re.search(r'<span id="f-labels_any".*?</span>', r.text, re.S).group(0)
+        assert re.findall(r'value="(\w+)" checked', kept) == ["dog"]
+
+
 def test_processing_page_shows_bundle_and_image_revisions(web, api):
     from tests.api.test_bundles_api import push
 

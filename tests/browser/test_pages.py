@@ -428,6 +428,35 @@ def test_process_modal_preselects_reports_every_error_and_keeps_launch_in_view(p
     dr.close()
 
 
+def test_smart_version_filters_are_picked_from_the_versions_labels_and_tags(page, ui_server):
+    """Findings B4: the label and tag filters and the split were JSON to type in the modal."""
+    from tests.helpers import image_bytes
+
+    dr = Client(ui_server.url, ui_server.token)
+    v = dr.create_version(dr.create_dataset("pets")["id"], "v1")
+    for name in ("cat", "dog"):
+        dr.create_label(v["id"], name)
+    asset = dr.upload_assets(v["id"], [("a.jpg", image_bytes(seed=1))])[0]
+    dr.update_asset(asset["id"], tags=["night"])
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/versions/{v['id']}")
+    page.click("#process")
+    modal = page.locator("dialog#modal")
+    modal.locator("#processing").select_option("smart-version")
+    modal.locator("#f-labels_any").get_by_label("dog").check()
+    modal.locator("#f-tags_any").get_by_label("night").check()
+    modal.locator("input[name='split.train']").fill("0.5")
+    modal.locator("input[name='split.val']").fill("0.5")
+    shot(page, "process-modal-pickers")
+    modal.locator("#launch-button").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+"))
+    job = dr.get_job(int(re.search(r"/jobs/(\d+)", page.url).group(1)))
+    assert job["parameters"]["labels_any"] == ["dog"]
+    assert job["parameters"]["tags_any"] == ["night"]
+    assert job["parameters"]["split"] == {"train": 0.5, "val": 0.5}
+    dr.close()
+
+
 def test_actions_say_what_they_did_and_a_refusal_leads_back(page, ui_server, console_errors):
     from tests.engine.conftest import SLEEP_SCHEMA, SLEEPER
 

@@ -43,6 +43,7 @@ __all__ = [
     "get_assets",
     "list_assets",
     "update_asset",
+    "version_tags",
 ]
 
 
@@ -239,6 +240,22 @@ def update_asset(
         asset.meta = metadata
     session.flush()
     return asset
+
+
+def version_tags(session: Session, principal: Principal, version_id: int,
+                 limit: int = 500) -> list[str]:  # fmt: skip
+    """The distinct tags of a version's assets, sorted (the first `limit`): what a tag filter
+    can choose from."""
+    get_version(session, principal, version_id)
+    stmt = (
+        select(AssetTag.tag)
+        .join(Asset, Asset.id == AssetTag.asset_id)
+        .where(Asset.version_id == version_id)
+        .distinct()
+        .order_by(AssetTag.tag)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:

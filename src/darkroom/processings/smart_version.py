@@ -27,6 +27,9 @@ PRELOAD = ("imagehash",)
 SPLITS = ("train", "val", "test")
 MIN_FOR_EVERY_SPLIT = 3  # a label with this many images is put in every split
 STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
+# The Process form offers the version's labels (its assets' tags) to pick from.
+LABELS = {**STRINGS, "x-choices": "labels"}
+TAGS = {**STRINGS, "x-choices": "tags"}
 
 SPEC = BuiltinSpec(
     name="smart-version",
@@ -38,10 +41,10 @@ SPEC = BuiltinSpec(
     parameters_schema={
         "type": "object",
         "properties": {
-            "labels_any": {**STRINGS, "description": "keep images with one of these labels"},
-            "labels_all": {**STRINGS, "description": "keep images with all of these labels"},
-            "labels_none": {**STRINGS, "description": "drop images with one of these labels"},
-            "tags_any": {**STRINGS, "description": "keep images with one of these tags"},
+            "labels_any": {**LABELS, "description": "keep images with one of these labels"},
+            "labels_all": {**LABELS, "description": "keep images with all of these labels"},
+            "labels_none": {**LABELS, "description": "drop images with one of these labels"},
+            "tags_any": {**TAGS, "description": "keep images with one of these tags"},
             "annotated": {
                 "type": ["boolean", "null"],
                 "default": None,

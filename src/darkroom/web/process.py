@@ -19,6 +19,7 @@ from darkroom.api.schemas import DbInt
 from darkroom.db.models import ProcessingType, TargetKind
 from darkroom.domain import (
     annotations,
+    assets,
     jobs,
     labels,
     model_registry,
@@ -76,7 +77,10 @@ def _process_context(
     )
     if needs and mv is None and len(model_versions) == 1:
         mv = model_versions[0]
-    version_labels = {x.name.lower() for x in labels.list_labels(session, user, version_id)}
+    version_label_rows = labels.list_labels(session, user, version_id)
+    version_labels = {x.name.lower() for x in version_label_rows}
+    choices = {"labels": [x.name for x in version_label_rows],
+               "tags": assets.version_tags(session, user, version_id)}  # fmt: skip
     schema = processings.latest_revision(session, chosen.id).parameters_schema if chosen else {}
     preannotated = 0
     if chosen is not None and chosen.type == ProcessingType.pre_annotation:
@@ -85,7 +89,7 @@ def _process_context(
         "preannotated": preannotated,
         "version": version, "groups": list(groups.items()), "chosen": chosen, "models": models,
         "model": chosen_model, "model_version": mv, "model_versions": model_versions,
-        "version_label_names": version_labels, "schema": schema,
+        "version_label_names": version_labels, "schema": schema, "choices": choices,
         "pipelines": pipelines.list_pipelines(session, user, PageRequest(limit=1000)).items,
     }  # fmt: skip
 
@@ -103,13 +107,21 @@ def process_form(
     """Choose a processing, a model and version if it needs one, then its parameters."""
     ctx = _process_context(session, user, version_id, processing or None, model or None,
                            model_version or None)  # fmt: skip
-    fields = forms.fields_of(ctx["schema"])
+    fields = forms.fields_of(ctx["schema"], choices=ctx["choices"])
     return page(request, "process.html", fields=fields, field_errors={}, error=None, **ctx)
 
 
-async def form_fields(request: Request) -> dict[str, str]:
-    """The submitted form as strings (its fields come from a schema, not from a signature)."""
-    return {k: str(v) for k, v in (await request.form()).items()}
+Form = dict[str, Any]
+
+
+async def form_fields(request: Request) -> Form:
+    """The submitted form as strings (its fields come from a schema, not from a signature); a
+    multi-choice field (named by a `forms.MULTI_MARKER` input) as the list of what was checked."""
+    data = await request.form()
+    form: Form = {k: str(v) for k, v in data.items() if k != forms.MULTI_MARKER}
+    for name in data.getlist(forms.MULTI_MARKER):
+        form[str(name)] = [str(v) for v in data.getlist(str(name))]
+    return form
 
 
 def _launch(
@@ -135,7 +147,7 @@ def _launch(
 
 
 def _submitted(
-    session: Session, user: Principal, version_id: DbInt, form: dict[str, str]
+    session: Session, user: Principal, version_id: DbInt, form: Form
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], int | None]:
     """The Process form as sent (Launch or Preview): its context, parameter values, errors by
     field and model version."""
@@ -152,7 +164,7 @@ def launch_from_form(
     version_id: DbInt,
     session: SessionDep,
     user: UserDep,
-    form: Annotated[dict[str, str], Depends(form_fields)],
+    form: Annotated[Form, Depends(form_fields)],
 ) -> Response:
     """Launches with the submitted parameters, or shows the form again with errors by field."""
     ctx, values, field_errors, model_version_id = _submitted(session, user, version_id, form)
@@ -164,7 +176,8 @@ def launch_from_form(
         )  # fmt: skip
         if launched is not None:
             return launched
-    fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
+    typed = forms.submitted(ctx["schema"], form, field_errors)
+    fields = forms.fields_of(ctx["schema"], {**values, **typed}, ctx["choices"])
     return page(request, "process.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", **ctx)  # fmt: skip
 
@@ -178,7 +191,7 @@ def launch_preview(
     version_id: DbInt,
     session: SessionDep,
     user: UserDep,
-    form: Annotated[dict[str, str], Depends(form_fields)],
+    form: Annotated[Form, Depends(form_fields)],
 ) -> Response:
     """Runs the chosen processing, with the form's parameters, on a copy of the version's first
     assets; answers the preview's panel, which follows the job until it ends."""
@@ -256,7 +269,7 @@ def launch_on_model(
     version_id: DbInt,
     session: SessionDep,
     user: UserDep,
-    form: Annotated[dict[str, str], Depends(form_fields)],
+    form: Annotated[Form, Depends(form_fields)],
 ) -> Response:
     """Launches on the model version, or shows the form again with errors by field."""
     ctx = _model_process_context(session, user, version_id, form.get("processing"))
@@ -272,6 +285,8 @@ def launch_on_model(
         )  # fmt: skip
         if launched is not None:
             return launched
-    fields = forms.fields_of(ctx["schema"], {**values, **{k: form.get(k) for k in field_errors}})
+    fields = forms.fields_of(
+        ctx["schema"], {**values, **forms.submitted(ctx["schema"], form, field_errors)}
+    )
     return page(request, "process_model.html", fields=fields, field_errors=field_errors,
                 error=error or "Some values are not valid.", sample=sample, **ctx)  # fmt: skip
