@@ -174,6 +174,10 @@ class Client:
     def health(self) -> JSON:
         return self._json("GET", "/health")
 
+    def list_workers(self) -> list[JSON]:
+        """The workers claiming runs: executor, slots, GPUs and free GPUs, last seen."""
+        return list(self._json("GET", "/workers")["items"])
+
     # -- datasets and versions ----------------------------------------------------------------
 
     def list_datasets(self) -> list[JSON]:

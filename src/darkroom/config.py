@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="keep one sandbox started ahead (imports done, ~70 MB) for the next run of "
         "a built-in or inline processing under the default limits: it starts in milliseconds",
     )
+    gpus: int | None = Field(
+        None,
+        ge=0,
+        description="GPUs this worker lends to runs asking for some (default: the NVIDIA GPUs "
+        "found, within CUDA_VISIBLE_DEVICES; 0: none)",
+    )
     run_memory: int | str = Field("4GiB", description="memory limit of a run (data segment)")
     run_disk: int | str = Field("1GiB", description="size of a run's temporary directory")
     run_processes: int = 256
@@ -136,13 +142,14 @@ class Settings(BaseSettings):
                 unreachable_s=self.run_lease_s, sandbox_uid=self.sandbox_uid,
             )  # fmt: skip
         from darkroom.engine.executors.local import LocalExecutor
+        from darkroom.engine.gpus import worker_gpus
 
         local_store = "://" not in self.resolved_storage_url
         store_root = Path(self.resolved_storage_url) if local_store else None
         return LocalExecutor(
             sandbox_mode=self.sandbox, defaults=self.run_defaults, hidden=self.sandbox_hidden,
             instance=self.instance, store_root=store_root, standby=self.standby,
-            sandbox_uid=self.sandbox_uid,
+            sandbox_uid=self.sandbox_uid, gpus=worker_gpus(self.gpus),
         )  # fmt: skip
 
     @property

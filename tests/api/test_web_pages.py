@@ -545,6 +545,34 @@ def test_a_pending_run_says_why_it_waits_and_its_place(web, api, version, job):
     assert "behind\n  1 run queued before it" in html  # one fewer ahead
 
 
+def test_a_gpu_run_says_no_worker_has_one_then_waits_for_a_free_one(app, web, api, version):
+    """A run asking for GPUs that no worker has says so (page, log, API), not that it waits for
+    a slot; once a worker with a GPU is seen, it waits for that GPU."""
+    from darkroom.domain import workers
+
+    api.post("/api/v1/processings", json={
+        "name": "trainer", "type": "custom", "resources": {"gpus": 1},
+        "source": {"kind": "inline", "code": "def run(ctx):\n    pass\n"},
+    }).raise_for_status()  # fmt: skip
+    job = api.post("/api/v1/jobs", json={"processing": "trainer",
+                                         "target_version_id": version["id"]}).json()  # fmt: skip
+    run_id = job["runs"][0]["id"]
+    logged = api.get(f"/api/v1/runs/{run_id}/logs").json()["items"]
+    assert "it asks for 1 GPU(s) and none of the 0 worker(s) seen has 1" in logged[0]["text"]
+
+    def why() -> str:
+        html = web.get(f"/jobs/{job['id']}").text
+        found = re.search(r'<p class="notice" id="pending-why">(.*?)</p>', html, re.S)
+        assert found, "a pending run says nothing"
+        return " ".join(found.group(1).split())
+
+    assert "it asks for 1 GPU and none of the 0 workers seen has one" in why()
+    with session_scope(app.state.sessions) as session:
+        workers.advertise(session, workers.WorkerInfo("w1", "gpu-box", "local", 2, gpus=1))
+    assert "it waits for 1 free GPU on one of the 1 worker that has them" in why()
+    assert [(w["id"], w["gpus"]) for w in api.get("/api/v1/workers").json()["items"]] == [("w1", 1)]
+
+
 def test_a_finished_run_without_progress_has_no_stray_separator(app, web, job):
     """Findings B7: a run that reported no progress showed "· running time" on its own."""
     from datetime import timedelta

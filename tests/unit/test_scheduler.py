@@ -22,6 +22,9 @@ class IdleExecutor:
     def leftover_runs(self) -> dict[int, list[int]]:
         return {}
 
+    def gpus(self) -> None:
+        return None
+
     def close(self) -> None:
         pass
 

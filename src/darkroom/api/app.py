@@ -34,6 +34,7 @@ from darkroom.api.routes import (
     triggers,
     versions,
     webhooks,
+    workers,
 )
 from darkroom.config import Settings, get_settings
 from darkroom.db import migrate
@@ -227,7 +228,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs, deployments, pipelines, triggers, webhooks):  # fmt: skip
+                   runs, deployments, pipelines, triggers, webhooks, workers):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

@@ -29,6 +29,17 @@ class Health(BaseModel):
     version: str
 
 
+class WorkerPublic(Public):
+    id: str
+    hostname: str
+    executor: str
+    slots: int
+    gpus: int
+    gpus_free: int
+    started_at: datetime
+    seen_at: datetime
+
+
 class DatasetCreate(BaseModel):
     name: str
     description: str = ""

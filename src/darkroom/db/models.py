@@ -62,6 +62,7 @@ __all__ = [
     "ShapeKind",
     "TargetKind",
     "User",
+    "Worker",
     "utcnow",
 ]
 
@@ -809,3 +810,18 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Worker(Base):
+    """A scheduler that claims runs (`darkroom serve`'s or a `darkroom worker`), as it last
+    advertised itself: what it can take, GPUs included. Rows not seen for a day are removed."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # as runs' worker_id
+    hostname: Mapped[str] = mapped_column(String(255))
+    executor: Mapped[str] = mapped_column(String(20))
+    slots: Mapped[int] = mapped_column(Integer)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    gpus_free: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

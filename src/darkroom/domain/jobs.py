@@ -20,7 +20,9 @@ from darkroom.db.models import (
     DatasetVersion,
     Job,
     Label,
+    LogLine,
     Processing,
+    ProcessingRevision,
     ProcessingType,
     Run,
     RunStatus,
@@ -34,7 +36,9 @@ from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, get_revision, latest_revision
+from darkroom.domain.resources import asked_gpus
 from darkroom.domain.versions import get_version
+from darkroom.domain.workers import live_workers
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.labels import map_labels
 
@@ -163,11 +167,31 @@ def launch(
     )
     session.add(job)
     session.flush()
-    session.add(Run(job_id=job.id, attempt=1, revision_id=revision.id, status=RunStatus.pending,
-                    parameters=resolved))  # fmt: skip
+    run = Run(job_id=job.id, attempt=1, revision_id=revision.id, status=RunStatus.pending,
+              parameters=resolved)  # fmt: skip
+    session.add(run)
     session.flush()
+    say_why_it_waits(session, run, revision)
     session.refresh(job, ["runs"])
     return job
+
+
+def say_why_it_waits(
+    session: Session, run: Run, revision: ProcessingRevision, lease_s: float = 60.0
+) -> str | None:
+    """Logs, as a new run's first line, why no worker can take it yet (the GPUs it asks for,
+    which no worker seen has); None when one can."""
+    gpus = asked_gpus(revision.resources)
+    if not gpus:
+        return None
+    seen = live_workers(session, 2 * lease_s)
+    if any(w.executor == "ray" or w.gpus >= gpus for w in seen):
+        return None
+    text = (f"waiting: it asks for {gpus} GPU(s) and none of the {len(seen)} worker(s) seen "
+            f"has {gpus}; it starts when a worker with {gpus} GPU(s) joins")  # fmt: skip
+    session.add(LogLine(run_id=run.id, seq=1, stream="system", text=text))
+    session.flush()
+    return text
 
 
 def _deployment_target(
@@ -241,13 +265,23 @@ class QueuePlace:
 
     ahead: int
     running: int
+    gpus: int = 0  # the GPUs it asks for
+    workers: int = 0  # workers seen in the last lease
+    gpu_workers: int = 0  # of them, those with as many GPUs as it asks (free or not)
 
 
-def queue_place(session: Session, run: Run) -> QueuePlace:
+def queue_place(session: Session, run: Run, lease_s: float = 60.0) -> QueuePlace:
     ahead = session.scalar(select(func.count(Run.id)).where(
         Run.status == RunStatus.pending, Run.queued_at < run.queued_at))  # fmt: skip
     running = session.scalar(select(func.count(Run.id)).where(Run.status == RunStatus.running))
-    return QueuePlace(int(ahead or 0), int(running or 0))
+    place = QueuePlace(int(ahead or 0), int(running or 0))
+    gpus = asked_gpus(run.revision.resources)
+    if gpus:
+        seen = live_workers(session, 2 * lease_s)
+        # a Ray worker places GPU runs on its cluster: it counts as able to
+        able = [w for w in seen if w.executor == "ray" or w.gpus >= gpus]
+        place = QueuePlace(place.ahead, place.running, gpus, len(seen), len(able))
+    return place
 
 
 def runs_by_id(session: Session, principal: Principal, run_ids: set[int]) -> dict[int, Run]:
@@ -341,6 +375,7 @@ def rerun(
     except IntegrityError:  # a concurrent re-run won the race
         session.expire(job, ["runs"])
         raise _active(job, None) from None
+    say_why_it_waits(session, run, revision)
     session.refresh(job, ["runs"])
     return run
 

@@ -2,19 +2,22 @@
 
 A processing (its manifest, or the API's `resources` field) may ask for `memory`, `cpu_time_s`,
 `processes`, `disk` (its temporary working directory) and `network`. Anything left out takes
-the server's default. Sizes are bytes or strings such as `512MiB`, `2GiB`, `1.5G`. `cpus`,
-`gpus` are accepted for executors that place runs (Ray) and ignored by the local one.
+the server's default. Sizes are bytes or strings such as `512MiB`, `2GiB`, `1.5G`. `cpus` is
+for executors that place runs (Ray); `gpus` is claimed only by a worker with that many free
+(see `darkroom.engine.gpus`), or placed by Ray.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from darkroom.errors import InvalidInput
 
-__all__ = ["RunResources", "format_bytes", "parse_resources", "parse_size"]
+__all__ = ["RunResources", "asked_gpus", "format_bytes", "parse_resources", "parse_size"]
 
 KNOWN = ("memory", "cpu_time_s", "processes", "disk", "network", "cpus", "gpus")
 UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
@@ -87,6 +90,14 @@ def parse_resources(resources: Any) -> dict[str, Any]:
                                   or not 0 <= value <= 1024):  # fmt: skip
             raise _bad(key, f"a number from 0 to 1024, not {value!r}")
     return out
+
+
+def asked_gpus(resources: Mapping[str, Any] | None) -> int:
+    """How many whole GPUs a processing's `resources` ask for (a fraction asks for one)."""
+    value = (resources or {}).get("gpus")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return 0
+    return math.ceil(value)
 
 
 def format_bytes(size: int) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from darkroom.db.models import ApiToken, Run, RunStatus, utcnow
+from darkroom.db.models import ApiToken, ProcessingRevision, Run, RunStatus, utcnow
 from darkroom.domain.accounts import Principal, create_run_token
 from darkroom.domain.jobs import get_run
 
@@ -43,24 +43,44 @@ class Claimed:
     resources: dict = field(default_factory=dict)
 
 
-def claim_runs(session: Session, worker_id: str, limit: int) -> list[Claimed]:
-    """Atomically moves up to `limit` pending runs to running for `worker_id`, oldest first."""
+def asked_gpus_column() -> ColumnElement[float]:
+    """The GPUs a run's revision asks for (`resources.gpus`, 0 when it asks none), in SQL."""
+    return func.coalesce(ProcessingRevision.resources["gpus"].as_float(), 0.0)
+
+
+def claim_runs(
+    session: Session, worker_id: str, limit: int, gpus: int | None = None
+) -> list[Claimed]:
+    """Atomically moves up to `limit` pending runs to running for `worker_id`, oldest first.
+    `gpus`: the worker's free GPUs; it then takes runs asking for no more than that, one GPU
+    run per call (None: its executor places GPU runs itself and takes any run)."""
+    if limit <= 0:
+        return []
+    if gpus is None:
+        return _claim(session, worker_id, limit, None)
+    asked = asked_gpus_column()
+    claimed = _claim(session, worker_id, 1, (asked > 0) & (asked <= gpus)) if gpus > 0 else []
+    return claimed + _claim(session, worker_id, limit - len(claimed), asked <= 0)
+
+
+def _claim(
+    session: Session, worker_id: str, limit: int, only: ColumnElement[bool] | None
+) -> list[Claimed]:
     if limit <= 0:
         return []
     now = utcnow()
-    oldest = (
-        select(Run.id)
-        .where(Run.status == RunStatus.pending)
-        .order_by(Run.queued_at, Run.id)
-        .limit(limit)
-    )
+    oldest = select(Run.id).where(Run.status == RunStatus.pending)
+    if only is not None:
+        oldest = oldest.join(ProcessingRevision, ProcessingRevision.id == Run.revision_id)
+        oldest = oldest.where(only)
+    oldest = oldest.order_by(Run.queued_at, Run.id).limit(limit)
     claim = update(Run).values(
         status=RunStatus.running, worker_id=worker_id, started_at=now, heartbeat_at=now
     )
     if session.get_bind().dialect.name == "postgresql":
         # A CTE is evaluated once; a `WHERE id IN (… SKIP LOCKED)` subquery may be re-run per
         # row by the planner and hand one worker more runs than `limit`.
-        picked = oldest.with_for_update(skip_locked=True).cte("picked")
+        picked = oldest.with_for_update(skip_locked=True, of=Run).cte("picked")
         claim = claim.where(Run.id == picked.c.id)
     else:  # SQLite: one writer at a time, the statement is atomic as it is
         claim = claim.where(Run.id.in_(oldest.scalar_subquery()), Run.status == RunStatus.pending)

@@ -131,6 +131,7 @@ class SandboxSpec:
     disk_bytes: int | None = None
     hostname: str = "darkroom-run"
     user: RunAs | None = field(default_factory=host_user)  # see host_user
+    devices: list[Path] = field(default_factory=list)  # device files it may open (its GPUs)
 
 
 @functools.cache
@@ -288,6 +289,8 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, fds: dict[str, int]) -> list[st
     for host, inside in spec.mounts:
         args += ["--ro-bind", str(host), inside]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    for device in spec.devices:
+        args += ["--dev-bind", str(device), str(device)]
     # /dev/shm: a tmpfs of its own under the same limit as /tmp (bwrap's /dev is RAM, unbounded)
     if spec.disk_bytes is not None:
         args += ["--size", str(spec.disk_bytes)]

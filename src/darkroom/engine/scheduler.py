@@ -19,9 +19,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from darkroom.db.engine import SessionFactory, session_scope
 from darkroom.db.models import RunStatus, utcnow
-from darkroom.domain import logs, runs, triggers
+from darkroom.domain import logs, runs, triggers, workers
 from darkroom.domain.runs import Claimed
 from darkroom.engine.executors.base import Executor, Handle, OutputLine
 
@@ -112,6 +114,11 @@ class Scheduler:
             self.end_leftovers()
         except Exception:
             log.exception("could not look for leftover run processes")
+        try:
+            with session_scope(self.sessions) as session:
+                self._advertise(session)
+        except Exception:
+            log.exception("could not advertise worker %s", self.worker_id)
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -196,8 +203,10 @@ class Scheduler:
         free = self.config.max_concurrent - len(self._active)
         if free <= 0 or self._stop.is_set():
             return
+        gpus = self.executor.gpus()
         with session_scope(self.sessions) as session:
-            claimed = runs.claim_runs(session, self.worker_id, free)
+            claimed = runs.claim_runs(session, self.worker_id, free,
+                                      None if gpus is None else gpus[1])  # fmt: skip
         for c in claimed:
             self._start(c)
 
@@ -275,6 +284,7 @@ class Scheduler:
             if now - self._last_heartbeat >= self.config.heartbeat_s:
                 self._last_heartbeat = now
                 owned = runs.heartbeat(session, self.worker_id, list(self._active))
+                self._advertise(session)
             lost = runs.fail_lost_runs(session, self.config.lease_s)
         if lost:
             log.warning("runs %s lost their worker; marked failed", lost)
@@ -295,6 +305,14 @@ class Scheduler:
                 self._system_line(active, f"timeout after {active.claimed.timeout_s} s: stopping")
                 self.executor.cancel(active.handle, self.config.cancel_grace_s)
 
+    def _advertise(self, session: Session) -> None:
+        """Says what this worker can take (see `domain.workers`), its GPUs included."""
+        gpus = self.executor.gpus() or (0, 0)
+        workers.advertise(session, workers.WorkerInfo(
+            self.worker_id, socket.gethostname(), self.executor.name,
+            self.config.max_concurrent, gpus[0], gpus[1],
+        ))  # fmt: skip
+
     def _shutdown(self) -> None:
         """Stops this worker's runs and fails them as interrupted."""
         for active in self._active.values():
@@ -306,3 +324,8 @@ class Scheduler:
                 self._reap(active)
             time.sleep(0.05)
         self.executor.close()
+        try:
+            with session_scope(self.sessions) as session:
+                workers.forget(session, self.worker_id)
+        except Exception:
+            log.exception("could not remove worker %s", self.worker_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,43 @@ import onnxruntime as ort
 
 from darkroom.text import is_number
 
-__all__ = ["ModelInfo", "create_session", "parse_names", "read_model_info"]
+__all__ = [
+    "GPU_PROVIDERS",
+    "ModelInfo",
+    "NoGpuProvider",
+    "create_session",
+    "execution_providers",
+    "parse_names",
+    "read_model_info",
+]
+
+# onnxruntime's providers for NVIDIA GPUs, the preferred first (onnxruntime-gpu has both; TensorRT
+# also needs NVIDIA's TensorRT libraries, and is then tried before CUDA for the nodes it takes).
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+class NoGpuProvider(RuntimeError):
+    """A run was given a GPU and this onnxruntime cannot use one."""
+
+
+def execution_providers(gpus: int, available: Sequence[str] | None = None) -> list[str]:
+    """The providers a session uses: the CPU's alone without a GPU; with one, onnxruntime's GPU
+    providers that `available` (default: what this onnxruntime reports) has, then the CPU for
+    what they do not run. TensorRT is used only with `DARKROOM_TENSORRT=1` (it compiles the
+    model at load, minutes for a large one)."""
+    if gpus <= 0:
+        return ["CPUExecutionProvider"]
+    have = list(ort.get_available_providers() if available is None else available)
+    wanted = [p for p in GPU_PROVIDERS if p in have]
+    if os.environ.get("DARKROOM_TENSORRT") != "1":
+        wanted = [p for p in wanted if p != "TensorrtExecutionProvider"]
+    if not wanted:
+        raise NoGpuProvider(
+            f"this run was given {gpus} GPU(s), but onnxruntime here offers only "
+            f"{', '.join(have) or 'no provider'}: install darkroom[gpu] (onnxruntime-gpu, in "
+            "place of onnxruntime) where runs execute"
+        )
+    return [*wanted, "CPUExecutionProvider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +72,10 @@ def create_session(
     intra_op_threads: int | None = None,
     inter_op_threads: int | None = None,
     spinning: bool = False,
+    gpus: int = 0,
 ) -> ort.InferenceSession:
-    """A CPU session; threads default to onnxruntime's own choice (all cores)."""
+    """A session on the CPU, or on the run's GPU when it was given `gpus` (see
+    `execution_providers`); threads default to onnxruntime's own choice (all cores)."""
     options = ort.SessionOptions()
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
@@ -48,7 +87,8 @@ def create_session(
         # images in the background (measured on 2 cores: see benchmarks/preannotation_throughput)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else os.fspath(model)
-    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    providers = execution_providers(gpus)
+    return ort.InferenceSession(source, sess_options=options, providers=providers)
 
 
 def parse_names(raw: str) -> list[str]:

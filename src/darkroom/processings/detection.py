@@ -126,6 +126,7 @@ def load_predictor(
     return predictor_for(
         weights, model, **thresholds,
         iou_threshold=params.get("iou_threshold", IOU_THRESHOLD), threads=params.get("threads"),
+        gpus=ctx.gpus,
     )  # fmt: skip
 
 
@@ -150,6 +151,7 @@ def predictor_for(
     iou_threshold: float = IOU_THRESHOLD,
     threads: int | None = None,
     spinning: bool = False,
+    gpus: int = 0,
 ) -> Predictor:
     """ONNX weights of `model`'s family as a predictor. `spinning`: idle intra-op threads
     busy-wait between operators, as onnxruntime does by default: 10-15% less latency on one
@@ -157,7 +159,8 @@ def predictor_for(
     # Imported here: the server imports the processings for their SPEC, not onnxruntime.
     from darkroom.inference import TfOdPredictor, YoloPredictor, create_session
 
-    session = create_session(weights, intra_op_threads=threads or None, spinning=spinning)
+    session = create_session(weights, intra_op_threads=threads or None, spinning=spinning,
+                             gpus=gpus)  # fmt: skip
     if model.family == "tf-od":  # the graph suppresses overlaps itself
         return TfOdPredictor(
             session, num_classes=len(model.labels), confidence_threshold=confidence_threshold,

@@ -39,7 +39,7 @@ from darkroom.runtime.contract import (
     Window,
 )
 from darkroom.runtime.decoding import decode_rgb
-from darkroom.runtime.prepared import BLOBS_ENV, cache_root
+from darkroom.runtime.prepared import BLOBS_ENV, GPUS_ENV, cache_root
 
 __all__ = ["LoadedAsset", "ProcessingContext", "TooManyFailures"]
 
@@ -53,6 +53,10 @@ LOADER_NICENESS = 10
 UPLOAD_CHUNK_FILES = 32
 UPLOAD_CHUNK_BYTES = 16 * 1024**2
 UPLOAD_THREADS = 2  # the server stores one request while the next is sent
+
+
+def _count(value: str) -> int:
+    return int(value) if value.isdigit() else 0
 
 
 def _background_priority() -> None:
@@ -106,6 +110,9 @@ class ProcessingContext:
         self.window: Window | None = context.window
         self.limits: Limits = context.limits
         self.resume = context.resume
+        # GPUs this run was lent (its processing's `resources.gpus`), numbered from 0 as the
+        # run sees them; 0 on a CPU. `darkroom.inference.create_session(gpus=ctx.gpus)` uses them.
+        self.gpus: int = _count(os.environ.get(GPUS_ENV, ""))
         self.log = logging.getLogger(LOGGER_NAME)
         self.failures = 0
         self.cache = cache_root()

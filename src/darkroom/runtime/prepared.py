@@ -9,15 +9,17 @@ them in the run's environment:
   blob store is on the executor's machine; the SDK reads them instead of downloading.
 - `DARKROOM_CACHE`: the cache of weights, bundles and environments (`~/.cache/darkroom` by
   default); a sandboxed run sees only its own pieces of it.
+- `DARKROOM_RUN_GPUS`: how many GPUs the run was lent (`CUDA_VISIBLE_DEVICES` names them).
 """
 
 import os
 from pathlib import Path
 
-__all__ = ["BLOBS_ENV", "BUNDLE_DIR_ENV", "cache_root"]
+__all__ = ["BLOBS_ENV", "BUNDLE_DIR_ENV", "GPUS_ENV", "cache_root"]
 
 BUNDLE_DIR_ENV = "DARKROOM_BUNDLE_DIR"
 BLOBS_ENV = "DARKROOM_BLOBS"
+GPUS_ENV = "DARKROOM_RUN_GPUS"
 
 
 def cache_root() -> Path:

@@ -97,7 +97,8 @@ def job_page(
     deployment = None
     if job.target_deployment_id is not None:
         deployment = deployments.get_deployment(session, user, job.target_deployment_id)
-    waiting = jobs.queue_place(session, selected) if selected.status == "pending" else None
+    lease_s = request.app.state.settings.run_lease_s
+    waiting = jobs.queue_place(session, selected, lease_s) if selected.status == "pending" else None
     model_title = model_registry.model_version_titles(session, user, {job.model_version_id or 0})
     return page(request, "job.html", job=job, selected=selected, lines=lines, trace_at=trace_at,
                 active=active, progress=progress_of(selected), target_title=target,

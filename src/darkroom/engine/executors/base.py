@@ -84,6 +84,10 @@ class Executor(Protocol):
 
     def kill_processes(self, pids: list[int]) -> None: ...
 
+    def gpus(self) -> tuple[int, int] | None:
+        """(GPUs, free GPUs) this executor lends to runs; None when it places runs asking for
+        GPUs itself (Ray) and the scheduler may claim any run."""
+
     def close(self) -> None: ...
 
 

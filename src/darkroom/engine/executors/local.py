@@ -42,7 +42,7 @@ from pathlib import Path
 
 from darkroom.client import Client
 from darkroom.db.models import utcnow
-from darkroom.domain.resources import RunResources, format_bytes
+from darkroom.domain.resources import RunResources, asked_gpus, format_bytes
 from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
 from darkroom.engine.cgroups import RunCgroup, RunCgroups
@@ -52,6 +52,7 @@ from darkroom.engine.executors.base import (
     check_python_source,
     drain_lines,
 )
+from darkroom.engine.gpus import GpuPool, device_files, worker_gpus
 from darkroom.engine.preparation import InputLinker, Prepared, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
@@ -63,7 +64,7 @@ from darkroom.engine.processes import (
     standby_name,
 )
 from darkroom.engine.relay import SocketRelay
-from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, cache_root
+from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, GPUS_ENV, cache_root
 
 __all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
 
@@ -106,6 +107,7 @@ class LocalHandle:
     server_url: str = ""
     standby: Standby | None = None  # the sandbox started ahead that this run takes
     builtin: str | None = None  # its built-in processing's module, which the next standby loads
+    gpus: list[int] = field(default_factory=list)  # the GPUs lent to it, given back at its end
 
     def say(self, text: str, stream: str = "system") -> None:
         self.lines.put(OutputLine(utcnow(), stream, text))
@@ -135,6 +137,7 @@ class LocalExecutor:
         store_root: Path | None = None,
         standby: bool = True,
         sandbox_uid: int | None = None,
+        gpus: list[int] | None = None,
     ) -> None:
         """`hidden`: folders a sandboxed run must not see even if darkroom's interpreter lives
         there (darkroom's home, the blob store). `defaults`: limits of runs that ask for none.
@@ -144,7 +147,8 @@ class LocalExecutor:
         (hard links to their input version's files only) instead of through the API.
         `standby`: keep a sandbox started ahead for the next run (sandboxed mode only).
         `sandbox_uid`: the host uid sandboxes run as when darkroom runs as root (None: root's
-        first subordinate id, else nobody; see `sandbox.host_user`)."""
+        first subordinate id, else nobody; see `sandbox.host_user`). `gpus`: the indices of
+        the GPUs lent to runs asking for some (None: this machine's, see `engine.gpus`)."""
         if sandbox_mode not in sandbox.SANDBOX_MODES:
             raise ValueError(f"DARKROOM_SANDBOX must be one of {sandbox.SANDBOX_MODES}")
         self.sandbox_mode = sandbox_mode
@@ -163,6 +167,7 @@ class LocalExecutor:
         self.use_standby = standby and self.sandboxed
         self.notify: Callable[[], None] | None = None
         self._standby: Standby | None = None
+        self.gpu_pool = GpuPool(worker_gpus(None) if gpus is None else gpus)
 
     @property
     def sandboxed(self) -> bool:
@@ -186,6 +191,9 @@ class LocalExecutor:
     def check(self, source: dict) -> None:
         check_python_source(self.name, source)
 
+    def gpus(self) -> tuple[int, int]:
+        return self.gpu_pool.total, self.gpu_pool.free()
+
     # -- start ---------------------------------------------------------------------------------
 
     def start(self, claimed: Claimed, server_url: str) -> LocalHandle:
@@ -193,11 +201,18 @@ class LocalExecutor:
         handle.token, handle.server_url = claimed.token, server_url
         if claimed.source.get("kind") == "builtin":
             handle.builtin = claimed.source.get("module")
+        asked = asked_gpus(claimed.resources)
+        gpus = self.gpu_pool.take(asked)
+        if gpus is None:  # claimed only with enough free: another scheduler shares this pool?
+            raise RuntimeError(f"it asks for {asked} GPU(s) and {self.gpu_pool.free()} of this "
+                               f"worker's {self.gpu_pool.total} are free")  # fmt: skip
+        handle.gpus = gpus
         standby = self._standby
         if standby is not None and standby.process.poll() is not None:  # it died waiting
             self._discard(standby)
             self._standby = standby = None
-        fits = claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
+        fits = (claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
+                and not gpus)  # fmt: skip
         if standby is not None and fits:
             handle.standby, self._standby = standby, None
         handle.preparing = threading.Thread(
@@ -273,6 +288,7 @@ class LocalExecutor:
         extra: dict[str, str] = {
             "DARKROOM_RUN_TOKEN_FILE": sandbox.TOKEN_PATH,
             "DARKROOM_RUN_ID": str(handle.run_id),
+            **_gpu_environment(handle.gpus),
         }
         if prepared.weights is not None:
             mounts.append((prepared.weights, f"{RUN_CACHE}/models/{prepared.weights.name}"))
@@ -297,6 +313,7 @@ class LocalExecutor:
             disk_bytes=limits.disk_bytes,
             hostname=run_name(self.instance, handle.run_id),
             user=self.user,
+            devices=device_files(handle.gpus),
         )
         return self._start_sandbox(spec, self._prefix(handle), stdin=subprocess.DEVNULL)
 
@@ -434,6 +451,7 @@ class LocalExecutor:
             "DARKROOM_CACHE": str(self.cache),
             INSTANCE_ENV: self.instance,
             "PYTHONUNBUFFERED": "1",
+            **_gpu_environment(handle.gpus),
             **extra,
         }
         setpriv = shutil.which("setpriv")
@@ -527,6 +545,7 @@ class LocalExecutor:
             handle.standby = None
         if handle.linker is not None:
             handle.linker.stop()
+        self._give_back_gpus(handle)
         for folder in (handle.workdir, handle.links):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -573,6 +592,14 @@ class LocalExecutor:
         handle.cancelled.set()
         if handle.process is not None:
             _signal_group(handle.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                handle.process.wait(2)  # a GPU is lent again once its process is gone
+        if handle.process is None or handle.process.poll() is not None:
+            self._give_back_gpus(handle)  # a run dropped here is never polled again
+
+    def _give_back_gpus(self, handle: LocalHandle) -> None:
+        gpus, handle.gpus = handle.gpus, []
+        self.gpu_pool.give_back(gpus)
 
     def leftover_runs(self) -> dict[int, list[int]]:
         return run_processes(self.instance)
@@ -600,6 +627,12 @@ def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
         if not (key.startswith("DARKROOM_") and key not in RUN_SETTINGS)
         and key not in STORAGE_SECRETS
     }  # fmt: skip
+
+
+def _gpu_environment(gpus: list[int]) -> dict[str, str]:
+    """What tells a run (and CUDA) the GPUs it was lent: none for a CPU run."""
+    env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
+    return {**env, GPUS_ENV: str(len(gpus))} if gpus else env
 
 
 def limit_prefix(limits: RunResources) -> list[str]:

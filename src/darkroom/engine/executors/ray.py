@@ -272,6 +272,9 @@ class RayExecutor:
     def leftover_runs(self) -> dict[int, list[int]]:
         return {}  # nothing of a Ray run lives on the worker's machine
 
+    def gpus(self) -> None:
+        return None  # Ray places runs that ask for GPUs on nodes that have them
+
     def kill_processes(self, pids: list[int]) -> None:
         return None
 
