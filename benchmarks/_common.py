@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from darkroom.api.app import create_app
 from darkroom.config import Settings
 from darkroom.db.engine import make_engine
+from darkroom.server import create_app
 
 RESULTS = Path(__file__).parent / "results"
 TOKEN = "drk_bench_token"

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fastapi.testclient import TestClient
 
 from _common import TOKEN, p50, timed, write_result
-from darkroom.api.app import create_app
 from darkroom.config import Settings
 from darkroom.db.engine import session_scope
 from darkroom.db.models import Deployment, Prediction, utcnow
 from darkroom.domain.predictions import label_field
+from darkroom.server import create_app
 from darkroom.serving.log_writer import PredictionLog
 
 LABELS = ["Text", "Title", "Table", "Picture", "Section-header", "Rare"]

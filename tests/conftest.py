@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from darkroom.api.app import create_app
 from darkroom.config import Settings
 from darkroom.db import migrate
 from darkroom.db.engine import make_engine, session_scope
 from darkroom.db.models import Base
 from darkroom.domain import accounts
+from darkroom.server import create_app
 from tests.helpers import image_bytes
 from tests.servers import DARKROOM, Result, Server, start_server, stop_server
 

@@ -25,6 +25,7 @@ from pydantic_settings import (
 if TYPE_CHECKING:
     from darkroom.bundles.archive import Limits
     from darkroom.domain.resources import RunResources
+    from darkroom.domain.transfer import ImportLimits
     from darkroom.engine.executors.local import LocalExecutor
     from darkroom.engine.executors.ray import RayExecutor
     from darkroom.engine.scheduler import SchedulerConfig
@@ -157,6 +158,13 @@ class Settings(BaseSettings):
         """Names this darkroom (its database) on a machine: its runs' sandboxes and processes
         carry it, since run ids of two darkrooms collide."""
         return hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:12]
+
+    @property
+    def import_limits(self) -> ImportLimits:
+        """What an imported archive may hold (its images' pixels, its size and ratio)."""
+        from darkroom.domain.transfer import ImportLimits
+
+        return ImportLimits(self.max_image_pixels, self.max_archive_bytes, self.max_archive_ratio)
 
     @property
     def bundle_limits(self) -> Limits:

@@ -52,9 +52,9 @@ def test_builtin_is_registered_public(api, other_org_api):
 
 
 def test_builtin_registration_is_idempotent(app):
-    from darkroom.api.app import register_builtins
     from darkroom.db.models import ProcessingRevision
     from darkroom.processings import discover
+    from darkroom.server import register_builtins
 
     with session_scope(app.state.sessions) as session:
         register_builtins(session)

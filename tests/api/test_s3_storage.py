@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from darkroom.api.app import create_app
 from darkroom.config import Settings
+from darkroom.server import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.helpers import image_bytes
 

@@ -463,8 +463,8 @@ def test_a_shape_is_deleted_from_the_asset_page_and_the_api(web, api, other_org_
 def test_the_sign_in_hint_names_this_servers_admin_token(anon, tmp_path):
     """The finding: the hint named ~/.darkroom/admin-token even when the home was elsewhere."""
     assert "the server&#39;s DARKROOM_ADMIN_TOKEN" in anon.get("/login").text
-    from darkroom.api.app import create_app
     from darkroom.config import Settings
+    from darkroom.server import create_app
 
     home = tmp_path / "elsewhere"
     other = create_app(Settings(home=home, database_url=f"sqlite:///{tmp_path / 'o.db'}"))

@@ -73,7 +73,8 @@ def test_a_failed_step_blocks_its_dependents_and_a_rerun_from_it_keeps_the_rest(
 
     dr.update_processing("checker", source={"kind": "inline", "code": COUNTER})  # the fix
     again = dr.rerun_pipeline_run(run["id"])
-    assert steps(again)["check"]["status"] == "pending"
+    # launched again: the server's scheduler may have claimed it before the answer was written
+    assert steps(again)["check"]["status"] in ("pending", "running")
     run = ended(dr, run["id"])
     by = steps(run)
     assert run["status"] == "succeeded", run

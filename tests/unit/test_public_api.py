@@ -117,6 +117,6 @@ def test_the_server_does_not_load_inference_libraries():
     import subprocess
     import sys
 
-    code = "import sys, darkroom.api.app; print(sorted({'onnxruntime', 'cv2'} & set(sys.modules)))"
+    code = "import sys, darkroom.server; print(sorted({'onnxruntime', 'cv2'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,5 +1,4 @@
-"""The REST API under /api/v1. Routes are thin: parse, call `darkroom.domain`, serialize."""
+"""The REST API under /api/v1. Routes are thin: parse, call `darkroom.domain`, serialize.
 
-from darkroom.api.app import create_app
-
-__all__ = ["create_app"]
+`darkroom.server` mounts it beside the pages (`darkroom.web`); neither imports the other.
+"""

@@ -30,6 +30,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from darkroom import safe_yaml
+from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.domain.resources import parse_resources
 from darkroom.errors import InvalidInput
 
@@ -56,7 +57,7 @@ class Manifest:
     entrypoint: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     needs_model: bool = False
-    timeout_s: int = 7200
+    timeout_s: int = RUN_TIMEOUT_S
     resources: dict[str, Any] = field(default_factory=dict)
     requirements: list[str] = field(default_factory=list)
     image: str | None = None
@@ -207,7 +208,7 @@ def parse_manifest(files: Mapping[str, bytes]) -> Manifest:
     except InvalidInput as exc:
         raise bad(f"{MANIFEST}: parameters: {exc.message}", MANIFEST, "parameters",
                   code="invalid_schema") from exc  # fmt: skip
-    timeout = _typed(doc, "timeout", int, 7200)
+    timeout = _typed(doc, "timeout", int, RUN_TIMEOUT_S)
     entrypoint = _typed(doc, "entrypoint", str, None)
     image = _typed(doc, "image", str, None)
     command = _typed(doc, "command", list, [])

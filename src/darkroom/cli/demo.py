@@ -36,10 +36,10 @@ def demo(
     the pages with `yolo-preannotation`, follow the job live, then keep serving."""
     import uvicorn
 
-    from darkroom.api.app import create_app
     from darkroom.config import Settings
     from darkroom.demo.model import doclaynet_path
     from darkroom.home_lock import HomeInUse, lock_exclusive
+    from darkroom.server import create_app
 
     try:
         model_file = doclaynet_path()

@@ -14,6 +14,7 @@ from darkroom.cli.context import client_from
 from darkroom.cli.jobs import finish, follow, parse_params
 from darkroom.cli.output import JsonOpt, console, fail, print_json, print_object, print_rows
 from darkroom.client import ApiError
+from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.errors import DarkroomError
 
 app = typer.Typer(no_args_is_help=True)
@@ -76,7 +77,9 @@ def create(
     ] = None,
     description: str = "",
     needs_model: Annotated[bool, typer.Option(help="Launches must name a model version.")] = False,
-    timeout_s: Annotated[int, typer.Option(help="Runs are stopped after this long.")] = 7200,
+    timeout_s: Annotated[
+        int, typer.Option(help="Runs are stopped after this long.")
+    ] = RUN_TIMEOUT_S,
     json_: JsonOpt = False,
 ) -> None:
     """Create a processing from a Python file (its first revision)."""

@@ -78,8 +78,8 @@ def serve(
     and run processings (unless --no-scheduler)."""
     import uvicorn
 
-    from darkroom.api.app import create_app
     from darkroom.config import Settings
+    from darkroom.server import create_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

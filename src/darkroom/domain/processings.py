@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from darkroom.bundles.archive import Bundle
 from darkroom.db.models import Processing, ProcessingRevision, ProcessingType, TargetKind
+from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
 from darkroom.domain.datasets import check_name
@@ -48,7 +49,7 @@ __all__ = [
     "update_processing",
 ]
 
-DEFAULT_TIMEOUT_S = 2 * 3600
+DEFAULT_TIMEOUT_S = RUN_TIMEOUT_S
 MAX_TIMEOUT_S = 7 * 24 * 3600
 SOURCE_KINDS = ("builtin", "inline", "bundle", "image")
 

@@ -244,7 +244,7 @@ class Scheduler:
             summary = f"timeout: ran longer than {active.claimed.timeout_s} s"
         elif code == 0:
             status, reason = RunStatus.succeeded, None
-        elif getattr(active.handle, "lost", False):  # its executor lost track of it
+        elif active.handle.lost:
             reason = "lost"
         elif code < 0:
             reason = "killed"
@@ -298,8 +298,8 @@ class Scheduler:
                 active.outcome = "cancelled"
                 self._system_line(active, "cancel requested: stopping (SIGTERM, then SIGKILL)")
                 self.executor.cancel(active.handle, self.config.cancel_grace_s)
-            elif getattr(active.handle, "queued", False):  # waits in its executor's queue:
-                active.started = now  # its timeout counts from when it runs
+            elif active.handle.queued:  # its timeout counts from when it runs
+                active.started = now
             elif active.outcome is None and now - active.started > active.claimed.timeout_s:
                 active.outcome = "timeout"
                 self._system_line(active, f"timeout after {active.claimed.timeout_s} s: stopping")

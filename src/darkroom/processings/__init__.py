@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darkroom.defaults import RUN_TIMEOUT_S
+
 __all__ = ["BuiltinSpec", "discover"]
 
 
@@ -27,7 +29,7 @@ class BuiltinSpec:
     needs_model: bool = False
     target: str = "dataset_version"  # or "model_version": it runs on a model
     model_families: tuple[str, ...] = ()  # those it can run; empty: any
-    timeout_s: int = 2 * 3600
+    timeout_s: int = RUN_TIMEOUT_S
     resources: dict[str, Any] = field(default_factory=dict)
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.inference.defaults import MAX_DETECTIONS, THREADS_SCHEMA
 from darkroom.inference.tf_graph import TF_FORMATS
 from darkroom.processings import BuiltinSpec
@@ -64,7 +65,7 @@ SPEC = BuiltinSpec(
             "threads": THREADS_SCHEMA,
         },
     },
-    timeout_s=2 * 3600,
+    timeout_s=RUN_TIMEOUT_S,
 )
 
 

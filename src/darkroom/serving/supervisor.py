@@ -101,7 +101,7 @@ class SetSpec:
 
 def set_spec(deployment: Deployment) -> SetSpec:
     """What the deployment's current revision runs (its weights in this machine's cache)."""
-    from darkroom.api.schemas import ModelVersionPublic
+    from darkroom.http.schemas import ModelVersionPublic
 
     revision = deployment.revision
     model_version = revision.model_version

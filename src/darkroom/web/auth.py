@@ -14,9 +14,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from darkroom.api.deps import READ_METHODS, SessionDep
 from darkroom.domain.accounts import Principal, authenticate
 from darkroom.errors import Forbidden, Unauthorized
+from darkroom.http.deps import READ_METHODS, SessionDep
 
 __all__ = [
     "COOKIE",

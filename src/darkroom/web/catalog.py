@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from darkroom import charts
-from darkroom.api.deps import SessionDep
 from darkroom.db.models import ProcessingType
 from darkroom.domain import deployments, evaluations, jobs, model_registry, processings, versions
 from darkroom.domain.accounts import Principal
@@ -23,6 +22,7 @@ from darkroom.domain.pagination import PageRequest
 from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import DEFAULT_TIMEOUT_S, RevisionSpec
 from darkroom.errors import DarkroomError, InvalidInput, NotFound
+from darkroom.http.deps import SessionDep
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page

@@ -12,8 +12,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from darkroom.api.blob_response import blob_response
-from darkroom.api.deps import SessionDep, StoreDep
 from darkroom.db.models import Blob, TargetKind, utcnow
 from darkroom.domain import (
     deployments,
@@ -27,6 +25,8 @@ from darkroom.domain import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, InvalidInput
+from darkroom.http.deps import SessionDep, StoreDep
+from darkroom.http.responses import blob_response
 from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice

@@ -10,9 +10,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
-from darkroom.api.deps import SessionDep, commit_and_wake
-from darkroom.api.routes.runs import run_log_events
-from darkroom.api.schemas import DbInt
 from darkroom.db.models import ACTIVE_STATUSES, TargetKind, utcnow
 from darkroom.domain import (
     annotations,
@@ -27,6 +24,9 @@ from darkroom.domain import (
 from darkroom.domain.accounts import user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError, NotFound
+from darkroom.http.deps import SessionDep, commit_and_wake
+from darkroom.http.events import run_log_events
+from darkroom.http.schemas import DbInt
 from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice

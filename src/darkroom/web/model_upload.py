@@ -16,12 +16,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from darkroom.api.deps import SessionDep, SettingsDep, StoreDep
-from darkroom.api.routes.models import labels_or_label_map
-from darkroom.api.schemas import DbInt
 from darkroom.domain import model_registry
 from darkroom.domain.accounts import Principal
 from darkroom.errors import DarkroomError, Forbidden
+from darkroom.http.deps import SessionDep, SettingsDep, StoreDep
+from darkroom.http.schemas import DbInt
+from darkroom.http.uploads import labels_or_label_map
 from darkroom.web.auth import UserDep, sign, signed_by_session
 from darkroom.web.catalog import render_models
 from darkroom.web.notices import with_notice

@@ -10,11 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from darkroom.api.deps import SessionDep, commit_and_wake
-from darkroom.api.schemas import DbInt
 from darkroom.domain import pipelines, versions, webhooks
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.pipelines import INPUT, StepState
+from darkroom.http.deps import SessionDep, commit_and_wake
+from darkroom.http.schemas import DbInt
 from darkroom.web.auth import UserDep
 from darkroom.web.graphs import BOX_H, BOX_W, Graph, Node, layered
 from darkroom.web.notices import with_notice

@@ -14,8 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from darkroom.api.deps import SessionDep, commit_and_wake
-from darkroom.api.schemas import DbInt
 from darkroom.db.models import ProcessingType, TargetKind
 from darkroom.domain import (
     annotations,
@@ -31,6 +29,8 @@ from darkroom.domain import (
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import PageRequest
 from darkroom.errors import DarkroomError
+from darkroom.http.deps import SessionDep, commit_and_wake
+from darkroom.http.schemas import DbInt
 from darkroom.text import is_number
 from darkroom.web import forms
 from darkroom.web.auth import UserDep

@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from darkroom.api.deps import SessionDep
 from darkroom.domain.accounts import authenticate
 from darkroom.errors import Unauthorized
+from darkroom.http.deps import SessionDep
 from darkroom.web import (
     catalog,
     deployment_pages,

@@ -9,17 +9,25 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from darkroom.api.deps import SessionDep, SettingsDep, StoreDep
-from darkroom.api.routes import versions as api_versions
-from darkroom.api.routes.assets import get_asset_image
-from darkroom.api.schemas import DbInt
 from darkroom.db.models import AuthorKind, TargetKind
-from darkroom.domain import annotations, assets, datasets, jobs, labels, lineage, versions
+from darkroom.domain import (
+    annotations,
+    assets,
+    datasets,
+    jobs,
+    labels,
+    lineage,
+    transfer,
+    versions,
+)
 from darkroom.domain.accounts import Principal, user_names
 from darkroom.domain.pagination import PageRequest
 from darkroom.domain.thumbnails import thumbnail
 from darkroom.domain.transfer import Format, OnExisting
 from darkroom.errors import DarkroomError
+from darkroom.http.deps import SessionDep, SettingsDep, StoreDep
+from darkroom.http.responses import blob_response, export_archive
+from darkroom.http.schemas import DbInt
 from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.graphs import BOX_H, BOX_W, LABEL_GAP, Graph, Node, layered
@@ -315,7 +323,7 @@ def export_version(
     version_id: DbInt, format: Format, session: SessionDep, user: UserDep, store: StoreDep
 ) -> Response:
     """The Settings tab's Export: the API's archive, for the signed-in user."""
-    return api_versions.export_version(version_id, format, session, user, store)
+    return export_archive(session, store, user, version_id, format)
 
 
 @router.post("/ui/versions/{version_id}/import", response_class=HTMLResponse)
@@ -333,9 +341,10 @@ def import_archive(
     """The Settings tab's Import: the API's import; its report (what was added, matched and
     skipped, with why) shows on the tab."""
     try:
-        report = api_versions.import_annotations(
-            version_id, format, file, session, user, store, settings, on_existing
-        )
+        report = transfer.import_into_version(
+            session, store, user, version_id, format, file.file, settings.import_limits,
+            on_existing,
+        )  # fmt: skip
     except DarkroomError as exc:
         session.rollback()
         return _labels_page(request, session, user, version_id, import_error=exc.message)
@@ -380,4 +389,5 @@ def asset_image(
     asset_id: DbInt, request: Request, session: SessionDep, user: UserDep, store: StoreDep
 ) -> Response:
     """The original bytes, as the API serves them, for the cookie-authenticated asset view."""
-    return get_asset_image(asset_id, request, session, user, store)
+    asset = assets.get_asset(session, user, asset_id)
+    return blob_response(request, store, asset.blob_sha256, asset.mime)

@@ -4,9 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from darkroom.api.blob_response import IMMUTABLE, blob_response
-from darkroom.api.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
-from darkroom.api.schemas import (
+from darkroom.domain import annotations, assets, labels
+from darkroom.domain.thumbnails import ALLOWED_SIZES, thumbnail
+from darkroom.errors import InvalidInput
+from darkroom.http.deps import PrincipalDep, RunOrUserDep, SessionDep, StoreDep
+from darkroom.http.responses import IMMUTABLE, blob_response
+from darkroom.http.schemas import (
     AnnotationPublic,
     AnnotationsPublic,
     AnnotationWrite,
@@ -14,9 +17,6 @@ from darkroom.api.schemas import (
     AssetUpdate,
     DbInt,
 )
-from darkroom.domain import annotations, assets, labels
-from darkroom.domain.thumbnails import ALLOWED_SIZES, thumbnail
-from darkroom.errors import InvalidInput
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep
-from darkroom.api.schemas import (
+from darkroom.domain import datasets, versions
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep
+from darkroom.http.schemas import (
     DatasetCreate,
     DatasetPublic,
     DatasetUpdate,
@@ -12,7 +13,6 @@ from darkroom.api.schemas import (
     VersionCreate,
     VersionPublic,
 )
-from darkroom.domain import datasets, versions
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

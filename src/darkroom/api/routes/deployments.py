@@ -13,8 +13,20 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from darkroom.api.blob_response import blob_response
-from darkroom.api.deps import (
+from darkroom.db.models import Blob, Deployment, utcnow
+from darkroom.domain import deployments, metrics, predictions
+from darkroom.domain.accounts import authenticate
+from darkroom.domain.images import probe_image
+from darkroom.domain.pagination import PageRequest
+from darkroom.domain.predictions import PredictionFilter, label_field
+from darkroom.errors import (
+    DarkroomError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
+from darkroom.http.deps import (
     PageDep,
     PrincipalDep,
     RunOrUserDep,
@@ -23,7 +35,8 @@ from darkroom.api.deps import (
     StoreDep,
     bearer_token,
 )
-from darkroom.api.schemas import (
+from darkroom.http.responses import blob_response
+from darkroom.http.schemas import (
     AssetPublic,
     DbInt,
     DeploymentCreate,
@@ -38,19 +51,6 @@ from darkroom.api.schemas import (
     PredictionPublic,
     ReviewRequest,
     SendRequest,
-)
-from darkroom.db.models import Blob, Deployment, utcnow
-from darkroom.domain import deployments, metrics, predictions
-from darkroom.domain.accounts import authenticate
-from darkroom.domain.images import probe_image
-from darkroom.domain.pagination import PageRequest
-from darkroom.domain.predictions import PredictionFilter, label_field
-from darkroom.errors import (
-    DarkroomError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    PayloadTooLarge,
 )
 from darkroom.serving.supervisor import Unavailable
 from darkroom.text import is_number

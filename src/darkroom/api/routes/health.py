@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from darkroom import __version__
-from darkroom.api.schemas import Health
+from darkroom.http.schemas import Health
 
 router = APIRouter(tags=["health"])
 

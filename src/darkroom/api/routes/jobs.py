@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
-from darkroom.api.schemas import DbInt, JobCreate, JobPublic, Page, RerunRequest, RunPublic
 from darkroom.domain import annotations, jobs
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
+from darkroom.http.schemas import DbInt, JobCreate, JobPublic, Page, RerunRequest, RunPublic
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

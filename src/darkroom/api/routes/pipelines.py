@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from sqlalchemy.orm import Session
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
-from darkroom.api.schemas import (
+from darkroom.db.models import Pipeline, PipelineRun
+from darkroom.domain import pipelines
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep, commit_and_wake
+from darkroom.http.schemas import (
     DbInt,
     Page,
     PipelineCreate,
@@ -16,8 +18,6 @@ from darkroom.api.schemas import (
     PipelineRevisionPublic,
     PipelineRunPublic,
 )
-from darkroom.db.models import Pipeline, PipelineRun
-from darkroom.domain import pipelines
 
 router = APIRouter(tags=["pipelines"])
 

@@ -5,8 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from sqlalchemy.orm import Session
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
-from darkroom.api.schemas import (
+from darkroom.bundles import read_bundle
+from darkroom.db.models import Processing, ProcessingRevision
+from darkroom.domain import processings
+from darkroom.domain.processings import RevisionSpec
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, StoreDep
+from darkroom.http.schemas import (
     Page,
     ProcessingCreate,
     ProcessingPublic,
@@ -14,10 +18,6 @@ from darkroom.api.schemas import (
     PushResult,
     RevisionPublic,
 )
-from darkroom.bundles import read_bundle
-from darkroom.db.models import Processing, ProcessingRevision
-from darkroom.domain import processings
-from darkroom.domain.processings import RevisionSpec
 
 router = APIRouter(prefix="/processings", tags=["processings"])
 

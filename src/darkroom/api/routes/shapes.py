@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from darkroom.api.deps import PrincipalDep, SessionDep
-from darkroom.api.schemas import DbInt
 from darkroom.domain import annotations
+from darkroom.http.deps import PrincipalDep, SessionDep
+from darkroom.http.schemas import DbInt
 
 router = APIRouter(prefix="/shapes", tags=["annotations"])
 

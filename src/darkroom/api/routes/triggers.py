@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep
-from darkroom.api.schemas import DbInt, Page, TriggerCreate, TriggerPublic, TriggerUpdate
 from darkroom.domain import triggers
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep
+from darkroom.http.schemas import DbInt, Page, TriggerCreate, TriggerPublic, TriggerUpdate
 
 router = APIRouter(prefix="/triggers", tags=["triggers"])
 

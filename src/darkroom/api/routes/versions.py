@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-import os
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Body, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
-from darkroom.api.deps import (
+from darkroom.config import Settings
+from darkroom.domain import annotations, assets, idempotency, labels, transfer, versions
+from darkroom.domain.accounts import Principal
+from darkroom.domain.transfer import Format, OnExisting
+from darkroom.errors import InvalidInput
+from darkroom.formats import archive
+from darkroom.http.deps import (
     IdempotencyKey,
     PageDep,
     PrincipalDep,
@@ -20,7 +23,8 @@ from darkroom.api.deps import (
     SettingsDep,
     StoreDep,
 )
-from darkroom.api.schemas import (
+from darkroom.http.responses import export_archive
+from darkroom.http.schemas import (
     MAX_DB_INT,
     AnnotationPublic,
     AnnotationsPublic,
@@ -35,12 +39,6 @@ from darkroom.api.schemas import (
     VersionStatsPublic,
     VersionUpdate,
 )
-from darkroom.config import Settings
-from darkroom.domain import annotations, assets, idempotency, labels, transfer, versions
-from darkroom.domain.accounts import Principal
-from darkroom.domain.transfer import Format, ImportLimits, OnExisting
-from darkroom.errors import InvalidInput
-from darkroom.formats import archive
 from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS, MAX_UPLOAD_FILES
 from darkroom.storage import BlobStore
 
@@ -265,12 +263,10 @@ def import_annotations(
         ),
     ] = OnExisting.replace,
 ) -> object:
-    limits = ImportLimits(
-        settings.max_image_pixels, settings.max_archive_bytes, settings.max_archive_ratio
-    )
     return transfer.import_into_version(
-        session, store, principal, version_id, format, file.file, limits, on_existing
-    )
+        session, store, principal, version_id, format, file.file, settings.import_limits,
+        on_existing,
+    )  # fmt: skip
 
 
 @router.get(
@@ -281,18 +277,4 @@ def import_annotations(
 def export_version(
     version_id: DbInt, format: Format, session: SessionDep, principal: PrincipalDep, store: StoreDep
 ) -> FileResponse:
-    version = versions.get_version(session, principal, version_id)
-    fd, path = tempfile.mkstemp(suffix=".zip", prefix="darkroom-export-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            transfer.export_version(session, store, principal, version_id, format, out)
-    except BaseException:
-        os.unlink(path)
-        raise
-    name = f"{version.dataset.name}-{version.name}-{format.value}.zip".replace("/", "_")
-    return FileResponse(
-        path,
-        media_type="application/zip",
-        filename=name,
-        background=BackgroundTask(os.unlink, path),
-    )
+    return export_archive(session, store, principal, version_id, format)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from darkroom.api.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
-from darkroom.api.schemas import (
+from darkroom.domain import webhooks
+from darkroom.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from darkroom.http.schemas import (
     DbInt,
     Page,
     WebhookCreate,
@@ -14,7 +15,6 @@ from darkroom.api.schemas import (
     WebhookPublic,
     WebhookUpdate,
 )
-from darkroom.domain import webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

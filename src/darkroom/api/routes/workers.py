@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkroom.api.deps import PrincipalDep, SessionDep, SettingsDep
-from darkroom.api.schemas import Page, WorkerPublic
 from darkroom.domain import workers
+from darkroom.http.deps import PrincipalDep, SessionDep, SettingsDep
+from darkroom.http.schemas import Page, WorkerPublic
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 

@@ -46,11 +46,17 @@ class OutputLine:
 
 
 class Handle(Protocol):
-    """A started run. The scheduler also reads two optional attributes: `lost` (True: the
-    executor lost track of the run, which fails as `lost`) and `queued` (True: the run waits in
-    the executor's own queue, and its timeout does not count yet)."""
+    """A started run, as the scheduler reads it."""
 
     run_id: int
+
+    @property
+    def lost(self) -> bool:
+        """The executor lost track of the run: it fails as `lost`."""
+
+    @property
+    def queued(self) -> bool:
+        """The run waits in the executor's own queue: its timeout does not count yet."""
 
 
 class Executor(Protocol):

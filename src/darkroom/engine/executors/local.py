@@ -108,6 +108,8 @@ class LocalHandle:
     standby: Standby | None = None  # the sandbox started ahead that this run takes
     builtin: str | None = None  # its built-in processing's module, which the next standby loads
     gpus: list[int] = field(default_factory=list)  # the GPUs lent to it, given back at its end
+    lost: bool = False  # a local run's process is always known
+    queued: bool = False  # started at once: no queue of its own
 
     def say(self, text: str, stream: str = "system") -> None:
         self.lines.put(OutputLine(utcnow(), stream, text))

@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
-from darkroom.api.schemas import DbInt
 from darkroom.config import Settings
 from darkroom.db.engine import session_scope
 from darkroom.domain.accounts import Principal, authenticate
 from darkroom.domain.pagination import MAX_LIMIT, PageRequest
 from darkroom.errors import Forbidden
+from darkroom.http.schemas import DbInt
 from darkroom.storage import BlobStore
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""The FastAPI application: wiring of settings, database, blob store, routes and errors."""
+"""The server: one FastAPI application wiring settings, database, blob store, the scheduler,
+serving, the REST API (`darkroom.api`) and the pages (`darkroom.web`), siblings that do not
+import each other."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from darkroom.api.routes import (
     pipelines,
     processings,
     runs,
+    runtime,
     shapes,
     triggers,
     versions,
@@ -57,7 +60,7 @@ from darkroom.web.render import page
 
 __all__ = ["Startup", "create_app", "prepare"]
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 def render_error(request: Request, exc: DarkroomError) -> Response:
@@ -228,7 +231,8 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     for module in (health, datasets, versions, labels, assets, shapes, models, processings, jobs,
-                   runs, deployments, pipelines, triggers, webhooks, workers):  # fmt: skip
+                   runs, runtime, deployments, pipelines, triggers, webhooks,
+                   workers):  # fmt: skip
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

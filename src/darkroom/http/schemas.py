@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
+from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.runtime import contract
 from darkroom.runtime.contract import MAX_DB_INT as MAX_DB_INT
 from darkroom.runtime.contract import DbInt as DbInt
@@ -199,7 +200,7 @@ class ProcessingCreate(BaseModel):
         description='{"kind": "inline", "code": "<python>", "entrypoint": "run"}'
     )
     parameters_schema: dict[str, Any] = Field(default_factory=lambda: dict(EMPTY_SCHEMA))
-    timeout_s: int = 2 * 3600
+    timeout_s: int = RUN_TIMEOUT_S
     resources: dict[str, Any] = Field(default_factory=dict)
 
 
