@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,8 @@ from darkroom import safe_yaml
 from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.domain.resources import parse_resources
 from darkroom.errors import InvalidInput
+from darkroom.text import check_name
+from darkroom.values import IMAGE_REFERENCE, check_kinds
 
 __all__ = ["MANIFEST", "Manifest", "parse_manifest", "parse_requirements", "requirements_key"]
 
@@ -41,7 +42,6 @@ KNOWN_KEYS = {
     "name", "type", "target", "description", "entrypoint", "parameters", "needs_model",
     "timeout", "resources", "requirements", "image", "command", "network",
 }  # fmt: skip
-IMAGE_RE = re.compile(r"^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$")
 
 
 def bad(message: str, *loc: str | int, code: str = "invalid_bundle") -> InvalidInput:
@@ -174,9 +174,7 @@ def _check_entrypoint(entrypoint: str, files: Mapping[str, bytes]) -> None:
 
 def parse_manifest(files: Mapping[str, bytes]) -> Manifest:
     """The bundle's manifest, checked against its files; errors say what and where."""
-    from darkroom.domain.datasets import check_name
     from darkroom.domain.parameters import check_schema
-    from darkroom.domain.processings import check_kinds
 
     if MANIFEST not in files:
         raise bad(f"the bundle has no {MANIFEST} at its top level", MANIFEST)
@@ -216,7 +214,7 @@ def parse_manifest(files: Mapping[str, bytes]) -> Manifest:
         if entrypoint is not None:
             raise bad(f"{MANIFEST}: give either 'entrypoint' (code) or 'image', not both",
                       MANIFEST, "image")  # fmt: skip
-        if not IMAGE_RE.match(image):
+        if not IMAGE_REFERENCE.match(image):
             raise bad(f"{MANIFEST}: image {image!r} is not an image reference "
                       "(registry/name:tag)", MANIFEST, "image")  # fmt: skip
         if not all(isinstance(x, str) for x in command):

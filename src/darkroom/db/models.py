@@ -5,7 +5,6 @@ Ids are integers (keyset pagination orders by them). Every timestamp is timezone
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from darkroom.values import (
+    ACTIVE_STATUSES,
+    AuthorKind,
+    DeploymentStatus,
+    ProcessingType,
+    RunStatus,
+    ShapeKind,
+    TargetKind,
+    TriggerKind,
+    utcnow,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -61,6 +72,7 @@ __all__ = [
     "Shape",
     "ShapeKind",
     "TargetKind",
+    "TriggerKind",
     "User",
     "Worker",
     "utcnow",
@@ -79,10 +91,6 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 OptionalJSON = JSON(none_as_null=True)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC; always returns aware datetimes (SQLite drops the zone)."""
 
@@ -98,20 +106,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
-
-
-class ShapeKind(enum.StrEnum):
-    rectangle = "rectangle"
-    polygon = "polygon"
-    classification = "classification"
-    point = "point"
-    mask = "mask"  # a COCO RLE (crowd regions); its box in x, y, w, h
-
-
-class AuthorKind(enum.StrEnum):
-    user = "user"
-    run = "run"
-    prediction = "prediction"  # a user's imported model output (a COCO results file)
 
 
 class Base(DeclarativeBase):
@@ -311,34 +305,6 @@ class Shape(Base):
 # What a shape is, apart from where it is stored: copied, exported and listed together.
 SHAPE_DATA = ("label_id", "kind", "x", "y", "w", "h", "points", "score", "rings", "mask",
               "keypoints", "attributes")  # fmt: skip
-
-
-class ProcessingType(enum.StrEnum):
-    pre_annotation = "pre_annotation"
-    data_augmentation = "data_augmentation"
-    dataset_version_creation = "dataset_version_creation"
-    auto_tagging = "auto_tagging"
-    model_conversion = "model_conversion"
-    model_evaluation = "model_evaluation"
-    custom = "custom"
-
-
-class TargetKind(enum.StrEnum):
-    dataset_version = "dataset_version"
-    model_version = "model_version"
-    experiment = "experiment"
-    deployment = "deployment"
-
-
-class RunStatus(enum.StrEnum):
-    pending = "pending"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
-ACTIVE_STATUSES = (RunStatus.pending, RunStatus.running)
 
 
 class Processing(Base):
@@ -577,13 +543,6 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DeploymentStatus(enum.StrEnum):
-    starting = "starting"
-    serving = "serving"
-    stopped = "stopped"
-    failed = "failed"
-
-
 class Deployment(Base):
     """A model version served behind `POST /deployments/{id}/predict`. What it serves and how
     (model version, thresholds, batching, replicas, sampling) lives in immutable revisions; the
@@ -726,12 +685,6 @@ class PipelineRun(Base):
     )
     pipeline: Mapped[Pipeline] = relationship(lazy="joined")
     revision: Mapped[PipelineRevision] = relationship(lazy="joined")
-
-
-class TriggerKind(enum.StrEnum):
-    assets = "assets"  # new assets in a version: N of them, or T seconds after the first
-    version = "version"  # a version created by a person in a dataset
-    schedule = "schedule"  # a cron expression, on a version
 
 
 class Trigger(Base):

@@ -33,10 +33,11 @@ from darkroom.domain.accounts import Principal
 from darkroom.domain.assets import get_asset
 from darkroom.domain.blobs import insert_ignore
 from darkroom.domain.jobs import get_job, get_run
-from darkroom.domain.masks import rle_counts
 from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+from darkroom.formats.masks import rle_counts
 from darkroom.runtime.contract import MAX_ANNOTATION_ITEMS
+from darkroom.values import ShapeIn
 
 __all__ = [
     "Author",
@@ -67,21 +68,6 @@ class Author:
         if principal.run_id is not None:
             return cls(AuthorKind.run, principal.run_id)
         return cls(AuthorKind.user, principal.user_id)
-
-
-@dataclass(frozen=True, slots=True)
-class ShapeIn:
-    """A shape as callers give it: geometry in pixels, label by name."""
-
-    kind: str
-    label: str
-    bbox: Sequence[float] | None = None  # x, y, w, h
-    points: Sequence[Sequence[float]] | None = None
-    score: float | None = None
-    rings: Sequence[Sequence[Sequence[float]]] | None = None
-    mask: dict[str, Any] | None = None
-    keypoints: Sequence[Sequence[float]] | None = None
-    attributes: dict[str, Any] | None = None
 
 
 class ShapeLike(Protocol):

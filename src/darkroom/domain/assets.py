@@ -24,14 +24,14 @@ from darkroom.db.models import (
 )
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
-from darkroom.domain.datasets import check_tags, has_control_characters
+from darkroom.domain.datasets import check_tags
 from darkroom.domain.images import probe_image
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.versions import get_version, get_writable_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
 from darkroom.runtime.contract import MAX_BATCH_IMAGES
 from darkroom.storage import BlobStore
-from darkroom.text import is_number
+from darkroom.text import has_control_characters, is_number
 
 __all__ = [
     "AssetFilter",

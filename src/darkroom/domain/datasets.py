@@ -11,26 +11,9 @@ from darkroom.db.models import Dataset
 from darkroom.domain.accounts import Principal
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, InvalidInput, NotFound
+from darkroom.text import check_name
 
 __all__ = ["create_dataset", "delete_dataset", "get_dataset", "list_datasets", "update_dataset"]
-
-
-def has_control_characters(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
-def check_name(name: str, what: str) -> str:
-    """Names are trimmed, non-empty, at most 200 characters, without control characters (a
-    NUL cannot even be stored in PostgreSQL text)."""
-    name = name.strip()
-    if has_control_characters(name):
-        raise InvalidInput(f"{what} name must not contain control characters",
-                           details={"field": "name"})  # fmt: skip
-    if not name:
-        raise InvalidInput(f"{what} name must not be empty", details={"field": "name"})
-    if len(name) > 200:
-        raise InvalidInput(f"{what} name is longer than 200 characters", details={"field": "name"})
-    return name
 
 
 def _name_taken(session: Session, principal: Principal, name: str) -> bool:

@@ -26,12 +26,11 @@ from darkroom.db.models import (
     utcnow,
 )
 from darkroom.domain.accounts import Principal, hash_token, new_token
-from darkroom.domain.datasets import check_name
 from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.defaults import CONFIDENCE_THRESHOLD, IOU_THRESHOLD, MAX_DETECTIONS
-from darkroom.text import is_number
+from darkroom.text import check_name, is_number
 
 __all__ = [
     "ACTIVE",

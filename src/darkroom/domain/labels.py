@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from darkroom.db.models import Label, Shape
 from darkroom.domain.accounts import Principal
-from darkroom.domain.datasets import check_name
 from darkroom.domain.versions import get_version, in_organization
 from darkroom.errors import Conflict, InvalidInput, NotFound
+from darkroom.text import check_name
 
 __all__ = [
     "PALETTE",

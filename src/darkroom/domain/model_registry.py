@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 from darkroom.db.models import Job, Model, ModelVersion
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
-from darkroom.domain.datasets import check_name
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMediaType
 from darkroom.inference.tf_graph import TF_FORMATS
 from darkroom.storage import BlobStore
+from darkroom.text import check_name
 
 __all__ = [
     "FAMILIES",

@@ -19,17 +19,17 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from darkroom.bundles.archive import Bundle
-from darkroom.db.models import Processing, ProcessingRevision, ProcessingType, TargetKind
+from darkroom.db.models import Processing, ProcessingRevision, TargetKind
 from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.domain.accounts import Principal
 from darkroom.domain.blobs import register_blobs
-from darkroom.domain.datasets import check_name
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import check_schema
 from darkroom.domain.resources import parse_resources
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.storage import BlobStore
-from darkroom.text import is_number
+from darkroom.text import check_name, is_number
+from darkroom.values import IMAGE_REFERENCE, check_kinds
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -125,10 +125,9 @@ def _check_source(source: dict[str, Any], *, allow_builtin: bool, allow_bundle: 
 
 
 def _check_image(source: dict[str, Any]) -> None:
-    from darkroom.bundles.manifest import IMAGE_RE
 
     image, command = source.get("image"), source.get("command", [])
-    if not isinstance(image, str) or not IMAGE_RE.match(image):
+    if not isinstance(image, str) or not IMAGE_REFERENCE.match(image):
         raise InvalidInput(
             f"source.image {image!r} is not a container image reference (registry/name:tag)",
             code="invalid_source", details={"loc": ["source", "image"]},
@@ -287,17 +286,6 @@ def code_of(source: dict[str, Any]) -> list[SourceFile]:
             lines = Path(found.origin).read_text().splitlines()
             files.append(SourceFile(Path(found.origin).name, f"{shared}-L", lines))
     return files
-
-
-def check_kinds(type_: str, target: str) -> None:
-    if type_ not in ProcessingType.__members__:
-        raise InvalidInput(
-            f"type must be one of {', '.join(ProcessingType)}", details={"loc": ["type"]}
-        )
-    if target not in TargetKind.__members__:
-        raise InvalidInput(
-            f"target must be one of {', '.join(TargetKind)}", details={"loc": ["target"]}
-        )
 
 
 def create_processing(

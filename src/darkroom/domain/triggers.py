@@ -36,13 +36,14 @@ from darkroom.db.models import (
 from darkroom.domain import jobs as jobs_domain
 from darkroom.domain import pipelines as pipelines_domain
 from darkroom.domain.accounts import Principal
-from darkroom.domain.datasets import check_name, get_dataset
+from darkroom.domain.datasets import get_dataset
 from darkroom.domain.model_registry import get_model_version
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, latest_revision
 from darkroom.domain.versions import get_version
 from darkroom.errors import Conflict, DarkroomError, InvalidInput, NotFound
+from darkroom.text import check_name
 
 __all__ = [
     "TriggerSpec",

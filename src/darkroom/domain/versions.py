@@ -20,9 +20,10 @@ from darkroom.db.models import (
     Shape,
 )
 from darkroom.domain.accounts import Principal
-from darkroom.domain.datasets import check_name, check_tags, get_dataset
+from darkroom.domain.datasets import check_tags, get_dataset
 from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+from darkroom.text import check_name
 
 __all__ = [
     "LabelCount",

@@ -15,10 +15,9 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from darkroom.domain.annotations import ShapeIn
-from darkroom.domain.masks import rle_box, rle_counts
 from darkroom.errors import InvalidInput
 from darkroom.formats.archive import SafeZip
+from darkroom.formats.masks import rle_box, rle_counts
 from darkroom.formats.records import (
     IMAGE_DIRS,
     ExportImage,
@@ -30,6 +29,7 @@ from darkroom.formats.records import (
     extent,
     numbers,
 )
+from darkroom.values import ShapeIn
 
 __all__ = [
     "UNSUPPORTED_TASK",

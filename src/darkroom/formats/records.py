@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from darkroom.domain.annotations import ShapeIn
+from darkroom.values import ShapeIn
 
 __all__ = [
     "ExportImage",

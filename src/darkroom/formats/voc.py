@@ -27,7 +27,6 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from darkroom.domain.annotations import ShapeIn
 from darkroom.formats.archive import SafeZip
 from darkroom.formats.records import (
     ExportImage,
@@ -38,6 +37,7 @@ from darkroom.formats.records import (
     is_image,
     numbers,
 )
+from darkroom.values import ShapeIn
 
 __all__ = ["FLAGS", "parse_voc", "write_labelmap", "write_voc"]
 

@@ -12,7 +12,6 @@ import numpy as np
 import yaml
 
 from darkroom import safe_yaml
-from darkroom.domain.annotations import ShapeIn
 from darkroom.errors import InvalidInput
 from darkroom.formats.archive import SafeZip
 from darkroom.formats.records import (
@@ -25,6 +24,7 @@ from darkroom.formats.records import (
     extent,
     is_image,
 )
+from darkroom.values import ShapeIn
 
 __all__ = ["label_path_for", "parse_yolo", "write_yolo_label", "write_yolo_names"]
 

@@ -3,9 +3,10 @@
 The server must judge an uploaded frozen graph without importing TensorFlow (seconds to import,
 hundreds of MB, and a large parser exposed to untrusted bytes), so `read_graph_info` reads the
 GraphDef's protobuf wire format itself: node names and ops, and the size the graph's
-preprocessor resizes to. Conversion to ONNX (`convert_to_onnx`, tf2onnx) runs only inside a
-run's sandbox; the ONNX graph keeps the model's own post-processing (its NMS), so a converted
-model gives the TensorFlow model's boxes to 1e-6 and runs 2x faster on onnxruntime.
+preprocessor resizes to. Conversion to ONNX (`convert_graph`, tf2onnx; `tf_convert` takes
+SavedModels too) runs only inside a run's sandbox; the ONNX graph keeps the model's own
+post-processing (its NMS), so a converted model gives the TensorFlow model's boxes to 1e-6 and
+runs 2x faster on onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import re
 import struct
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ __all__ = [
     "TF_OD_OUTPUTS",
     "TensorFlowMissing",
     "TfGraphInfo",
-    "convert_to_onnx",
+    "convert_graph",
     "fields",
     "import_tensorflow",
     "parse_label_map",
@@ -210,14 +210,9 @@ def import_tensorflow() -> tuple[Any, Any]:
     return tf, tf2onnx
 
 
-def convert_to_onnx(model: Path, out: Path, opset: int = 17) -> float:
-    """Converts a TF-OD model, a frozen graph or a SavedModel zip, to ONNX at `out`; returns the
-    seconds it took. Needs `tensorflow-cpu` and `tf2onnx` (the `darkroom[tensorflow]` extra)
-    where it runs."""
-    if zipfile.is_zipfile(model):
-        from darkroom.inference.tf_saved_model import convert_saved_model
-
-        return convert_saved_model(model, out, opset)
+def convert_graph(model: Path, out: Path, opset: int = 17) -> float:
+    """Converts a TF-OD frozen graph to ONNX at `out`; returns the seconds it took (see
+    `tf_convert.convert_to_onnx`, which also takes SavedModels)."""
     started = time.perf_counter()
     tf, tf2onnx = import_tensorflow()
     graph_def = tf.compat.v1.GraphDef()

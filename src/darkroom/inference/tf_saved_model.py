@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from darkroom.formats.archive import SafeZip
-from darkroom.inference.tf_graph import TF_OD_INPUT, TF_OD_OUTPUTS, fields, scan_nodes
+from darkroom.inference.tf_graph import (
+    TF_OD_INPUT,
+    TF_OD_OUTPUTS,
+    fields,
+    import_tensorflow,
+    scan_nodes,
+)
 
 __all__ = [
     "SAVED_MODEL_PB",
@@ -174,7 +180,6 @@ def unpack_saved_model(path: Path, dest: Path) -> Path:
 def convert_saved_model(path: Path, out: Path, opset: int = 17) -> float:
     """Converts a SavedModel zip to ONNX at `out` (input `image_tensor`, the four detection
     outputs by name); returns the seconds it took. Needs the tensorflow extra."""
-    from darkroom.inference.tf_graph import import_tensorflow
 
     started = time.perf_counter()
     tf, _ = import_tensorflow()

@@ -133,7 +133,7 @@ def load_predictor(
 def convert_tf_model(ctx: ProcessingContext, weights: Path, fmt: str) -> Path:
     """The TensorFlow model (`fmt`: tf-graph, tf-saved-model) as ONNX, in a folder of the run's
     own; the time it took is logged."""
-    from darkroom.inference.tf_graph import convert_to_onnx
+    from darkroom.inference.tf_convert import convert_to_onnx
 
     converted = Path(tempfile.mkdtemp(prefix="darkroom-tf-")) / "model.onnx"
     took = convert_to_onnx(weights, converted)
