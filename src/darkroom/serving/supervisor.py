@@ -445,6 +445,7 @@ class Supervisor(Loop):
             tmp = spec.weights.with_suffix(f".{os.getpid()}.part")
             with open(tmp, "wb") as fh:
                 self.store.copy_to(sha, fh)
+            tmp.chmod(0o644)  # a root darkroom's replicas read it as another uid
             tmp.replace(spec.weights)
         return spec.weights
 
