@@ -3,6 +3,8 @@ is told how many it lends (`DARKROOM_GPUS`), as on a machine whose GPUs it canno
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from darkroom.client import Client
 from darkroom.processings.yolo_preannotation import SPEC
 from tests.engine.conftest import ENGINE_ENV, SLEEP_SCHEMA, log_text, wait_for
 from tests.helpers import rendered_page
-from tests.servers import start_server, stop_server
+from tests.servers import DARKROOM, start_server, stop_server
 from tests.unit.test_inference_models import DOCLAYNET, model_path
 
 GPU_RUN = """
@@ -59,6 +61,10 @@ def test_a_gpu_run_waits_saying_why_then_runs_on_a_worker_that_lends_one(
         with Client(gpu.url, gpu.token) as dr:
             [worker] = wait_for(dr.list_workers, bool)
             assert (worker["gpus"], worker["executor"]) == (1, "local")
+            shown = subprocess.run([DARKROOM, "workers", "--json"], env=gpu.env,
+                                   capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert shown.returncode == 0, shown.stderr
+            assert [(w["id"], w["gpus"]) for w in json.loads(shown.stdout)] == [(worker["id"], 1)]
             runs = [wait_for(lambda r=r: dr.get_run(r), lambda r: r["status"] == "succeeded")
                     for r in (waiting_run, second["runs"][0]["id"])]  # fmt: skip
             for run in runs:

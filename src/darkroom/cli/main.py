@@ -24,6 +24,7 @@ from darkroom.cli import (
     versions,
     webhooks,
     worker,
+    workers,
 )
 from darkroom.cli.context import Target
 
@@ -62,6 +63,7 @@ def main(
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
+app.command("workers")(workers.workers)
 app.add_typer(datasets.app, name="dataset", help="Create, list, show and delete datasets.")
 app.add_typer(versions.app, name="version", help="Dataset versions and their statistics.")
 app.add_typer(labels.app, name="label", help="Labels of a version.")
