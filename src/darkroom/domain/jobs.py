@@ -38,7 +38,7 @@ from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import get_processing, get_revision, latest_revision
 from darkroom.domain.resources import asked_gpus
 from darkroom.domain.versions import get_version
-from darkroom.domain.workers import live_workers
+from darkroom.domain.workers import gpu_workers
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.labels import map_labels
 
@@ -184,10 +184,10 @@ def say_why_it_waits(
     gpus = asked_gpus(revision.resources)
     if not gpus:
         return None
-    seen = live_workers(session, 2 * lease_s)
-    if any(w.executor == "ray" or w.gpus >= gpus for w in seen):
+    seen, able = gpu_workers(session, gpus, 2 * lease_s)
+    if able:
         return None
-    text = (f"waiting: it asks for {gpus} GPU(s) and none of the {len(seen)} worker(s) seen "
+    text = (f"waiting: it asks for {gpus} GPU(s) and none of the {seen} worker(s) seen "
             f"has {gpus}; it starts when a worker with {gpus} GPU(s) joins")  # fmt: skip
     session.add(LogLine(run_id=run.id, seq=1, stream="system", text=text))
     session.flush()
@@ -277,10 +277,8 @@ def queue_place(session: Session, run: Run, lease_s: float = 60.0) -> QueuePlace
     place = QueuePlace(int(ahead or 0), int(running or 0))
     gpus = asked_gpus(run.revision.resources)
     if gpus:
-        seen = live_workers(session, 2 * lease_s)
-        # a Ray worker places GPU runs on its cluster: it counts as able to
-        able = [w for w in seen if w.executor == "ray" or w.gpus >= gpus]
-        place = QueuePlace(place.ahead, place.running, gpus, len(seen), len(able))
+        seen, able = gpu_workers(session, gpus, 2 * lease_s)
+        place = QueuePlace(place.ahead, place.running, gpus, seen, able)
     return place
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from darkroom.db.models import Worker, utcnow
 
-__all__ = ["WorkerInfo", "advertise", "forget", "live_workers"]
+__all__ = ["WorkerInfo", "advertise", "forget", "gpu_workers", "live_workers"]
 
 FORGOTTEN_AFTER = timedelta(days=1)
 
@@ -57,3 +57,10 @@ def live_workers(session: Session, within_s: float) -> list[Worker]:
     since = utcnow() - timedelta(seconds=within_s)
     stmt = select(Worker).where(Worker.seen_at >= since).order_by(Worker.started_at.desc())
     return list(session.scalars(stmt))
+
+
+def gpu_workers(session: Session, gpus: int, within_s: float) -> tuple[int, int]:
+    """(workers seen in the last `within_s` seconds, those of them that can take a run asking
+    for `gpus`: as many GPUs, free or not, or a Ray executor, which places such runs itself)."""
+    seen = live_workers(session, within_s)
+    return len(seen), sum(1 for w in seen if w.executor == "ray" or w.gpus >= gpus)

@@ -60,6 +60,7 @@ SOCKET_PATH = "/run/darkroom/server.sock"
 TOKEN_PATH = "/run/darkroom/token"
 WORKDIR = "/tmp/run"  # a run's working directory: empty, on its own size-limited tmpfs
 NOBODY = 65534
+SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # beside /usr, bound read-only
 # Files of /etc a Python program may read: the loader, names, TLS roots, time zone.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "ssl",
              "ca-certificates", "ca-certificates.conf", "pki", "nsswitch.conf", "host.conf",
@@ -191,11 +192,12 @@ def _parent_dirs(dests: Iterable[str]) -> list[str]:
     makes them 0700, which a run's uid could not cross when bwrap makes the sandbox as root."""
     args: list[str] = []
     made: set[str] = set()
-    system = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/dev")
+    system = [Path("/usr"), *(Path("/") / name for name in SYSTEM_DIRS), Path("/proc"),
+              Path("/dev")]  # fmt: skip
     for dest in dests:
         for parent in reversed(Path(dest).parents):
             name = str(parent)
-            if name in ("/", "/tmp") or name in made or _under_any(parent, map(Path, system)):
+            if name in ("/", "/tmp") or name in made or _under_any(parent, system):
                 continue
             made.add(name)
             args += ["--perms", "0755", "--dir", name]
@@ -204,7 +206,7 @@ def _parent_dirs(dests: Iterable[str]) -> list[str]:
 
 def _system_binds() -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+    for name in SYSTEM_DIRS:
         path = Path("/") / name
         if path.is_symlink():
             args += ["--symlink", os.readlink(path), str(path)]
