@@ -256,6 +256,12 @@ def test_processing_editor_makes_revisions(web, api):
                             **CSRF})  # fmt: skip
     assert r.status_code == 200
     assert "defaults do not validate" in r.text
+    # emptied code: the editor's source is checked as a posted one is
+    r = web.post(url, data={"description": "counts", "timeout_s": "60", "code": "  ",
+                            "parameters_schema": '{"type": "object", "properties": {}}',
+                            **CSRF})  # fmt: skip
+    assert r.status_code == 200
+    assert "source.code must be a non-empty string" in r.text
     assert len(api.get("/api/v1/processings/counter/revisions").json()["items"]) == 1
     r = web.post(url, data={"description": "counts", "timeout_s": "120", "code": CODE,
                             "parameters_schema": '{"type": "object", "properties": {"n": '

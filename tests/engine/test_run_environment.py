@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from darkroom.client import Client
-from darkroom.engine.executors.local import run_environment
+from darkroom.engine.run_environment import run_environment
 from tests.engine.conftest import ENGINE_ENV, wait_for
 from tests.servers import start_server, stop_server
 

@@ -11,7 +11,7 @@ from darkroom.processings import discover
 
 
 def hashes() -> dict[str, str]:
-    return {spec.name: source["code_sha256"] for spec, source in discover()}
+    return {spec.name: source.code_sha256 for spec, source in discover()}
 
 
 def test_a_change_to_a_shared_module_is_a_new_revision_of_its_users(

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from darkroom.sources import Source, parse_source, source_doc
 from darkroom.values import (
     ACTIVE_STATUSES,
     AuthorKind,
@@ -106,6 +107,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class SourceType(TypeDecorator[Source]):
+    """A revision's source, typed in Python and a JSON object in the database (`parse_source`
+    reads what older releases stored too: keys it does not know are dropped)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Source | None, dialect: Any) -> dict[str, Any] | None:
+        return None if value is None else source_doc(value)
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: Any) -> Source | None:
+        return None if value is None else parse_source(value, strict=False)
 
 
 class Base(DeclarativeBase):
@@ -352,7 +367,7 @@ class ProcessingRevision(Base):
         ForeignKey("processings.id", ondelete="CASCADE"), index=True
     )
     number: Mapped[int] = mapped_column(Integer)
-    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[Source] = mapped_column(SourceType)
     parameters_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
     timeout_s: Mapped[int] = mapped_column(Integer)
     resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

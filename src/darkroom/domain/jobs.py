@@ -41,6 +41,7 @@ from darkroom.domain.versions import get_version
 from darkroom.domain.workers import gpu_workers
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
 from darkroom.inference.labels import map_labels
+from darkroom.sources import Source
 
 __all__ = [
     "JobFilter",
@@ -58,7 +59,7 @@ __all__ = [
 
 
 class SourceChecker(Protocol):
-    def check(self, source: dict[str, Any]) -> None: ...
+    def check(self, source: Source) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,18 @@ from darkroom.domain.pagination import Page, PageRequest, paginate
 from darkroom.domain.parameters import check_schema
 from darkroom.domain.resources import parse_resources
 from darkroom.errors import Conflict, Forbidden, InvalidInput, NotFound
+from darkroom.sources import (
+    BuiltinSource,
+    BundleSource,
+    ImageSource,
+    InlineSource,
+    Source,
+    parse_source,
+    source_doc,
+)
 from darkroom.storage import BlobStore
 from darkroom.text import check_name, is_number
-from darkroom.values import IMAGE_REFERENCE, check_kinds
+from darkroom.values import check_kinds
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -51,14 +60,13 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = RUN_TIMEOUT_S
 MAX_TIMEOUT_S = 7 * 24 * 3600
-SOURCE_KINDS = ("builtin", "inline", "bundle", "image")
 
 
 @dataclass(frozen=True, slots=True)
 class RevisionSpec:
     """The runnable part of a processing; two specs with one digest are the same revision."""
 
-    source: dict[str, Any]
+    source: Source
     parameters_schema: dict[str, Any] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
@@ -66,7 +74,7 @@ class RevisionSpec:
     resources: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
-        doc = [self.source, self.parameters_schema, self.timeout_s, self.resources]
+        doc = [source_doc(self.source), self.parameters_schema, self.timeout_s, self.resources]
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
     def checked(self, *, allow_builtin: bool = False, allow_bundle: bool = False) -> RevisionSpec:
@@ -82,61 +90,27 @@ class RevisionSpec:
         return self
 
 
-def _check_source(source: dict[str, Any], *, allow_builtin: bool, allow_bundle: bool) -> None:
-    kind = source.get("kind")
-    if kind == "builtin" and allow_builtin:
-        return
-    if kind == "bundle":
-        if not allow_bundle:
-            raise InvalidInput(
-                "bundle sources are made by pushing a bundle (darkroom processing push)",
-                code="invalid_source", details={"loc": ["source", "kind"]},
-            )  # fmt: skip
-        return
-    if kind == "image":
-        _check_image(source)
-        return
-    if kind != "inline":
+def _check_source(source: Source, *, allow_builtin: bool, allow_bundle: bool) -> None:
+    """Its fields (a source built in code, as the pages build one, is checked as a posted one
+    is), which kinds a caller may set, and that inline code compiles."""
+    parse_source(source_doc(source))
+    if isinstance(source, BuiltinSource) and not allow_builtin:
+        raise InvalidInput("builtin sources are darkroom's own processings", code="invalid_source",
+                           details={"loc": ["source", "kind"]})  # fmt: skip
+    if isinstance(source, BundleSource) and not allow_bundle:
         raise InvalidInput(
-            f"source kind {kind!r} is not supported (use 'inline': Python code with an "
-            "entrypoint function taking a ProcessingContext; 'image': a container image; or "
-            "push a bundle)",
-            code="invalid_source",
-            details={"loc": ["source", "kind"]},
-        )
-    code = source.get("code")
-    entrypoint = source.get("entrypoint", "run")
-    if not isinstance(code, str) or not code.strip():
-        raise InvalidInput(
-            "source.code is empty", code="invalid_source", details={"loc": ["source", "code"]}
-        )
-    if not isinstance(entrypoint, str) or not entrypoint.isidentifier():
-        raise InvalidInput(
-            "source.entrypoint must be a function name", code="invalid_source",
-            details={"loc": ["source", "entrypoint"]},
+            "bundle sources are made by pushing a bundle (darkroom processing push)",
+            code="invalid_source", details={"loc": ["source", "kind"]},
         )  # fmt: skip
+    if not isinstance(source, InlineSource):
+        return
     try:
-        compile(code, "<processing>", "exec")
+        compile(source.code, "<processing>", "exec")
     except SyntaxError as exc:
         raise InvalidInput(
             f"source.code line {exc.lineno}: {exc.msg}", code="invalid_source",
             details={"loc": ["source", "code"], "line": exc.lineno},
         ) from exc  # fmt: skip
-
-
-def _check_image(source: dict[str, Any]) -> None:
-
-    image, command = source.get("image"), source.get("command", [])
-    if not isinstance(image, str) or not IMAGE_REFERENCE.match(image):
-        raise InvalidInput(
-            f"source.image {image!r} is not a container image reference (registry/name:tag)",
-            code="invalid_source", details={"loc": ["source", "image"]},
-        )  # fmt: skip
-    if not isinstance(command, list) or not all(isinstance(x, str) for x in command):
-        raise InvalidInput(
-            "source.command must be a list of strings", code="invalid_source",
-            details={"loc": ["source", "command"]},
-        )  # fmt: skip
 
 
 def _visible(principal: Principal) -> Any:
@@ -263,17 +237,17 @@ class SourceFile:
     lines: list[str]
 
 
-def code_of(source: dict[str, Any]) -> list[SourceFile]:
+def code_of(source: Source) -> list[SourceFile]:
     """The code a revision runs, for reading: an inline processing's file, or a built-in's
     module followed by the package's shared modules it imports. Bundles keep theirs in their
     archive: nothing here."""
-    if source.get("kind") == "inline":
-        return [SourceFile("processing.py", "L", str(source.get("code", "")).splitlines())]
-    if source.get("kind") != "builtin":
+    if isinstance(source, InlineSource):
+        return [SourceFile("processing.py", "L", source.code.splitlines())]
+    if not isinstance(source, BuiltinSource):
         return []
     import importlib.util
 
-    module = str(source.get("module", ""))
+    module = source.module
     package = module.rpartition(".")[0]
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None or package != "darkroom.processings":
@@ -326,7 +300,7 @@ def update_processing(
     *,
     description: str | None = None,
     needs_model: bool | None = None,
-    source: dict[str, Any] | None = None,
+    source: Source | None = None,
     parameters_schema: dict[str, Any] | None = None,
     timeout_s: int | None = None,
     resources: dict[str, Any] | None = None,
@@ -351,7 +325,7 @@ def update_processing(
         resources=resources if resources is not None else current.resources,
     )
     if spec.digest() != current.digest:
-        unchanged_bundle = source is None and current.source.get("kind") == "bundle"
+        unchanged_bundle = source is None and isinstance(current.source, BundleSource)
         sha = current.bundle_sha256 if unchanged_bundle else None
         checked = spec.checked(allow_bundle=unchanged_bundle)
         _add_revision(session, processing, checked, bundle_sha256=sha)
@@ -372,13 +346,12 @@ def push_bundle(
     """Stores a checked bundle and makes it the processing's newest revision (creating the
     processing on first push). The same files pushed again make no new revision."""
     manifest = bundle.manifest
+    source: Source
     if manifest.image is not None:
-        source: dict[str, Any] = {"kind": "image", "image": manifest.image,
-                                  "command": manifest.command}  # fmt: skip
+        source = ImageSource(manifest.image, tuple(manifest.command))
     else:
-        source = {"kind": "bundle", "sha256": bundle.sha256, "entrypoint": manifest.entrypoint,
-                  "requirements": manifest.requirements, "files": len(bundle.files),
-                  "size": len(bundle.archive)}  # fmt: skip
+        source = BundleSource(bundle.sha256, manifest.entrypoint, tuple(manifest.requirements),
+                              files=len(bundle.files), size=len(bundle.archive))  # fmt: skip
     spec = RevisionSpec(source, manifest.parameters, manifest.timeout_s, manifest.resources)
     spec.checked(allow_bundle=True)
     processing = session.scalar(
@@ -408,7 +381,7 @@ def push_bundle(
     if previous is not None and previous.digest == spec.digest():
         return Pushed(processing, previous, created=False)
     sha = None
-    if source["kind"] == "bundle":
+    if isinstance(source, BundleSource):
         sha = store.put_bytes(bundle.archive).sha256
         register_blobs(session, [(sha, len(bundle.archive), "application/gzip")])
     revision = _add_revision(session, processing, spec, is_dev=dev, bundle_sha256=sha)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from darkroom.db.models import ApiToken, ProcessingRevision, Run, RunStatus, utcnow
 from darkroom.domain.accounts import Principal, create_run_token
 from darkroom.domain.jobs import get_run
+from darkroom.sources import Source
 
 __all__ = [
     "Claimed",
@@ -39,7 +40,7 @@ class Claimed:
     job_id: int
     token: str
     timeout_s: int
-    source: dict
+    source: Source
     resources: dict = field(default_factory=dict)
 
 

@@ -21,6 +21,7 @@ from darkroom.bundles import read_bundle, unpack
 from darkroom.bundles.environments import Wrap, ensure_environment
 from darkroom.client import Client
 from darkroom.runtime.prepared import cache_root
+from darkroom.sources import BundleSource, parse_source
 
 __all__ = ["InputLinker", "Prepared", "prepare_run"]
 
@@ -53,7 +54,7 @@ def prepare_run(
     the run starts."""
     cache = cache or cache_root()
     context = client.run_context(run_id)
-    source = context["processing"]["source"]
+    source = parse_source(context["processing"]["source"], strict=False)
     prepared = Prepared()
     model = context.get("model_version")
     if model is not None:
@@ -64,9 +65,9 @@ def prepare_run(
             client.download_weights(model["id"], weights)
             weights.chmod(0o644)  # a root darkroom's runs read it as another uid
         prepared.weights = weights
-    if source.get("kind") == "bundle":
-        bundle = _bundle_dir(client, run_id, source["sha256"], cache)
-        requirements = list(source.get("requirements", []))
+    if isinstance(source, BundleSource):
+        bundle = _bundle_dir(client, run_id, source.sha256, cache)
+        requirements = list(source.requirements)
         env = ensure_environment(cache / "envs", requirements, output, cancelled, wrap)
         what = "built" if env.built else "reused"
         output(f"environment {env.key} {what} in {env.seconds:.2f} s "

@@ -5,7 +5,9 @@ no longer running (a worker killed with -9, a server restarted).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "descendants",
     "run_name",
     "run_processes",
+    "signal_group",
+    "signal_pid",
     "standby_name",
 ]
 
@@ -126,3 +130,15 @@ def _run_of(pid: int, instance: str | None) -> int | None:
             return None
         return int(value) if value.isdigit() else None
     return None
+
+
+def signal_pid(pid: int, sig: signal.Signals) -> None:
+    """Signals a process that may be gone already, or no longer ours to signal."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signals the process group `pid` leads (a run started in its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from darkroom.db.models import Annotation, Asset, Shape
 from darkroom.defaults import RUN_TIMEOUT_S
 from darkroom.runtime import contract
 from darkroom.runtime.contract import MAX_DB_INT as MAX_DB_INT
 from darkroom.runtime.contract import DbInt as DbInt
+from darkroom.sources import source_doc
+
+
+def _doc_of_source(value: Any) -> Any:
+    return value if isinstance(value, dict) else source_doc(value)
+
+
+# A revision's typed source, answered as the JSON object it was posted as.
+SourceDoc = Annotated[dict[str, Any], BeforeValidator(_doc_of_source)]
 
 T = TypeVar("T")
 
@@ -217,7 +226,7 @@ class RevisionPublic(Public):
     id: int
     processing_id: int
     number: int
-    source: dict[str, Any]
+    source: SourceDoc
     parameters_schema: dict[str, Any]
     timeout_s: int
     resources: dict[str, Any]

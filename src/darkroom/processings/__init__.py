@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from darkroom.defaults import RUN_TIMEOUT_S
+from darkroom.sources import BuiltinSource
 
 __all__ = ["BuiltinSpec", "discover"]
 
@@ -33,7 +34,7 @@ class BuiltinSpec:
     resources: dict[str, Any] = field(default_factory=dict)
 
 
-def discover() -> list[tuple[BuiltinSpec, dict[str, Any]]]:
+def discover() -> list[tuple[BuiltinSpec, BuiltinSource]]:
     """Every built-in with its source reference. The code's hash covers the module and the
     package's shared modules (those without a `SPEC`, such as `detection`), so a change to
     either makes a new revision."""
@@ -51,6 +52,5 @@ def discover() -> list[tuple[BuiltinSpec, dict[str, Any]]]:
             continue
         code = hashlib.sha256(Path(module.__file__ or "").read_bytes())
         code.update(shared.digest())
-        source = {"kind": "builtin", "module": module.__name__, "code_sha256": code.hexdigest()}
-        found.append((spec, source))
+        found.append((spec, BuiltinSource(module.__name__, code.hexdigest())))
     return found

@@ -26,36 +26,36 @@ from collections.abc import Callable
 from typing import Any
 
 from darkroom.runtime.context import ProcessingContext
+from darkroom.sources import BuiltinSource, BundleSource, InlineSource, Source, parse_source
 
 
-def load_entrypoint(source: dict[str, Any]) -> Callable[[ProcessingContext], Any]:
-    kind = source.get("kind")
-    if kind == "builtin":
-        return importlib.import_module(source["module"]).run
-    if kind == "bundle":
+def load_entrypoint(source: Source) -> Callable[[ProcessingContext], Any]:
+    if isinstance(source, BuiltinSource):
+        return importlib.import_module(source.module).run
+    if isinstance(source, BundleSource):
         from darkroom.runtime.prepared import BUNDLE_DIR_ENV
 
         root = os.environ.get(BUNDLE_DIR_ENV)
         if root is None:
             raise RuntimeError(f"a bundle runs with {BUNDLE_DIR_ENV} set by its executor")
         sys.path.insert(0, root)
-        entrypoint = source["entrypoint"]
+        entrypoint = source.entrypoint
         if entrypoint.endswith(".py") and ":" not in entrypoint:  # a script, run as __main__
             script = os.path.join(root, entrypoint)
             return lambda ctx: runpy.run_path(script, run_name="__main__")
         module_name, _, function = entrypoint.partition(":")
         return getattr(importlib.import_module(module_name), function)
-    if kind == "inline":
+    if isinstance(source, InlineSource):
         module = types.ModuleType("processing")
         module.__file__ = "processing.py"
         sys.modules["processing"] = module
-        text = source["code"]
+        text = source.code
         # Tracebacks then quote the processing's own lines, as for a file on disk.
         linecache.cache["processing.py"] = (len(text), None, text.splitlines(True), "processing.py")
         code = compile(text, "processing.py", "exec")
         exec(code, module.__dict__)
-        return getattr(module, source.get("entrypoint", "run"))
-    raise RuntimeError(f"this runtime cannot run sources of kind {kind!r}")
+        return getattr(module, source.function)
+    raise RuntimeError(f"this runtime cannot run sources of kind {source.kind!r}")
 
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return 2
     try:
-        entry = load_entrypoint(ctx.processing.source)
+        entry = load_entrypoint(parse_source(ctx.processing.source, strict=False))
     except Exception:  # the processing's code does not load: its error, from its own lines
         print_user_traceback(sys.exc_info()[1])
         return 2

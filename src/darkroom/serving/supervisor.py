@@ -475,7 +475,7 @@ def spawn_replica(
     weights mounted read-only) under `limits`. Call it from a thread that outlives the process:
     bwrap's `--die-with-parent` follows the thread that started it."""
     from darkroom.engine import sandbox
-    from darkroom.engine.executors.local import limit_prefix
+    from darkroom.engine.executors.limits import limit_prefix
 
     config = {**spec.config, "threads": threads}
     argv = [sys.executable, "-m", "darkroom.serving.replica"]

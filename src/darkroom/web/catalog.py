@@ -7,6 +7,7 @@ decides); the page shows every revision so runs can be traced to what they ran.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from darkroom.domain.parameters import resolve_parameters
 from darkroom.domain.processings import DEFAULT_TIMEOUT_S, RevisionSpec
 from darkroom.errors import DarkroomError, InvalidInput, NotFound
 from darkroom.http.deps import SessionDep
+from darkroom.sources import InlineSource
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
 from darkroom.web.render import page
@@ -94,7 +96,7 @@ def _form_of(revision: Any, processing: Any) -> dict[str, Any]:
         "description": processing.description, "needs_model": processing.needs_model,
         "timeout_s": str(revision.timeout_s),
         "parameters_schema": json.dumps(revision.parameters_schema, indent=2),
-        "code": revision.source.get("code", ""), "kind": revision.source.get("kind"),
+        "code": getattr(revision.source, "code", ""), "kind": revision.source.kind,
     }  # fmt: skip
 
 
@@ -124,7 +126,7 @@ def create_processing(
             "kind": "inline"}  # fmt: skip
     try:
         spec = RevisionSpec(
-            source={"kind": "inline", "code": code, "entrypoint": "run"},
+            source=InlineSource(code, "run"),
             parameters_schema=_json_field(parameters_schema, "parameters_schema"),
             timeout_s=_int_field(timeout_s, "timeout_s"),
         )
@@ -163,9 +165,9 @@ def edit_processing(
             "needs_model": needs_model, "timeout_s": timeout_s,
             "parameters_schema": parameters_schema}  # fmt: skip
     source = None
-    if code is not None and latest.source.get("kind") == "inline":
+    if code is not None and isinstance(latest.source, InlineSource):
         form["code"] = code
-        source = {**latest.source, "code": code}
+        source = dataclasses.replace(latest.source, code=code)
     try:
         processings.update_processing(
             session, user, processing.id, description=description, needs_model=needs_model,

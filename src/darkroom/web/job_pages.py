@@ -27,6 +27,7 @@ from darkroom.errors import DarkroomError, NotFound
 from darkroom.http.deps import SessionDep, commit_and_wake
 from darkroom.http.events import run_log_events
 from darkroom.http.schemas import DbInt
+from darkroom.sources import InlineSource, Source
 from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.notices import with_notice
@@ -145,12 +146,12 @@ def compare_runs(
 COMPARE_LINES = 2000
 
 
-def _code_diff(a: dict, b: dict, number_a: int, number_b: int) -> list[str]:
+def _code_diff(a: Source, b: Source, number_a: int, number_b: int) -> list[str]:
     """A unified diff of two revisions' inline code; nothing for other sources or no change."""
-    if a.get("kind") != "inline" or b.get("kind") != "inline" or a == b:
+    if not isinstance(a, InlineSource) or not isinstance(b, InlineSource) or a == b:
         return []
     return list(difflib.unified_diff(
-        str(a.get("code", "")).splitlines(), str(b.get("code", "")).splitlines(),
+        a.code.splitlines(), b.code.splitlines(),
         f"revision {number_a}", f"revision {number_b}", lineterm="",
     ))  # fmt: skip
 

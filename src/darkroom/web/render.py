@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from darkroom.db.models import ACTIVE_STATUSES, Run, utcnow
+from darkroom.sources import BuiltinSource, Source
 from darkroom.web.auth import COOKIE, csrf_token
 from darkroom.web.forms import TRISTATE
 from darkroom.web.notices import notice_of
@@ -90,7 +91,7 @@ def level_class(text: str) -> str:
 _FRAME = re.compile(r'^(\s*File ")([^"]+)(", line )(\d+)(.*)$')
 
 
-def trace_line(text: str, processing_id: int, source: dict[str, Any]) -> Markup:
+def trace_line(text: str, processing_id: int, source: Source) -> Markup:
     """A traceback line, its frame linked to the line on the processing's page when the file is
     the processing's own: an inline processing's, a built-in's module or a module it shares
     (the anchors of `processings.code_of`)."""
@@ -99,7 +100,7 @@ def trace_line(text: str, processing_id: int, source: dict[str, Any]) -> Markup:
         return escape(text)
     head, path, middle, number, tail = match.groups()
     name = path.rsplit("/", 1)[-1]
-    entry = str(source.get("module", "")).rpartition(".")[2] + ".py"
+    entry = source.module.rpartition(".")[2] + ".py" if isinstance(source, BuiltinSource) else ""
     if path == "processing.py" or ("/darkroom/processings/" in path and name == entry):
         anchor = f"L{number}"
     elif "/darkroom/processings/" in path and name.endswith(".py"):

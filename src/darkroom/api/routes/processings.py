@@ -18,6 +18,7 @@ from darkroom.http.schemas import (
     PushResult,
     RevisionPublic,
 )
+from darkroom.sources import parse_source
 
 router = APIRouter(prefix="/processings", tags=["processings"])
 
@@ -48,7 +49,9 @@ def list_processings(session: SessionDep, principal: PrincipalDep, page: PageDep
 def create_processing(
     body: ProcessingCreate, session: SessionDep, principal: PrincipalDep
 ) -> object:
-    spec = RevisionSpec(body.source, body.parameters_schema, body.timeout_s, body.resources)
+    spec = RevisionSpec(
+        parse_source(body.source), body.parameters_schema, body.timeout_s, body.resources
+    )
     created = processings.create_processing(
         session, principal, name=body.name, type=body.type, target=body.target,
         description=body.description, needs_model=body.needs_model, spec=spec,
@@ -92,9 +95,10 @@ def update_processing(
     ident: str, body: ProcessingUpdate, session: SessionDep, principal: PrincipalDep
 ) -> object:
     """Changes to source, parameters schema, timeout or resources make a new revision."""
-    updated = processings.update_processing(
-        session, principal, ident, **body.model_dump(exclude_unset=True)
-    )
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("source") is not None:
+        changes["source"] = parse_source(changes["source"])
+    updated = processings.update_processing(session, principal, ident, **changes)
     return _public(session, updated)
 
 

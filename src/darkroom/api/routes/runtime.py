@@ -55,6 +55,7 @@ from darkroom.runtime.contract import (
     RunContext,
     Window,
 )
+from darkroom.sources import source_doc
 
 router = APIRouter(prefix="/runs", tags=["runtime"])
 
@@ -78,7 +79,7 @@ def get_run_context(
             name=job.processing.name,
             type=job.processing.type,
             revision=run.revision.number,
-            source=run.revision.source,
+            source=source_doc(run.revision.source),
         ),
         parameters=run.parameters if run.parameters is not None else job.parameters,
         target_version=None if target is None else VersionPublic.model_validate(target),
@@ -151,7 +152,7 @@ def get_run_bundle(
     run = jobs.get_run(session, principal, run_id)
     sha = run.revision.bundle_sha256
     if sha is None:
-        raise NotFound(f"run {run_id} runs a {run.revision.source.get('kind')} source, no bundle")
+        raise NotFound(f"run {run_id} runs a {run.revision.source.kind} source, no bundle")
     return Response(store.read(sha), media_type="application/gzip",
                     headers={"ETag": f'"{sha}"'})  # fmt: skip
 

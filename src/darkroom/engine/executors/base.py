@@ -10,6 +10,8 @@ from typing import Protocol
 
 from darkroom.domain.runs import Claimed
 from darkroom.errors import InvalidInput
+from darkroom.sources import ImageSource, Source
+from darkroom.values import utcnow
 
 __all__ = [
     "IMAGE_EXECUTORS",
@@ -20,6 +22,7 @@ __all__ = [
     "OutputLine",
     "check_python_source",
     "drain_lines",
+    "read_lines",
 ]
 
 RUNNABLE_SOURCES = ("builtin", "inline", "bundle")
@@ -68,7 +71,7 @@ class Executor(Protocol):
     """Called from any thread when a run needs its scheduler now, not at the next tick: its
     preparation finished, its process ended."""
 
-    def check(self, source: dict) -> None:
+    def check(self, source: Source) -> None:
         """Raises InvalidInput if this executor cannot run `source` (checked at launch)."""
 
     def start(self, claimed: Claimed, server_url: str) -> Handle: ...
@@ -107,13 +110,28 @@ def drain_lines(lines: queue.SimpleQueue[OutputLine]) -> list[OutputLine]:
             return out
 
 
-def check_python_source(executor: str, source: dict) -> None:
+def read_lines(
+    pipe: object,
+    stream: str,
+    out: queue.SimpleQueue[OutputLine],
+    ended: Callable[[], None] | None = None,
+) -> None:
+    """Queues each line of a run's `stream` (a reader thread's loop) until the pipe closes,
+    then calls `ended`."""
+    for raw in iter(pipe.readline, b""):  # type: ignore[attr-defined]
+        out.put(OutputLine(utcnow(), stream, raw.decode("utf-8", "replace").rstrip("\r\n")))
+    pipe.close()  # type: ignore[attr-defined]
+    if ended is not None:
+        ended()
+
+
+def check_python_source(executor: str, source: Source) -> None:
     """Refuses (at launch) a source the local and Ray executors cannot run: they run Python
     sources (built-in, inline, bundle), and no executor of this release runs images."""
-    if source.get("kind") == "image":
+    if isinstance(source, ImageSource):
         can = ", ".join(IMAGE_EXECUTORS) or "none is available in this darkroom"
         raise InvalidInput(
-            f"this processing runs the container image {source.get('image')!r}, and this "
+            f"this processing runs the container image {source.image!r}, and this "
             f"server's executor {executor!r} runs Python sources only "
             f"({', '.join(RUNNABLE_SOURCES)}). Executors that can run images: {can}. "
             "Push the code as a bundle instead.",
@@ -121,9 +139,9 @@ def check_python_source(executor: str, source: dict) -> None:
             details={"executor": executor, "runs": list(RUNNABLE_SOURCES),
                      "image_executors": list(IMAGE_EXECUTORS)},
         )  # fmt: skip
-    if source.get("kind") not in RUNNABLE_SOURCES:
+    if source.kind not in RUNNABLE_SOURCES:
         raise InvalidInput(
-            f"the {executor} executor cannot run a {source.get('kind')!r} source "
+            f"the {executor} executor cannot run a {source.kind!r} source "
             f"(it runs: {', '.join(RUNNABLE_SOURCES)})",
             code="executor_unsupported",
         )

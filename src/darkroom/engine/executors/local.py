@@ -22,9 +22,7 @@ outlived a killed worker so the scheduler can end them.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import json
 import logging
 import os
 import queue
@@ -36,13 +34,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from darkroom.client import Client
 from darkroom.db.models import utcnow
-from darkroom.domain.resources import RunResources, asked_gpus, format_bytes
+from darkroom.domain.resources import RunResources, asked_gpus
 from darkroom.domain.runs import Claimed
 from darkroom.engine import sandbox
 from darkroom.engine.cgroups import RunCgroup, RunCgroups
@@ -51,39 +49,43 @@ from darkroom.engine.executors.base import (
     OutputLine,
     check_python_source,
     drain_lines,
+    read_lines,
+)
+from darkroom.engine.executors.limits import limit_failure, limit_prefix
+from darkroom.engine.executors.standby import (
+    STANDBY_SOURCES,
+    Standby,
+    discard,
+    hand_over,
+    remove_standby_files,
 )
 from darkroom.engine.gpus import GpuPool, device_files, worker_gpus
 from darkroom.engine.preparation import InputLinker, Prepared, prepare_run
 from darkroom.engine.processes import (
     INSTANCE_ENV,
-    STANDBY_RUN_FILE,
     command_name,
     descendants,
     run_name,
     run_processes,
+    signal_group,
+    signal_pid,
     standby_name,
 )
 from darkroom.engine.relay import SocketRelay
-from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, GPUS_ENV, cache_root
+from darkroom.engine.run_environment import (
+    RUN_BLOBS,
+    RUN_CACHE,
+    RUN_DIR,
+    gpu_environment,
+    run_environment,
+    sandbox_environment,
+)
+from darkroom.runtime.prepared import BLOBS_ENV, BUNDLE_DIR_ENV, cache_root
+from darkroom.sources import BuiltinSource, Source
 
-__all__ = ["LocalExecutor", "LocalHandle", "run_environment"]
+__all__ = ["LocalExecutor", "LocalHandle"]
 
 log = logging.getLogger(__name__)
-
-STANDBY_SOURCES = ("builtin", "inline")  # a bundle runs its own environment's interpreter
-# What a run keeps of the server's DARKROOM_* settings (the runtime's own), and what it loses of
-# the rest of the environment.
-RUN_SETTINGS = frozenset({"DARKROOM_CACHE", "DARKROOM_ENV_MAX_AGE_DAYS", "DARKROOM_ENV_MAX_BYTES"})
-STORAGE_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                             "PGPASSWORD"})  # fmt: skip
-# Variables a sandboxed run keeps: locale, time zone, and numeric libraries' thread settings.
-SANDBOX_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
-SANDBOX_PASSTHROUGH_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_")
-RUN_DIR = "/run/darkroom"
-RUN_CACHE = f"{RUN_DIR}/cache"
-RUN_BLOBS = f"{RUN_DIR}/blobs"
-MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Failed to allocate",
-                "out of memory")  # fmt: skip
 
 
 @dataclass
@@ -113,16 +115,6 @@ class LocalHandle:
 
     def say(self, text: str, stream: str = "system") -> None:
         self.lines.put(OutputLine(utcnow(), stream, text))
-
-
-@dataclass
-class Standby:
-    """A sandboxed runtime started before its run, waiting on stdin for it."""
-
-    process: subprocess.Popen[bytes]
-    folder: Path  # host folder; its models/ is the sandbox's read-only models folder
-    links: Path | None  # host folder of input links, the sandbox's read-only blobs folder
-    cgroup: RunCgroup | None
 
 
 class LocalExecutor:
@@ -190,7 +182,7 @@ class LocalExecutor:
                     "DARKROOM_CACHE out of it"
                 )
 
-    def check(self, source: dict) -> None:
+    def check(self, source: Source) -> None:
         check_python_source(self.name, source)
 
     def gpus(self) -> tuple[int, int]:
@@ -201,8 +193,8 @@ class LocalExecutor:
     def start(self, claimed: Claimed, server_url: str) -> LocalHandle:
         handle = LocalHandle(claimed.run_id, self.defaults.merged(claimed.resources))
         handle.token, handle.server_url = claimed.token, server_url
-        if claimed.source.get("kind") == "builtin":
-            handle.builtin = claimed.source.get("module")
+        if isinstance(claimed.source, BuiltinSource):
+            handle.builtin = claimed.source.module
         asked = asked_gpus(claimed.resources)
         gpus = self.gpu_pool.take(asked)
         if gpus is None:  # claimed only with enough free: another scheduler shares this pool?
@@ -211,9 +203,9 @@ class LocalExecutor:
         handle.gpus = gpus
         standby = self._standby
         if standby is not None and standby.process.poll() is not None:  # it died waiting
-            self._discard(standby)
+            discard(standby)
             self._standby = standby = None
-        fits = (claimed.source.get("kind") in STANDBY_SOURCES and handle.limits == self.defaults
+        fits = (isinstance(claimed.source, STANDBY_SOURCES) and handle.limits == self.defaults
                 and not gpus)  # fmt: skip
         if standby is not None and fits:
             handle.standby, self._standby = standby, None
@@ -274,7 +266,7 @@ class LocalExecutor:
         for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
             ended = functools.partial(_ended, process, self.notify) if name == "stderr" else None
             reader = threading.Thread(
-                target=_read_lines, args=(pipe, name, handle.lines, ended), daemon=True,
+                target=read_lines, args=(pipe, name, handle.lines, ended), daemon=True,
                 name=f"run-{handle.run_id}-{name}",
             )  # fmt: skip
             reader.start()
@@ -290,7 +282,7 @@ class LocalExecutor:
         extra: dict[str, str] = {
             "DARKROOM_RUN_TOKEN_FILE": sandbox.TOKEN_PATH,
             "DARKROOM_RUN_ID": str(handle.run_id),
-            **_gpu_environment(handle.gpus),
+            **gpu_environment(handle.gpus),
         }
         if prepared.weights is not None:
             mounts.append((prepared.weights, f"{RUN_CACHE}/models/{prepared.weights.name}"))
@@ -306,7 +298,7 @@ class LocalExecutor:
             extra[BUNDLE_DIR_ENV] = f"{RUN_DIR}/bundle"
         spec = sandbox.SandboxSpec(
             argv=[python, "-m", "darkroom.runtime"],
-            env={**self._sandbox_env(), **extra},
+            env={**sandbox_environment(os.environ), **extra},
             token=handle.token,
             socket=self._relay(handle.server_url),
             ro_paths=self._sandbox_paths(),
@@ -318,26 +310,6 @@ class LocalExecutor:
             devices=device_files(handle.gpus),
         )
         return self._start_sandbox(spec, self._prefix(handle), stdin=subprocess.DEVNULL)
-
-    @staticmethod
-    def _sandbox_env() -> dict[str, str]:
-        """A sandboxed runtime's environment, but for what names its run."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k in SANDBOX_PASSTHROUGH or k.startswith(SANDBOX_PASSTHROUGH_PREFIXES)
-        }
-        env.update({
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/tmp",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "DARKROOM_URL": "http://darkroom",
-            "DARKROOM_SOCKET": sandbox.SOCKET_PATH,
-            "DARKROOM_CACHE": RUN_CACHE,
-            "TMPDIR": "/tmp",
-        })  # fmt: skip
-        return env
 
     @staticmethod
     def _start_sandbox(
@@ -377,7 +349,7 @@ class LocalExecutor:
             spec = sandbox.SandboxSpec(
                 argv=[self.python, "-m", "darkroom.runtime", "--standby"]
                 + (["--load", builtin] if builtin else []),
-                env=self._sandbox_env(),
+                env=sandbox_environment(os.environ),
                 token=None,
                 socket=self._relay(server_url),
                 ro_paths=self._sandbox_paths(),
@@ -392,7 +364,7 @@ class LocalExecutor:
             process = self._start_sandbox(spec, prefix, stdin=subprocess.PIPE)
         except Exception:
             log.exception("could not start a standby sandbox; runs start cold")
-            _remove_standby_files(folder, links, cgroup)
+            remove_standby_files(folder, links, cgroup)
             return
         self._standby = Standby(process, folder, links, cgroup)
 
@@ -402,35 +374,12 @@ class LocalExecutor:
         assert standby is not None
         assert prepared is not None
         handle.standby = None
-        env = {"DARKROOM_RUN_ID": str(handle.run_id)}
-        if prepared.blobs is not None:
-            env[BLOBS_ENV] = RUN_BLOBS
-        order = json.dumps({"token": handle.token, "env": env}).encode() + b"\n"
-        try:
-            if prepared.weights is not None:
-                os.link(prepared.weights, standby.folder / "models" / prepared.weights.name)
-            (standby.folder / STANDBY_RUN_FILE).write_text(str(handle.run_id))
-            assert standby.process.stdin is not None
-            standby.process.stdin.write(order)
-            standby.process.stdin.close()
-        except (OSError, ValueError) as exc:
-            log.info("run %s: standby unusable (%s), starting it cold", handle.run_id, exc)
-            self._discard(standby, keep_links=True)
+        if not hand_over(standby, handle.run_id, handle.token, prepared):
+            discard(standby, keep_links=True)
             return None
         handle.cgroup, handle.workdir = standby.cgroup, standby.folder
         handle.say("started in a standby sandbox")
         return standby.process
-
-    @staticmethod
-    def _discard(standby: Standby, keep_links: bool = False) -> None:
-        _signal_group(standby.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            standby.process.wait(5)
-        for pipe in (standby.process.stdin, standby.process.stdout, standby.process.stderr):
-            if pipe is not None:
-                pipe.close()
-        _remove_standby_files(standby.folder, None if keep_links else standby.links,
-                              standby.cgroup)  # fmt: skip
 
     def _spawn_unsandboxed(self, handle: LocalHandle) -> subprocess.Popen[bytes]:
         prepared = handle.prepared
@@ -453,7 +402,7 @@ class LocalExecutor:
             "DARKROOM_CACHE": str(self.cache),
             INSTANCE_ENV: self.instance,
             "PYTHONUNBUFFERED": "1",
-            **_gpu_environment(handle.gpus),
+            **gpu_environment(handle.gpus),
             **extra,
         }
         setpriv = shutil.which("setpriv")
@@ -543,7 +492,7 @@ class LocalExecutor:
     def _release(self, handle: LocalHandle) -> None:
         """Removes the run's working folder and input links (the blobs stay in the store)."""
         if handle.standby is not None:  # never used: it may have seen this run's links
-            self._discard(handle.standby)
+            discard(handle.standby)
             handle.standby = None
         if handle.linker is not None:
             handle.linker.stop()
@@ -557,22 +506,7 @@ class LocalExecutor:
 
     def failure_reason(self, handle: LocalHandle, code: int, last_stderr: str) -> Failure | None:
         """The limit a failed run ran into, if one did."""
-        limits = handle.limits
-        if code == -signal.SIGXCPU and limits.cpu_time_s:
-            return Failure(f"exceeded its CPU time limit of {limits.cpu_time_s} s")
-        if code != 0 and handle.hit == "processes":
-            return Failure(f"exceeded its process limit of {limits.processes}")
-        if code != 0 and limits.memory_bytes and handle.hit == "memory":
-            return Failure(f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
-                           "(the kernel killed it: its processes and shared memory count as "
-                           "one)", reason="memory")  # fmt: skip
-        if code != 0 and limits.memory_bytes and any(s in last_stderr for s in MEMORY_SIGNS):
-            return Failure(f"exceeded its memory limit of {format_bytes(limits.memory_bytes)} "
-                           f"({last_stderr[:200]})", reason="memory")  # fmt: skip
-        if code != 0 and limits.disk_bytes and os.strerror(errno.ENOSPC) in last_stderr:
-            return Failure(f"exceeded its temporary disk limit of "
-                           f"{format_bytes(limits.disk_bytes)}")  # fmt: skip
-        return None
+        return limit_failure(handle.limits, code, last_stderr, handle.hit)
 
     # -- stop ----------------------------------------------------------------------------------
 
@@ -586,14 +520,14 @@ class LocalExecutor:
         if self.sandboxed:  # not bwrap itself: it would take the sandbox down at once
             for pid in descendants(handle.process.pid):
                 if command_name(pid) != "bwrap":
-                    _signal(pid, signal.SIGTERM)
+                    signal_pid(pid, signal.SIGTERM)
         else:
-            _signal_group(handle.process.pid, signal.SIGTERM)
+            signal_group(handle.process.pid, signal.SIGTERM)
 
     def kill(self, handle: LocalHandle) -> None:
         handle.cancelled.set()
         if handle.process is not None:
-            _signal_group(handle.process.pid, signal.SIGKILL)
+            signal_group(handle.process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 handle.process.wait(2)  # a GPU is lent again once its process is gone
         if handle.process is None or handle.process.poll() is not None:
@@ -609,79 +543,16 @@ class LocalExecutor:
     def kill_processes(self, pids: Iterable[int]) -> None:
         for pid in pids:
             for child in [pid, *descendants(pid)]:
-                _signal(child, signal.SIGKILL)
+                signal_pid(child, signal.SIGKILL)
 
     def close(self) -> None:
         if self._standby is not None:
-            self._discard(self._standby)
+            discard(self._standby)
             self._standby = None
         for relay in self._relays.values():
             relay.close()
         if self._run_dir is not None:
             shutil.rmtree(self._run_dir, ignore_errors=True)
-
-
-def run_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The server's environment minus its secrets: a processing acts with its run token only,
-    so it gets neither the admin or user tokens, nor the database URL, nor storage credentials."""
-    return {
-        key: value for key, value in environ.items()
-        if not (key.startswith("DARKROOM_") and key not in RUN_SETTINGS)
-        and key not in STORAGE_SECRETS
-    }  # fmt: skip
-
-
-def _gpu_environment(gpus: list[int]) -> dict[str, str]:
-    """What tells a run (and CUDA) the GPUs it was lent: none for a CPU run."""
-    env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
-    return {**env, GPUS_ENV: str(len(gpus))} if gpus else env
-
-
-def limit_prefix(limits: RunResources) -> list[str]:
-    """`prlimit` options that set the run's rlimits before it execs the run (or its sandbox)."""
-    prlimit = shutil.which("prlimit")
-    options = []
-    if limits.memory_bytes:
-        options.append(f"--data={limits.memory_bytes}:{limits.memory_bytes}")
-    if limits.cpu_time_s:
-        options.append(f"--cpu={limits.cpu_time_s}:{limits.cpu_time_s + 5}")
-    if not options:
-        return []
-    if prlimit is None:
-        log.warning("prlimit (util-linux) is missing: runs are not memory/CPU limited")
-        return []
-    return [prlimit, *options, "--"]
-
-
-def _remove_standby_files(folder: Path, links: Path | None, cgroup: RunCgroup | None) -> None:
-    for path in (folder, links):
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
-    if cgroup is not None:
-        RunCgroups.remove(cgroup)
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _read_lines(
-    pipe: object,
-    stream: str,
-    out: queue.SimpleQueue[OutputLine],
-    ended: Callable[[], None] | None = None,
-) -> None:
-    for raw in iter(pipe.readline, b""):  # type: ignore[attr-defined]
-        out.put(OutputLine(utcnow(), stream, raw.decode("utf-8", "replace").rstrip("\r\n")))
-    pipe.close()  # type: ignore[attr-defined]
-    if ended is not None:
-        ended()
 
 
 def _ended(process: subprocess.Popen[bytes], notify: Callable[[], None] | None) -> None:

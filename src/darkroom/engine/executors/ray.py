@@ -33,6 +33,7 @@ from darkroom.db.models import utcnow
 from darkroom.domain.resources import RunResources
 from darkroom.domain.runs import Claimed
 from darkroom.engine.executors.base import Failure, OutputLine, check_python_source, drain_lines
+from darkroom.sources import Source
 
 __all__ = ["RayExecutor", "RayHandle", "submission_id"]
 
@@ -126,7 +127,7 @@ class RayExecutor:
         except Exception as exc:
             raise RuntimeError(f"no Ray cluster answers at {self.address}: {exc}") from exc
 
-    def check(self, source: dict) -> None:
+    def check(self, source: Source) -> None:
         check_python_source(self.name, source)  # its nodes run what a local executor runs
 
     # -- start ---------------------------------------------------------------------------------
