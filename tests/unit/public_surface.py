@@ -17,18 +17,34 @@ COMMITTED = Path(__file__).with_name("public_api.txt")
 SELF_ATTRIBUTE = re.compile(r"^\s+self\.([a-z]\w*)\s*(?::[^=]+)?=", re.M)
 
 
+def _private(cls: type) -> bool:
+    """A class of a private module (`darkroom.client._datasets`): how the public class is put
+    together, not part of what users code against."""
+    return any(part.startswith("_") for part in cls.__module__.split("."))
+
+
+def _own_vars(cls: type) -> dict[str, Any]:
+    """The class's members and those of the private classes it is made of, as one class."""
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is cls or _private(klass):
+            merged.update(vars(klass))
+    return merged
+
+
 def _members(cls: type) -> list[str]:
     out = []
+    own = _own_vars(cls)
     fields = getattr(cls, "model_fields", None)
     if fields:
         out += [f"  .{name}: {field.annotation!s}" for name, field in sorted(fields.items())]
     elif dataclasses.is_dataclass(cls):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         out += [f"  .{name}: {field.type!s}" for name, field in sorted(fields.items())]
-    for name in sorted(vars(cls)):
+    for name in sorted(own):
         if name.startswith("_") or (fields and name in fields):
             continue
-        member = inspect.getattr_static(cls, name)
+        member = own[name]
         if isinstance(member, property):
             out.append(f"  .{name} (property)")
         elif isinstance(member, staticmethod | classmethod):
@@ -37,7 +53,7 @@ def _members(cls: type) -> list[str]:
             out.append(f"  .{name}{inspect.signature(member)}")
         elif not fields and not callable(member):
             out.append(f"  .{name} = {member!r}")
-    init = vars(cls).get("__init__")
+    init = own.get("__init__")
     if inspect.isfunction(init) and not fields:
         out.append(f"  .__init__{inspect.signature(init)}")
         try:
@@ -56,7 +72,7 @@ def surface() -> list[str]:
             obj: Any = getattr(module, name)
             qualified = f"{module.__name__}.{name}"
             if inspect.isclass(obj):
-                bases = ", ".join(b.__name__ for b in obj.__bases__)
+                bases = ", ".join(b.__name__ for b in obj.__bases__ if not _private(b)) or "object"
                 lines.append(f"{qualified}({bases})")
                 lines += _members(obj)
             elif callable(obj):

@@ -91,7 +91,8 @@ def test_the_clients_tar_reader_refuses_a_truncated_batch():
 
     import pytest
 
-    from darkroom.client import ApiError, _untar
+    from darkroom.client import ApiError
+    from darkroom.client._datasets import _untar
 
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
