@@ -592,3 +592,40 @@ def test_a_finished_run_without_progress_has_no_stray_separator(app, web, job):
     html = web.get(f"/jobs/{job['id']}").text
     line = re.search(r'<p class="muted" id="progress">(.*?)</p>', html, re.S).group(1).strip()
     assert line.startswith("Running time"), line
+
+
+def test_jobs_are_numbered_per_organization_and_a_preview_takes_no_number(
+    web, api, other_org_api, version, upload
+):
+    """Findings B8: a preview took the next job number (and so did other organizations' jobs):
+    pages call a job by its number in its organization, 1, 2, 3…; its id stays its handle."""
+    upload(version["id"])
+    body = {"name": "mine", "type": "custom", "source": {"kind": "inline", "code": CODE}}
+    assert api.post("/api/v1/processings", json=body).status_code == 201
+    launch = {"processing": "mine", "target_version_id": version["id"]}
+    first = api.post("/api/v1/jobs", json=launch).json()
+    r = web.post(f"/versions/{version['id']}/preview",
+                 data={"processing": "mine", "preview_assets": "1", **CSRF})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert "preview job" in r.text
+    preview_id = int(re.search(r'href="/jobs/(\d+)"', r.text).group(1))
+    second = api.post("/api/v1/jobs", json=launch).json()
+    assert (first["number"], second["number"]) == (1, 2)
+    assert api.get(f"/api/v1/jobs/{preview_id}").json()["number"] is None
+    assert second["id"] > preview_id > first["id"]
+    page = web.get(f"/jobs/{second['id']}").text
+    assert "<title>Job #2" in page
+    assert "Job #2 ·" in page
+    listed = web.get("/jobs").text
+    assert f'<a href="/jobs/{second["id"]}">#2</a>' in listed
+    assert f'<a href="/jobs/{preview_id}">preview</a>' in listed
+    # another organization counts its own
+    ds = other_org_api.post("/api/v1/datasets", json={"name": "theirs"}).json()
+    v = other_org_api.post(f"/api/v1/datasets/{ds['id']}/versions", json={"name": "v1"}).json()
+    assert other_org_api.post("/api/v1/processings", json=body).status_code == 201
+    theirs = other_org_api.post(
+        "/api/v1/jobs", json={"processing": "mine", "target_version_id": v["id"]}
+    ).json()
+    assert theirs["number"] == 1
+    third = api.post("/api/v1/jobs", json=launch).json()
+    assert third["number"] == 3

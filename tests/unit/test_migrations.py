@@ -112,3 +112,37 @@ def test_runs_get_their_jobs_parameters_when_they_start_keeping_their_own(empty_
     with empty_engine.connect() as conn:
         value = conn.exec_driver_sql("SELECT parameters FROM runs").scalar()
     assert (value if isinstance(value, dict) else json.loads(value)) == {"threshold": 0.3}
+
+
+def test_jobs_get_numbers_per_organization_previews_none(empty_engine):
+    """0015 numbers the jobs there are: 1, 2… in each organization, previews left out."""
+    migrate.upgrade(empty_engine, "0014")
+    t = "'2026-01-01 00:00:00'"
+    with empty_engine.begin() as conn:
+        sql = conn.exec_driver_sql
+        for org in ("a", "b"):
+            sql(f"INSERT INTO organizations (name, created_at) VALUES ('{org}', {t})")
+        sql("INSERT INTO processings (name, type, target, description, is_public, needs_model, "
+            f"created_at, updated_at) VALUES ('p', 'custom', 'dataset_version', '', true, false, "
+            f"{t}, {t})")  # fmt: skip
+        sql("INSERT INTO datasets (organization_id, name, description, created_at, updated_at) "
+            f"VALUES (1, 'd', '', {t}, {t})")  # fmt: skip
+        sql("INSERT INTO dataset_versions (dataset_id, name, description, created_at, "
+            f"updated_at) VALUES (1, 'v1', '', {t}, {t})")  # fmt: skip
+        sql("INSERT INTO dataset_versions (dataset_id, name, description, preview_of_id, "
+            f"created_at, updated_at) VALUES (1, 'preview-1', '', 1, {t}, {t})")  # fmt: skip
+        # org a: a job, a preview, a job; org b: a job
+        for org, version in ((1, 1), (1, 2), (2, "NULL"), (1, 1)):
+            sql("INSERT INTO jobs (organization_id, processing_id, target_version_id, "
+                f"parameters, created_by, created_at) VALUES ({org}, 1, {version}, '{{}}', 1, "
+                f"{t})")  # fmt: skip
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        numbers = conn.exec_driver_sql("SELECT number FROM jobs ORDER BY id").scalars().all()
+        given = (
+            conn.exec_driver_sql("SELECT jobs_numbered FROM organizations ORDER BY id")
+            .scalars()
+            .all()
+        )
+    assert numbers == [1, None, 1, 2]
+    assert given == [2, 1]

@@ -11,6 +11,7 @@ from rich.markup import escape
 from darkroom.cli.context import client_from
 from darkroom.cli.output import JsonOpt, console, fail, print_object, print_rows
 from darkroom.client import Client
+from darkroom.job_labels import job_label
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,7 +41,8 @@ def duration(run: dict[str, Any]) -> str:
 def job_row(job: dict[str, Any]) -> dict[str, Any]:
     latest = job["runs"][-1]
     return {
-        "id": job["id"], "processing": job["processing"]["name"],
+        "id": job["id"], "#": job_label(job.get("number")),
+        "processing": job["processing"]["name"],
         "version": job["target_version_id"], "status": job["status"], "runs": len(job["runs"]),
         "running time": duration(latest), "created_at": job["created_at"],
     }  # fmt: skip
@@ -132,7 +134,7 @@ def list_(
     rows = [job_row(j) for j in jobs]
     print_rows(
         rows,
-        ("id", "processing", "version", "status", "runs", "running time", "created_at"),
+        ("id", "#", "processing", "version", "status", "runs", "running time", "created_at"),
         False,
         "jobs",
     )

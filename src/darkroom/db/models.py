@@ -136,6 +136,8 @@ class Organization(Base):
     __tablename__ = "organizations"
     id: Mapped[int] = _id()
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The last job number given in this organization (`Job.number`).
+    jobs_numbered: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -213,6 +215,9 @@ class DatasetVersion(Base):
     )
     produced_by_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), default=None
+    )
+    produced_by: Mapped[Job | None] = relationship(
+        foreign_keys=[produced_by_job_id], lazy="select", viewonly=True
     )
     # A preview's scratch copy of a few assets of that version (hidden from lists).
     preview_of_id: Mapped[int | None] = mapped_column(
@@ -387,9 +392,12 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_organization_id_id", "organization_id", "id"),
+        Index("ix_jobs_organization_id_number", "organization_id", "number", unique=True),
         UniqueConstraint("pipeline_run_id", "pipeline_step"),
     )
     id: Mapped[int] = _id()
+    # What pages call it: 1, 2, 3… within its organization; None for a preview.
+    number: Mapped[int | None] = mapped_column(Integer, default=None)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     processing_id: Mapped[int] = mapped_column(
         ForeignKey("processings.id", ondelete="CASCADE"), index=True
@@ -537,6 +545,7 @@ class ModelVersion(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     model: Mapped[Model] = relationship(lazy="joined")
+    produced_by: Mapped[Job | None] = relationship(lazy="select", viewonly=True)
 
 
 class Evaluation(Base):
@@ -556,6 +565,7 @@ class Evaluation(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    job: Mapped[Job | None] = relationship(lazy="select", viewonly=True)
 
 
 class Deployment(Base):

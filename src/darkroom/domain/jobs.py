@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -21,6 +21,7 @@ from darkroom.db.models import (
     Job,
     Label,
     LogLine,
+    Organization,
     Processing,
     ProcessingRevision,
     ProcessingType,
@@ -51,6 +52,7 @@ __all__ = [
     "get_run",
     "launch",
     "list_jobs",
+    "next_job_number",
     "output_versions_of",
     "queue_place",
     "rerun",
@@ -99,6 +101,7 @@ def launch(
     revision_number: int | None = None,
     target_deployment_id: int | str | None = None,
     window: Window | None = None,
+    numbered: bool = True,
 ) -> Job:
     """Creates the job with resolved parameters and its run #1, pending.
 
@@ -109,7 +112,8 @@ def launch(
     by default), with a dataset version as its reference if given. It runs the newest regular
     revision, or `revision_number` (which may be a development revision: `darkroom processing
     run-local`). With an `executor`, a source it cannot run is refused now rather than failing
-    later.
+    later. The job takes its organization's next job number unless it is not `numbered` (a
+    preview).
     """
     proc = get_processing(session, principal, processing)
     on_models = proc.target == TargetKind.model_version
@@ -165,6 +169,7 @@ def launch(
         window_end=end,
         parameters=resolved,
         created_by=principal.user_id,
+        number=next_job_number(session, principal.organization_id) if numbered else None,
     )
     session.add(job)
     session.flush()
@@ -175,6 +180,17 @@ def launch(
     say_why_it_waits(session, run, revision)
     session.refresh(job, ["runs"])
     return job
+
+
+def next_job_number(session: Session, organization_id: int) -> int:
+    """Takes the organization's next job number. One UPDATE … RETURNING: the row stays locked
+    to the end of the transaction, so two launches at once cannot take the same number."""
+    return session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(jobs_numbered=Organization.jobs_numbered + 1)
+        .returning(Organization.jobs_numbered)
+    ).scalar_one()
 
 
 def say_why_it_waits(

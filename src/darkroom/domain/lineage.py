@@ -31,6 +31,7 @@ class Made:
     pipeline_run_id: int | None = None
     pipeline: str | None = None
     jobs_on_it: int = 0  # jobs that ran on it
+    job_number: int | None = None  # what pages call the job that made it
 
 
 def dataset_lineage(session: Session, principal: Principal, dataset_id: int) -> list[Made]:
@@ -63,5 +64,6 @@ def dataset_lineage(session: Session, principal: Principal, dataset_id: int) -> 
             job.runs[-1].revision.number if job and job.runs else None,
             pipeline_run.id if pipeline_run else None,
             pipeline_run.pipeline.name if pipeline_run else None, counts.get(version.id, 0),
+            job.number if job else None,
         ))  # fmt: skip
     return out

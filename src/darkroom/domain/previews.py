@@ -5,7 +5,8 @@ copy of the version's first N assets with their labels and annotations: its writ
 copy, never in the version. The copy (`preview_of_id` set) and any version its run makes are
 hidden from version lists and deleted with the version they preview. What a preview shows is
 the assets of its output version when the processing made one (augmentation, smart versions),
-else its copy's assets with the boxes the run drew (pre-annotation).
+else its copy's assets with the boxes the run drew (pre-annotation). A preview takes no job
+number: an organization's jobs stay numbered 1, 2, 3… however many previews were tried.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def launch_preview(
     return jobs.launch(
         session, principal, processing=proc.id, target_version_id=scratch.id,
         model_version_id=model_version_id, parameters=parameters, executor=executor,
+        numbered=False,
     )  # fmt: skip
 
 

@@ -196,7 +196,8 @@ def _run_payload(run: Run) -> dict[str, Any]:
 
 
 def _job_payload(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "processing": job.processing.name, "status": job.runs[-1].status,
+    return {"id": job.id, "number": job.number, "processing": job.processing.name,
+            "status": job.runs[-1].status,
             "target_version_id": job.target_version_id, "model_version_id": job.model_version_id,
             "target_deployment_id": job.target_deployment_id,
             "pipeline_run_id": job.pipeline_run_id, "pipeline_step": job.pipeline_step,

@@ -337,6 +337,10 @@ class RerunRequest(BaseModel):
 
 class JobPublic(BaseModel):
     id: int
+    number: int | None = Field(
+        None, description="what pages call it: 1, 2, 3… within its organization; null for a "
+        "preview (the id stays its handle in paths)",
+    )  # fmt: skip
     processing: ProcessingRef
     target_version_id: int | None
     model_version_id: int | None
@@ -356,6 +360,7 @@ class JobPublic(BaseModel):
     def of(cls, job: Any) -> JobPublic:
         return cls(
             id=job.id,
+            number=job.number,
             processing=ProcessingRef(
                 id=job.processing.id, name=job.processing.name, type=job.processing.type
             ),

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from darkroom import job_labels
 from darkroom.db.models import ACTIVE_STATUSES, Run, utcnow
 from darkroom.sources import BuiltinSource, Source
 from darkroom.web.auth import COOKIE, csrf_token
@@ -113,7 +114,19 @@ def trace_line(text: str, processing_id: int, source: Source) -> Markup:
     return escape(head) + link + escape(middle) + escape(number) + escape(tail)
 
 
+def job_number(job: Any) -> str:
+    """A job (or none: a preview's) as a table cell calls it."""
+    return job_labels.job_label(None if job is None else job.number)
+
+
+def job_name(job: Any) -> str:
+    """A job (or none: a preview's) as a sentence calls it."""
+    return job_labels.job_name(None if job is None else job.number)
+
+
 templates.env.globals["duration"] = duration
+templates.env.globals["job_number"] = job_number
+templates.env.globals["job_name"] = job_name
 templates.env.globals["tristate"] = TRISTATE
 templates.env.globals["notice_of"] = notice_of
 templates.env.globals["trace_line"] = trace_line

@@ -28,6 +28,7 @@ from darkroom.errors import DarkroomError
 from darkroom.http.deps import SessionDep, SettingsDep, StoreDep
 from darkroom.http.responses import blob_response, export_archive
 from darkroom.http.schemas import DbInt
+from darkroom.job_labels import job_name
 from darkroom.text import is_number
 from darkroom.web.auth import UserDep
 from darkroom.web.graphs import BOX_H, BOX_W, LABEL_GAP, Graph, Node, layered
@@ -90,7 +91,8 @@ def lineage_graph(made: list[lineage.Made], counts: dict[int, int]) -> Graph:
     for m in made:
         label, href = "copy", None
         if m.job_id is not None:
-            label, href = f"{m.processing} r{m.revision} · job {m.job_id}", f"/jobs/{m.job_id}"
+            label = f"{m.processing} r{m.revision} · {job_name(m.job_number)}"
+            href = f"/jobs/{m.job_id}"
             if m.pipeline:
                 label = f"{m.pipeline} · {label}"
         assets = counts.get(m.version.id, 0)

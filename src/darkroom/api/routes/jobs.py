@@ -44,8 +44,9 @@ def launch_job(
         executor=getattr(request.app.state, "executor", None), revision_number=body.revision,
         target_deployment_id=body.target_deployment_id, window=window,
     )  # fmt: skip
+    answer = JobPublic.of(job)  # what the launch made, before the scheduler moves it
     commit_and_wake(request, session)
-    return JobPublic.of(job)
+    return answer
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -69,8 +70,9 @@ def rerun_job(
         body.parameters if body else None,
         resume=body.resume if body else False,
     )
+    answer = RunPublic.of(run)
     commit_and_wake(request, session)
-    return RunPublic.of(run)
+    return answer
 
 
 @router.delete("/{job_id}/annotations")

@@ -90,8 +90,9 @@ def launch_pipeline(
     """A pipeline run on the version: the steps reading it are pending jobs now."""
     run = pipelines.launch_pipeline(session, principal, pipeline_id, body.input_version_id,
                                     body.revision)  # fmt: skip
+    answer = _run(session, run)  # what the launch made, before the scheduler moves it
     commit_and_wake(request, session)
-    return _run(session, run)
+    return answer
 
 
 @router.get("/pipelines/{pipeline_id}/runs", response_model=Page[PipelineRunPublic])
@@ -117,8 +118,9 @@ def rerun_pipeline_run(
     """Re-runs the failed and cancelled steps with their processings' current revisions; the
     succeeded steps keep their outputs. 409 while a step is active."""
     pipelines.rerun_pipeline_run(session, principal, run_id)
+    answer = _run(session, pipelines.get_pipeline_run(session, principal, run_id))
     commit_and_wake(request, session)
-    return _run(session, pipelines.get_pipeline_run(session, principal, run_id))
+    return answer
 
 
 @router.post("/pipeline-runs/{run_id}/cancel", response_model=PipelineRunPublic)
@@ -127,5 +129,6 @@ def cancel_pipeline_run(
 ) -> PipelineRunPublic:
     """Cancels every active step; no other step starts."""
     run = pipelines.cancel_pipeline_run(session, principal, run_id)
+    answer = _run(session, run)
     commit_and_wake(request, session)
-    return _run(session, run)
+    return answer
